@@ -1,0 +1,119 @@
+"""The ``failstream`` command: one subcommand per process, plus infra and tools.
+
+Settings are read once here, at the edge, and handed down; start-up failures
+are reported as one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from failstream.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka, FerretDB and SMTP sink (no Docker).")
+app.add_typer(infra_app, name="infra")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        typer.echo(f"failstream: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"failstream: {exc}", err=True)
+    raise typer.Exit(1) from exc
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Build on first use, start, and wait until every local service answers."""
+    from failstream.infra import stack
+    from failstream.infra.process import InfraError
+
+    try:
+        for line in stack.up(_settings()):
+            typer.echo(line)
+    except InfraError as exc:
+        _fail(exc)
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the services failstream started (and only those)."""
+    from failstream.infra import stack
+
+    for line in stack.down():
+        typer.echo(line)
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    from failstream.infra import stack
+
+    for line in stack.status():
+        typer.echo(line)
+
+
+@app.command()
+def stream() -> None:
+    """Run a Faust stream worker (add more for scale-out: same consumer group)."""
+    from stream_app.worker import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def alerting() -> None:
+    """Run the alerting process: fence, silence, rate-limit, group, send, record."""
+    import asyncio
+
+    from alerting.service import run
+
+    asyncio.run(run(_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Serve the REST API, live feeds and dashboard."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+@app.command("demo-app")
+def demo_app() -> None:
+    """Serve the demo service (POST /api/submit needs a bearer token)."""
+    import uvicorn
+
+    from producer.demo_app import create_demo_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_demo_app(settings), host=settings.demo_host, port=settings.demo_port, log_level="warning"
+    )
+
+
+@app.command()
+def demo(
+    seconds: int = typer.Option(0, help="run demo traffic this long, 0 = until Ctrl-C"),
+) -> None:
+    """Start infra and every process, then send demo traffic; prints where to look."""
+    from failstream.demo import run_demo
+
+    try:
+        run_demo(_settings(), seconds=seconds)
+    except Exception as exc:
+        _fail(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

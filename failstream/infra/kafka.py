@@ -1,0 +1,136 @@
+"""The Apache Kafka 3.9 broker, from Maven Central jars, on the JVM in KRaft mode."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from failstream.infra.certs import ensure_local_tls
+from failstream.infra.process import DATA_DIR, INFRA_DIR, InfraError, ManagedProcess, port_open, run_step, say
+from failstream.settings import ROOT, Settings
+
+POM = ROOT / "infra" / "kafka" / "pom.xml"
+LOG4J = ROOT / "infra" / "kafka" / "log4j.properties"
+LIBS = INFRA_DIR / "kafka" / "libs"
+KAFKA = ManagedProcess("kafka")
+
+
+def plaintext_address(settings: Settings) -> tuple[str, int]:
+    first = settings.kafka_bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    return host or "127.0.0.1", int(port or 9092)
+
+
+def ensure_jars() -> None:
+    if LIBS.is_dir() and any(LIBS.glob("kafka_2.13-*.jar")):
+        return
+    if shutil.which("mvn") is None:
+        raise InfraError("Maven (mvn) is needed to fetch the Kafka broker jars: apt-get install maven")
+    run_step(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={LIBS}",
+            "-DincludeScope=runtime",
+        ],
+        what="fetching Apache Kafka 3.9 broker jars from Maven Central (first start only)",
+    )
+
+
+def _java(*args: str) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise InfraError("a JDK 17 (java) is needed to run the Kafka broker")
+    return [java, "-cp", f"{LIBS}/*", f"-Dlog4j.configuration=file:{LOG4J}", *args]
+
+
+def write_config(settings: Settings) -> Path:
+    host, port = plaintext_address(settings)
+    tls = ensure_local_tls()
+    ssl_port, ctrl_port = settings.infra_kafka_ssl_port, settings.infra_kafka_controller_port
+    data = DATA_DIR / "kafka"
+    conf = INFRA_DIR / "kafka" / "server.properties"
+    conf.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@{host}:{ctrl_port}",
+                f"listeners=PLAINTEXT://{host}:{port},SSL://{host}:{ssl_port},CONTROLLER://{host}:{ctrl_port}",
+                f"advertised.listeners=PLAINTEXT://{host}:{port},SSL://{host}:{ssl_port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data}",
+                f"num.partitions={settings.kafka_partitions}",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=8",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "auto.create.topics.enable=true",
+                "log.retention.hours=168",
+                # SSL listener: mutual TLS, like Aiven's client-certificate auth
+                "listener.name.ssl.ssl.client.auth=required",
+                "ssl.keystore.type=PEM",
+                f"ssl.keystore.location={tls.broker_keystore}",
+                "ssl.truststore.type=PEM",
+                f"ssl.truststore.location={tls.ca}",
+                "ssl.endpoint.identification.algorithm=https",
+                "",
+            ]
+        )
+    )
+    if not (data / "meta.properties").is_file():
+        say("formatting KRaft storage")
+        data.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            _java("kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4().hex[:22]), "-c", str(conf)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise InfraError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
+    return conf
+
+
+def _metadata_ready(settings: Settings) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    host, port = plaintext_address(settings)
+    if not port_open(host, port):
+        return False
+    try:
+        admin = AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 0})
+        metadata = admin.list_topics(timeout=2)
+        return bool(metadata.brokers)
+    except Exception:
+        return False
+
+
+def up(settings: Settings) -> str:
+    host, port = plaintext_address(settings)
+    if KAFKA.pid() is None and port_open(host, port):
+        return f"kafka already answering on {host}:{port} (not started by failstream)"
+    if KAFKA.pid() is None:
+        ensure_jars()
+        conf = write_config(settings)
+        say(f"starting Kafka broker on {host}:{port} (SSL {settings.infra_kafka_ssl_port})")
+        KAFKA.start(
+            _java(
+                f"-Xmx{settings.infra_kafka_heap}",
+                f"-Xms{settings.infra_kafka_heap}",
+                "-XX:+UseG1GC",
+                "kafka.Kafka",
+                str(conf),
+            )
+        )
+    KAFKA.wait_ready(lambda: _metadata_ready(settings), timeout_s=90)
+    return f"kafka up on {host}:{port}, SSL on {host}:{settings.infra_kafka_ssl_port} (pid {KAFKA.pid()})"

@@ -1,0 +1,171 @@
+"""The one settings object every Failstream process reads once at start-up.
+
+Every field is an environment variable with the ``FAILSTREAM_`` prefix (for
+example ``FAILSTREAM_MONGO_URI``) or a line in an optional ``.env`` file. The
+object is frozen and passed down explicitly: nothing else reads the
+environment, so a test builds ``Settings(...)`` and knows exactly what runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Project root (where ``certificates/`` and ``.infra/`` live for local runs).
+ROOT = Path(__file__).resolve().parent.parent
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SmtpTls = Literal["none", "starttls", "implicit"]
+
+CsvList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """All knobs of all processes; each process uses the ones it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FAILSTREAM_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- Kafka -----------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_ssl_cafile: Path = ROOT / "certificates" / "ca.pem"
+    kafka_ssl_certfile: Path = ROOT / "certificates" / "service.cert"
+    kafka_ssl_keyfile: Path = ROOT / "certificates" / "service.key"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-256"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_partitions: int = Field(default=4, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+
+    topic_failed_requests: str = "failed-requests"
+    topic_email_events: str = "email-events"
+    topic_alerts: str = "alerts"
+    topic_live_counts: str = "live-counts"
+    topic_dead_letters: str = "dead-letters"
+
+    # --- producer --------------------------------------------------------
+    service_name: str = "demo"
+    trusted_proxies: CsvList = ()
+    capture_all_4xx: bool = False
+    capture_skip_paths: CsvList = ("/healthz", "/readyz", "/metrics")
+    producer_spool_dir: Path = ROOT / ".infra" / "data" / "spool"
+    producer_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    producer_queue_max_messages: int = Field(default=200_000, ge=1)
+    producer_message_timeout_ms: int = Field(default=30_000, ge=1)
+    producer_linger_ms: int = Field(default=5, ge=0)
+
+    # --- MongoDB ---------------------------------------------------------
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    mongo_db: str = "failstream"
+    failures_retention_days: int = Field(default=30, ge=1)
+
+    # --- detection rules -------------------------------------------------
+    stream_app_id: str = "failstream-stream"
+    rule_ip_threshold: int = Field(default=5, ge=1)
+    rule_ip_window_s: int = Field(default=600, ge=1)
+    rule_ip_route_threshold: int = Field(default=20, ge=1)
+    rule_ip_route_window_s: int = Field(default=600, ge=1)
+    rule_spike_per_minute: int = Field(default=1000, ge=1)
+    rule_email_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    rule_email_min_volume: int = Field(default=20, ge=1)
+    rule_email_window_s: int = Field(default=600, ge=1)
+    repeat_interval_s: int = Field(default=3600, ge=1)
+    grace_s: int = Field(default=60, ge=0)
+    allowlist: CsvList = ()
+
+    # --- alerting / SMTP -------------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_tls: SmtpTls = "none"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_from: str = "failstream@localhost"
+    oncall_recipients: CsvList = ("oncall@localhost",)
+    group_wait_s: float = Field(default=10.0, ge=0)
+    send_attempts: int = Field(default=3, ge=1)
+    rate_limit_per_subject: str = "1/15minutes"
+    rate_limit_global: str = "30/hour"
+    rate_limit_storage_uri: str = "memory://"
+    fence_lease_s: float = Field(default=60.0, gt=0)
+    dashboard_url: str = "http://127.0.0.1:8000/"
+
+    # --- API -------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_read_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("dev-read-key"),)
+    api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("dev-admin-key"),)
+    api_metrics_enabled: bool = True
+    report_timezone: str = "UTC"
+
+    # --- demo service ----------------------------------------------------
+    demo_host: str = "127.0.0.1"
+    demo_port: int = 8001
+    demo_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("demo-valid-token"),)
+
+    # --- local infrastructure (failstream infra) --------------------------
+    infra_kafka_ssl_port: int = 9093
+    infra_kafka_controller_port: int = 9094
+    infra_kafka_heap: str = "1g"
+    infra_prometheus_port: int = 9090
+
+    # --- metrics ---------------------------------------------------------
+    metrics_port: int = Field(default=0, ge=0)
+
+    @field_validator("trusted_proxies", "capture_skip_paths", "allowlist", "oncall_recipients", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_read_keys", "api_admin_keys", "demo_tokens", mode="before")
+    @classmethod
+    def _csv_secrets(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies", "allowlist")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
+        return value
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+    @cached_property
+    def allowlist_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.allowlist)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``FAILSTREAM_*`` variables, to hand to a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value)
+            elif isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            env[f"FAILSTREAM_{name.upper()}"] = text
+        return env

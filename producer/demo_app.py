@@ -1,0 +1,45 @@
+"""The demo host service: ``POST /api/submit`` needs ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Header, HTTPException, Request
+
+from failstream.settings import Settings
+from producer.asgi import FailureCaptureMiddleware
+from producer.capture import FailureRecorder
+from producer.classify import set_failure_reason
+from producer.sink import KafkaSink
+
+
+def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAPI:
+    sink = sink or KafkaSink(settings)
+    tokens = [t.get_secret_value().encode() for t in settings.demo_tokens]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        sink.close(timeout_s=10)
+
+    app = FastAPI(title="Failstream demo service", lifespan=lifespan)
+
+    @app.post("/api/submit")
+    async def submit(request: Request, authorization: str | None = Header(default=None)) -> dict[str, str]:
+        if not authorization:
+            set_failure_reason(request.state, "missing_token")
+            raise HTTPException(401, "missing access token", headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), t) for t in tokens):
+            set_failure_reason(request.state, "invalid_token")
+            raise HTTPException(401, "invalid access token", headers={"WWW-Authenticate": "Bearer"})
+        return {"status": "accepted"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(FailureCaptureMiddleware, recorder=FailureRecorder(settings, sink))
+    return app

@@ -1,0 +1,197 @@
+"""The wire contract: event schemas every Failstream part emits and reads.
+
+The producer owns this module because it defines what it emits; the stream
+app, alerting and the API import it and nothing else to agree on the bytes.
+Every event carries ``v`` (its schema version) so a consumer can route an
+unknown version to dead letters instead of guessing. Timestamps are integer
+milliseconds since the Unix epoch, UTC, which sort and compare without
+time-zone surprises.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+FailureReason = Literal[
+    "missing_token",
+    "invalid_token",
+    "expired_token",
+    "forbidden",
+    "rate_limited",
+    "validation_error",
+    "not_found",
+    "server_error",
+    "other",
+]
+FAILURE_REASONS: tuple[str, ...] = FailureReason.__args__  # type: ignore[attr-defined]
+
+EmailStatus = Literal["queued", "sent", "failed", "bounced", "retrying"]
+EMAIL_STATUSES: tuple[str, ...] = EmailStatus.__args__  # type: ignore[attr-defined]
+
+AlertState = Literal["firing", "renotify", "resolved"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = SCHEMA_VERSION
+    event_id: str
+    ts: int = Field(ge=0, description="event time, ms since the epoch, UTC")
+
+
+class FailedRequest(_Event):
+    """One failed client request, keyed by client IP on ``failed-requests``."""
+
+    service: str = Field(max_length=200)
+    ip: str = Field(max_length=64)
+    method: str = Field(max_length=16)
+    route: str = Field(max_length=500)
+    status: int = Field(ge=100, le=599)
+    reason: FailureReason
+    user_agent: str = Field(default="", max_length=500)
+    request_id: str = Field(default="", max_length=200)
+
+
+class EmailEvent(_Event):
+    """One email delivery event, keyed by recipient domain on ``email-events``."""
+
+    service: str = Field(max_length=200)
+    message_id: str = Field(max_length=500)
+    recipient_domain: str = Field(max_length=255)
+    status: EmailStatus
+    attempt: int = Field(default=1, ge=0)
+    error: str = Field(default="", max_length=2000)
+
+
+class Alert(_Event):
+    """A detection on ``alerts``, keyed by subject.
+
+    ``alert_key`` is deterministic (rule, subject, episode start, and the
+    notification within the episode), so re-processing the same events can
+    never make a second, different alert: the alerting fence dedupes on it.
+    """
+
+    alert_key: str
+    rule: str
+    subject: str
+    state: AlertState = "firing"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    episode_start: int
+    count: int
+    threshold: int
+    window_s: int
+    first_seen: int
+    last_seen: int
+    reasons: dict[str, int] = Field(default_factory=dict)
+    routes: dict[str, int] = Field(default_factory=dict)
+    services: dict[str, int] = Field(default_factory=dict)
+
+
+class LiveCounts(BaseModel):
+    """Counts of one second, published on ``live-counts`` for the live feed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = SCHEMA_VERSION
+    ts: int
+    failures: int = 0
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    by_status: dict[str, int] = Field(default_factory=dict)
+    by_service: dict[str, int] = Field(default_factory=dict)
+    emails: dict[str, int] = Field(default_factory=dict)
+    alerts: int = 0
+
+
+class DeadLetter(BaseModel):
+    """A message a consumer could not use, kept whole so it can be re-driven."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = SCHEMA_VERSION
+    ts: int
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None
+    value_b64: str
+    error: str
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_id_lock = threading.Lock()
+_last_id_ms = 0
+_id_seq = 0
+
+
+def new_event_id() -> str:
+    """A UUIDv7-shaped id: unique, and ordered by creation time.
+
+    Time-ordered ids keep MongoDB ``_id`` inserts append-only and give a
+    stable tiebreak for cursor pagination. Within one millisecond a counter
+    in the random bits keeps ids from one process ordered as well.
+    """
+    global _last_id_ms, _id_seq
+    with _id_lock:
+        ms = now_ms()
+        if ms <= _last_id_ms:
+            ms = _last_id_ms
+            _id_seq += 1
+        else:
+            _last_id_ms = ms
+            _id_seq = int.from_bytes(os.urandom(1), "big") & 0x3F
+        seq = _id_seq & 0xFFF
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+    return str(uuid.UUID(int=value))
+
+
+def dumps(event: BaseModel) -> bytes:
+    return orjson.dumps(event.model_dump())
+
+
+def failed_request_json(
+    *,
+    event_id: str,
+    ts: int,
+    service: str,
+    ip: str,
+    method: str,
+    route: str,
+    status: int,
+    reason: str,
+    user_agent: str,
+    request_id: str,
+) -> bytes:
+    """Serialise a FailedRequest without building a model.
+
+    This is the request path of the host service, so it skips validation:
+    every field comes from the middleware itself, not from outside input,
+    and consumers validate against :class:`FailedRequest` anyway.
+    """
+    return orjson.dumps(
+        {
+            "v": SCHEMA_VERSION,
+            "event_id": event_id,
+            "ts": ts,
+            "service": service,
+            "ip": ip,
+            "method": method,
+            "route": route[:500],
+            "status": status,
+            "reason": reason,
+            "user_agent": user_agent[:500],
+            "request_id": request_id[:200],
+        }
+    )

@@ -1,0 +1,1 @@
+"""Detection logic that imports no Faust: counting, windows, episodes, rules."""

@@ -1,0 +1,97 @@
+"""Helpers to run real Failstream processes and a real SMTP server in tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from failstream.infra.smtp_sink import MaildirHandler, read_messages
+from failstream.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class SmtpSink:
+    """A real aiosmtpd server on a free loopback port, storing mail in a Maildir."""
+
+    def __init__(self, maildir: Path, handler: object | None = None) -> None:
+        self.maildir = maildir
+        self.port = free_port()
+        self.handler = handler or MaildirHandler(maildir)
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def messages(self) -> list[EmailMessage]:
+        return read_messages(self.maildir)
+
+
+class ProcessGroup:
+    """Failstream processes started with given settings; all stopped at teardown."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, command: str, settings: Settings) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "failstream.cli", command],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()

@@ -16,6 +16,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka, FerretDB and SMTP sink (no Docker).")
 app.add_typer(infra_app, name="infra")
 
+# Each package owns its operational subcommands; they are mounted here.
+from alerting.cli import alerts_app  # noqa: E402
+from stream_app.cli import dead_letters_app  # noqa: E402
+
+app.add_typer(dead_letters_app, name="dead-letters")
+app.add_typer(alerts_app, name="alerts")
+
 
 def _settings() -> Settings:
     try:

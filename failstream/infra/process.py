@@ -35,6 +35,21 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 @dataclass(frozen=True)
 class ManagedProcess:
     """One named local service: its pid file, log file and how to start it."""
@@ -55,39 +70,34 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            # reap it if it is our own exited child, so a zombie is not "alive"
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                raise ProcessLookupError
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             self.pid_file.unlink(missing_ok=True)
             return None
-        except PermissionError:
-            return pid
         return pid
 
     def start(
         self, argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
     ) -> int:
+        """Start ``argv`` fully detached (own session, not our child) and record its pid.
+
+        A daemon outlives the command or test session that started it, so it
+        must not stay our child: ``sh`` backgrounds it under ``setsid`` and
+        exits at once, and the pid file is the only handle kept.
+        """
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = self.log_file.open("ab")
-        proc = subprocess.Popen(
-            list(argv),
+        launcher = 'log="$1"; shift; setsid "$@" >>"$log" 2>&1 </dev/null & echo $!'
+        result = subprocess.run(
+            ["/bin/sh", "-c", launcher, "sh", str(self.log_file), *argv],
             cwd=cwd,
             env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the CLI and the test session that started it
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        log.close()
-        self.pid_file.write_text(str(proc.pid))
-        return proc.pid
+        pid = int(result.stdout.strip())
+        self.pid_file.write_text(str(pid))
+        return pid
 
     def wait_ready(self, ready: Callable[[], bool], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

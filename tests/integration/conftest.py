@@ -21,12 +21,22 @@ from tests.integration.services import ProcessGroup, SmtpSink, free_port
 
 
 @pytest.fixture(scope="session")
-def infra() -> Settings:
-    """Base settings pointing at running services (started here if needed)."""
+def infra() -> Iterator[Settings]:
+    """Base settings pointing at running services (started here if needed).
+
+    Locally the services stay up between runs (a warm start takes seconds);
+    under CI the ones this session started are stopped at the end.
+    """
     base = Settings()
+    started = []
     if os.environ.get("FAILSTREAM_TEST_USE_RUNNING_SERVICES") != "1":
+        before = {svc.name for svc in stack.SERVICES if svc.pid() is not None}
         stack.up(base)
-    return base
+        started = [svc for svc in stack.SERVICES if svc.pid() is not None and svc.name not in before]
+    yield base
+    if os.environ.get("CI"):
+        for svc in started:
+            svc.stop()
 
 
 @pytest.fixture

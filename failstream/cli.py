@@ -122,5 +122,18 @@ def demo(
         _fail(exc)
 
 
+@app.command()
+def doctor() -> None:
+    """Check Kafka (reachability, TLS/SASL credentials, topics), MongoDB and SMTP; one line each."""
+    from failstream.doctor import run_checks
+
+    failed = 0
+    for result in run_checks(_settings()):
+        typer.echo(result.line())
+        failed += not result.ok
+    if failed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     sys.exit(app())

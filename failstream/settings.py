@@ -64,12 +64,22 @@ class Settings(BaseSettings):
     service_name: str = "demo"
     trusted_proxies: CsvList = ()
     capture_all_4xx: bool = False
+    #: statuses that count as failures, e.g. "401,403,429,5xx"; empty = 401, 403, 429, 5xx
+    #: (plus every 4xx with capture_all_4xx)
+    capture_statuses: CsvList = ()
     capture_skip_paths: CsvList = ("/healthz", "/readyz", "/metrics")
     producer_spool_dir: Path = ROOT / ".infra" / "data" / "spool"
     producer_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     producer_queue_max_messages: int = Field(default=200_000, ge=1)
     producer_message_timeout_ms: int = Field(default=30_000, ge=1)
-    producer_linger_ms: int = Field(default=5, ge=0)
+    # events feed minute-scale detection: 50 ms of batching costs nothing there and
+    # saves the host and the broker a request per handful of events
+    producer_linger_ms: int = Field(default=50, ge=0)
+
+    @field_validator("capture_statuses", mode="before")
+    @classmethod
+    def _capture_statuses_csv(cls, value: object) -> object:
+        return _split_csv(value)
 
     # --- MongoDB ---------------------------------------------------------
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
@@ -89,6 +99,15 @@ class Settings(BaseSettings):
     repeat_interval_s: int = Field(default=3600, ge=1)
     grace_s: int = Field(default=60, ge=0)
     allowlist: CsvList = ()
+    # stream worker: take_events batches, and how often quiet episodes resolve / old failures go
+    stream_batch_max: int = Field(default=1000, ge=1)
+    stream_batch_within_s: float = Field(default=0.05, gt=0)
+    stream_sweep_interval_s: float = Field(default=30.0, gt=0)
+    stream_retention_sweep_s: float = Field(default=3600.0, gt=0)
+    # how soon a killed worker's partitions move to the others (Kafka's floor is 6 s)
+    stream_session_timeout_s: float = Field(default=30.0, ge=6)
+    # skip MongoDB writes (benchmarks only: detection and tables without persistence)
+    stream_persist: bool = True
 
     # --- alerting / SMTP -------------------------------------------------
     smtp_host: str = "127.0.0.1"
@@ -106,6 +125,30 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = "memory://"
     fence_lease_s: float = Field(default=60.0, gt=0)
     dashboard_url: str = "http://127.0.0.1:8000/"
+    # "" -> "failstream-alerting-<topic_alerts>": isolated topics get isolated consumer groups
+    alerting_group_id: str = ""
+    # extra CA bundle (PEM) for a private relay; certificate verification stays on either way
+    smtp_ca_file: str = ""
+    smtp_retry_base_s: float = Field(default=1.0, gt=0)
+    smtp_retry_max_s: float = Field(default=30.0, gt=0)
+    # rules whose episode end is emailed ("*" = every rule, empty = none)
+    notify_resolved_rules: CsvList = ("*",)
+    # recipients per alert severity; empty -> oncall_recipients
+    recipients_critical: CsvList = ()
+    recipients_warning: CsvList = ()
+    recipients_info: CsvList = ()
+    # TEST HOOK ONLY: sleep this long between claiming an alert and sending it, so an
+    # integration test can SIGKILL the process inside that window. Keep 0 in production.
+    alerting_test_pause_after_claim_s: float = Field(default=0.0, ge=0)
+    # alerts of different subjects handled at once (one subject's alerts stay in order)
+    alerting_concurrency: int = Field(default=8, ge=1)
+
+    @field_validator(
+        "notify_resolved_rules", "recipients_critical", "recipients_warning", "recipients_info", mode="before"
+    )
+    @classmethod
+    def _alerting_csv(cls, value: object) -> object:
+        return _split_csv(value)
 
     # --- API -------------------------------------------------------------
     api_host: str = "127.0.0.1"

@@ -2,71 +2,119 @@
 
 It observes and never changes: the response is passed through untouched, an
 exception from the app is recorded as ``server_error`` and re-raised as is,
-and capture errors are swallowed so the host never sees them.
+and capture errors are swallowed so the host never sees them. One line::
+
+    app.add_middleware(FailureCaptureMiddleware, settings=Settings())
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from failstream.settings import Settings
 from producer.capture import FailureRecorder
+from producer.classify import REASON_STATE_KEY
+from producer.policy import CapturePolicy
+from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.producer")
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UNMATCHED_ROUTE = "<unmatched>"
 
 
 class FailureCaptureMiddleware:
-    """``app.add_middleware(FailureCaptureMiddleware, recorder=FailureRecorder(settings, sink))``."""
+    """Give it ``settings`` (shared sink, policy from settings) or a ready ``recorder``."""
 
-    def __init__(self, app: Any, *, recorder: FailureRecorder) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        recorder: FailureRecorder | None = None,
+        sink: KafkaSink | None = None,
+        policy: CapturePolicy | None = None,
+    ) -> None:
+        if recorder is None:
+            if settings is None:
+                raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
+            recorder = FailureRecorder(settings, sink, policy=policy)
         self.app = app
         self.recorder = recorder
+        # every request passes here: plain attribute and set lookups, no method calls
+        self._failures = recorder.policy.failure_statuses
+        self._skip_paths = recorder.policy.skip_paths
+        self._skip_prefixes = recorder.policy.skip_prefixes
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in self.recorder.skip_paths:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self._skip_paths
+            or (self._skip_prefixes and scope["path"].startswith(self._skip_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
 
         status = 500
+        challenge: bytes | None = None
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, challenge
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status == 401:
+                    challenge = _find(message.get("headers") or (), b"www-authenticate")
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException:
-            self._record(scope, 500)
+            self._record(scope, 500, None)
             raise
-        if self.recorder.is_failure(status):
-            self._record(scope, status)
+        if status in self._failures:
+            self._record(scope, status, challenge)
 
-    def _record(self, scope: Scope, status: int) -> None:
+    def _record(self, scope: Scope, status: int, challenge: bytes | None) -> None:
         try:
-            headers = dict(scope.get("headers") or ())
+            wanted: dict[bytes, str] = {}
+            for key, value in scope.get("headers") or ():
+                if key in _WANTED and key not in wanted:
+                    wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
             client = scope.get("client")
             route = scope.get("route")
-            state = scope.get("state") or {}
+            state = scope.get("state")
+            host_reason = state.get(REASON_STATE_KEY) if isinstance(state, MutableMapping) else None
             self.recorder.record(
                 peer=client[0] if client else None,
-                x_forwarded_for=_header(headers, b"x-forwarded-for"),
-                forwarded=_header(headers, b"forwarded"),
+                x_forwarded_for=wanted.get(b"x-forwarded-for"),
+                forwarded=wanted.get(b"forwarded"),
                 method=scope.get("method", ""),
-                route=getattr(route, "path", None) or "<unmatched>",
+                route=getattr(route, "path", None) or UNMATCHED_ROUTE,
                 status=status,
-                has_auth=b"authorization" in headers,
-                host_reason=state.get("failstream_reason") if isinstance(state, dict) else None,
-                user_agent=_header(headers, b"user-agent") or "",
-                request_id=_header(headers, b"x-request-id") or "",
+                has_auth=b"authorization" in wanted,
+                host_reason=host_reason,
+                user_agent=wanted.get(b"user-agent", ""),
+                request_id=wanted.get(b"x-request-id", ""),
+                www_authenticate=challenge.decode("latin-1") if challenge is not None else None,
             )
         except Exception:
             log.exception("failed to capture a failed request")
 
 
-def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
-    value = headers.get(name)
-    return value.decode("latin-1") if value is not None else None
+# only presence of authorization is used; its value is never read into the event
+_WANTED = frozenset((b"x-forwarded-for", b"forwarded", b"authorization", b"user-agent", b"x-request-id"))
+
+
+def _find(headers: Any, name: bytes) -> bytes | None:
+    """First value of a header; ASGI names are lower-case already."""
+    for key, value in headers:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None

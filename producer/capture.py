@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 from failstream.settings import Settings
-from producer.classify import classify, is_failure
+from producer import metrics
+from producer.classify import classify
 from producer.client_ip import client_ip
-from producer.events import failed_request_json, new_event_id, now_ms
+from producer.events import failed_request_json, now_ms
+from producer.ids import next_event_id
+from producer.policy import CapturePolicy
+from producer.shared import shared_sink
 from producer.sink import KafkaSink
 
 
 class FailureRecorder:
-    """Turns one failed request into a FailedRequest event on ``failed-requests``."""
+    """Turns one failed request into a FailedRequest event on ``failed-requests``.
 
-    def __init__(self, settings: Settings, sink: KafkaSink) -> None:
-        self.sink = sink
+    Without a ``sink`` it uses the process's shared one; without a ``policy``
+    the one the settings describe.
+    """
+
+    def __init__(
+        self, settings: Settings, sink: KafkaSink | None = None, *, policy: CapturePolicy | None = None
+    ) -> None:
+        self.sink = sink if sink is not None else shared_sink(settings)
+        self.policy = policy or CapturePolicy.from_settings(settings)
         self.topic = settings.topic_failed_requests
-        self.service = settings.service_name
-        self.all_4xx = settings.capture_all_4xx
-        self.skip_paths = frozenset(settings.capture_skip_paths)
         self.trusted = settings.trusted_proxy_networks
+        self.captured = metrics.captured_counts()
 
     def is_failure(self, status: int) -> bool:
-        return is_failure(status, all_4xx=self.all_4xx)
+        return self.policy.is_failure(status)
+
+    def skips(self, path: str) -> bool:
+        return self.policy.skips(path)
 
     def record(
         self,
@@ -36,18 +48,22 @@ class FailureRecorder:
         host_reason: str | None,
         user_agent: str,
         request_id: str,
+        www_authenticate: str | None = None,
     ) -> None:
         ip = client_ip(peer, x_forwarded_for, forwarded, self.trusted)
+        reason = classify(status, has_auth, host_reason, www_authenticate)
         value = failed_request_json(
-            event_id=new_event_id(),
+            event_id=next_event_id(),
             ts=now_ms(),
-            service=self.service,
+            service=self.policy.service,
             ip=ip,
             method=method,
             route=route,
             status=status,
-            reason=classify(status, has_auth, host_reason),
+            reason=reason,
             user_agent=user_agent,
             request_id=request_id,
         )
         self.sink.send(self.topic, ip.encode(), value)
+        counts = self.captured.by_reason
+        counts[reason] = counts.get(reason, 0) + 1

@@ -52,10 +52,13 @@ def client_ip(
     untrusted hop from the right is the client; garbage in the chain stops the
     walk at the last address we could trust.
     """
+    if not trusted_proxies or not (x_forwarded_for or forwarded):
+        # nothing to walk: the socket peer is the answer (the server gave it, already an address)
+        return peer or "unknown"
     peer_ip = _parse_ip(peer) if peer else None
     if peer_ip is None:
         return peer or "unknown"
-    if not trusted_proxies or not _trusted(peer_ip, trusted_proxies):
+    if not _trusted(peer_ip, trusted_proxies):
         return str(peer_ip)
     current = peer_ip
     for hop in reversed(forwarded_chain(x_forwarded_for, forwarded)):

@@ -6,8 +6,10 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from failstream.kafka_config import KafkaCredentialsError
 from failstream.settings import Settings
 from producer.asgi import FailureCaptureMiddleware
 from producer.capture import FailureRecorder
@@ -21,6 +23,10 @@ def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            sink.start()  # surface certificate problems at start-up, in one line
+        except KafkaCredentialsError:
+            pass  # already logged by the sink; the service answers, events wait in the spool
         yield
         sink.close(timeout_s=10)
 
@@ -36,6 +42,10 @@ def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAP
             set_failure_reason(request.state, "invalid_token")
             raise HTTPException(401, "invalid access token", headers={"WWW-Authenticate": "Bearer"})
         return {"status": "accepted"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

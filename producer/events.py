@@ -94,6 +94,8 @@ class Alert(_Event):
     reasons: dict[str, int] = Field(default_factory=dict)
     routes: dict[str, int] = Field(default_factory=dict)
     services: dict[str, int] = Field(default_factory=dict)
+    #: failure share of the window, for ratio rules (``email-delivery``); None otherwise
+    ratio: float | None = None
 
 
 class LiveCounts(BaseModel):

@@ -1,41 +1,87 @@
-"""KafkaSink: hands events to Kafka without ever blocking the request path.
+"""KafkaSink: hands events to Kafka without ever blocking or failing the request path.
 
-``send`` only appends to librdkafka's in-memory queue; a background thread
-polls delivery reports. No network call happens in ``__init__``: the first
-``send`` (or ``start``) creates the client, so importing or constructing the
-sink in a host service can't fail or stall on a down broker.
+``send`` only appends to librdkafka's in-memory queue (or, while Kafka is
+unhappy, to an in-memory list). One background thread does everything that
+can wait: it polls delivery reports, writes events Kafka could not take to
+the on-disk spool, probes the broker and replays the spool in order when it
+is back. No network call happens in ``__init__``; the first ``send`` (or
+``start``) creates the client, so constructing the sink in a host service
+can't fail or stall on a down broker.
+
+Zero loss: an event leaves the sink's care only when Kafka acknowledged it
+(idempotent producer, acks=all), or when the spool is over its byte budget,
+in which case the oldest events are dropped with a metric and a log line.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
+from collections import deque
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from failstream.kafka_config import confluent_config
+from failstream.kafka_config import KafkaCredentialsError, confluent_config
 from failstream.settings import Settings
+from producer import metrics
+from producer.kafka_errors import KafkaErrorLog
+from producer.spool import DiskSpool, Record
 
 log = logging.getLogger("failstream.producer")
+
+_TICK_S = 0.05
+_PROBE_EVERY_S = 1.0
+_PROBE_TIMEOUT_S = 1.0
+_REPLAY_CHUNK = 500
+_REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
 
 
 class KafkaSink:
     """One per process; thread-safe; shared by the middlewares and ``report_email_event``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
         self._settings = settings
+        self._spool = DiskSpool(spool_dir or settings.producer_spool_dir, settings.producer_spool_max_bytes)
+        self._spool_ok = False
+        self._spool_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._producer: Producer | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
+        self._pending: deque[Record] = deque()
+        # events on their way to disk; the thread empties it every tick, so this
+        # bound only bites if the disk stalls for a long time
+        self._pending_max = 100_000
+        self._spooling = False
+        self._last_replay_ok = False  # until a replay shows Kafka takes events, diverted ones go to disk
+        self._fatal = False
+        self._closing = False
+        self._closed = threading.Event()
+        self._deadline = 0.0
+        self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal)
+        self.config_error: str | None = None
+        self.left_on_disk = 0
+        # plain counters, published to Prometheus by the background thread
+        self._count_lock = threading.Lock()
+        self._produced = 0  # handed to librdkafka by send(); reports come back through _on_delivery
+        self._reported = 0
         self.delivered = 0
-        self.failed = 0
+        self.delivery_errors = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.dropped_spool_full = 0
+        self.dropped_other = 0
+        self._published: dict[str, int] = {}
+
+    # --- configuration ------------------------------------------------------
 
     def _config(self) -> dict[str, Any]:
         s = self._settings
         return {
-            **confluent_config(s),
+            **confluent_config(s),  # raises KafkaCredentialsError with one clear line
             "enable.idempotence": True,
             # same key -> same partition as Kafka's Java client and aiokafka
             # (Faust), so tables stay co-partitioned with our topics
@@ -44,60 +90,297 @@ class KafkaSink:
             "linger.ms": s.producer_linger_ms,
             "queue.buffering.max.messages": s.producer_queue_max_messages,
             "message.timeout.ms": s.producer_message_timeout_ms,
-            "error_cb": self._on_error,
-            "log_level": 3,
+            "reconnect.backoff.max.ms": 2000,
+            "on_delivery": self._on_delivery,
+            "error_cb": self._errors,
+            # errors arrive sorted through error_cb; librdkafka's own log lines
+            # would repeat them on stderr from every connection
+            "log_level": 0,
         }
 
+    # --- lifecycle ----------------------------------------------------------
+
     def start(self) -> None:
-        with self._lock:
-            if self._producer is not None:
+        """Open the spool, start the background thread, create the client.
+
+        Raises :class:`KafkaCredentialsError` for unusable TLS/SASL material so
+        a host can fail its start-up with that one line; events sent anyway
+        are kept in the spool until a restart with working credentials.
+        """
+        with self._start_lock:
+            if self._thread is not None:
+                if self.config_error:
+                    raise KafkaCredentialsError(self.config_error)
                 return
-            self._producer = Producer(self._config())
-            self._poller = threading.Thread(target=self._poll_loop, name="failstream-sink", daemon=True)
-            self._poller.start()
-
-    def _poll_loop(self) -> None:
-        while not self._stop.is_set():
-            producer = self._producer
-            if producer is not None:
-                producer.poll(0.1)
-
-    def _on_error(self, error: KafkaError) -> None:
-        if error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
-            log.warning("kafka unreachable: %s", error.str())
-        else:
-            log.error("kafka error: %s", error.str())
-
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
-            log.warning("event not delivered to %s: %s", message.topic(), error.str())
-
-    def send(self, topic: str, key: bytes | str | None, value: bytes) -> None:
-        """Queue one event; never raises into the caller."""
-        try:
-            if self._producer is None:
-                self.start()
-            assert self._producer is not None
-            self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
-        except (BufferError, KafkaException) as exc:
-            self.failed += 1
-            log.warning("event not queued for %s: %s", topic, exc)
-        except Exception:
-            self.failed += 1
-            log.exception("event not queued for %s", topic)
-
-    def flush(self, timeout_s: float = 10.0) -> int:
-        """Wait for queued events; returns how many are still undelivered."""
-        if self._producer is None:
-            return 0
-        return int(self._producer.flush(timeout_s))
+            with self._spool_lock:
+                try:
+                    self._spool.open()
+                    self._spool_ok = True
+                    self._spooling = bool(self._spool)
+                except OSError as exc:
+                    log.error(
+                        "producer spool %s unusable, events Kafka can't take are lost: %s",
+                        self._spool.root,
+                        exc,
+                    )
+            self._thread = threading.Thread(target=self._run, name="failstream-sink", daemon=True)
+            try:
+                self._producer = Producer(self._config())
+            except (KafkaCredentialsError, KafkaException, ValueError) as exc:
+                self.config_error = str(exc)
+                self._spooling = True
+                log.error("%s (events are kept in the spool until this is fixed)", exc)
+                raise
+            finally:
+                self._thread.start()
 
     def close(self, timeout_s: float = 10.0) -> int:
-        remaining = self.flush(timeout_s)
-        self._stop.set()
-        if self._poller is not None:
-            self._poller.join(timeout=1)
-        return remaining
+        """Deliver what is queued within ``timeout_s``; spool the rest. Returns events left on disk."""
+        thread = self._thread
+        if thread is None or self._closed.is_set():
+            return self.left_on_disk
+        self._deadline = time.monotonic() + timeout_s
+        self._closing = True
+        thread.join(timeout_s + 5.0)
+        return self.left_on_disk
+
+    def flush(self, timeout_s: float = 10.0) -> int:
+        """Wait until every event is acknowledged (queue and spool empty); returns how many are not."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            waiting = self.waiting()
+            if waiting == 0 or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.01)
+
+    def waiting(self) -> int:
+        """Events not yet acknowledged by Kafka: in librdkafka, in memory or on disk."""
+        # not len(producer): that also counts librdkafka's own requests (metadata probes)
+        with self._spool_lock:
+            in_flight = self._produced - self._reported
+            return in_flight + len(self._pending) + self._spool.events
+
+    # --- request path -------------------------------------------------------
+
+    def send(self, topic: str, key: bytes | str | None, value: bytes) -> None:
+        """Queue one event; never raises into the caller and never waits on the network."""
+        if isinstance(key, str):
+            key = key.encode()
+        producer = self._producer
+        if producer is None and self._thread is None:
+            try:
+                self.start()
+            except Exception:
+                pass  # start() logged it, once; the event goes to the spool
+            producer = self._producer
+        if producer is None or self._spooling or self._closing:
+            self._divert(topic, key, value)  # closing: the thread spools it before it stops
+            return
+        with self._count_lock:  # counted first: its delivery report may come before produce() returns
+            self._produced += 1
+        try:
+            producer.produce(topic, value, key)
+        except Exception as exc:
+            with self._count_lock:
+                self._produced -= 1
+            if not isinstance(exc, BufferError):  # BufferError: librdkafka's queue is full
+                log.warning("event not queued for %s, spooling it: %s", topic, exc)
+            self._last_replay_ok = False
+            self._divert(topic, key, value)
+
+    def _divert(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._spooling = True  # later events queue behind it, keeping order
+        if self._closed.is_set():
+            self.dropped_other += 1
+            log.error("event for %s sent after the sink was closed: dropped", topic)
+            return
+        if len(self._pending) >= self._pending_max:
+            self._pending.popleft()
+            self.dropped_other += 1
+        self._pending.append((topic, key, value))
+
+    # --- background thread --------------------------------------------------
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        self._reported += 1  # only the background thread (poll/flush) runs this
+        if error is None:
+            self.delivered += 1
+            return
+        self.delivery_errors += 1
+        self._last_replay_ok = False
+        self._divert(message.topic() or "", message.key(), message.value() or b"")
+
+    def _mark_fatal(self) -> None:
+        self._fatal = True
+
+    def _run(self) -> None:
+        next_probe = next_metrics = 0.0
+        try:
+            while True:
+                producer = self._producer
+                if producer is not None:
+                    producer.poll(_TICK_S)
+                else:
+                    time.sleep(_TICK_S)
+                if self._fatal:
+                    self._recreate_producer()
+                self._write_pending()
+                now = time.monotonic()
+                if now >= next_metrics:
+                    self._publish_metrics()
+                    next_metrics = now + 0.5
+                if self._closing and (now >= self._deadline or self.waiting() == 0):
+                    break
+                if producer is not None and self._spooling and now >= next_probe:
+                    if not self._replay_oldest_segment():
+                        if self._closing:
+                            break  # broker down: spool the rest instead of waiting out the deadline
+                        next_probe = now + _PROBE_EVERY_S
+        except Exception:
+            log.exception("producer background thread failed; events are spooled")
+        finally:
+            self._finish()
+
+    def _write_pending(self, allow_direct: bool = True) -> None:
+        """Move diverted events on: back to Kafka if it is healthy and nothing older waits, else to disk."""
+        with self._spool_lock:  # waiting() counts under this lock: an event in our hands is never "gone"
+            if allow_direct and self._spooling and not self._spool and self._healthy():
+                self._spooling = False  # new sends go direct again; the few diverted ones follow now
+                self._errors.reset()
+                self._produce_pending()
+                return
+            if not self._pending:
+                return
+            batch: list[Record] = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            if not self._spool_ok:
+                self.dropped_other += len(batch)
+                return
+            try:
+                self.dropped_spool_full += self._spool.append(batch)
+                self.spooled += len(batch)
+            except OSError as exc:
+                self.dropped_other += len(batch)
+                log.error("could not write %d events to the spool: %s", len(batch), exc)
+
+    def _healthy(self) -> bool:
+        """Kafka took the last replay and nothing failed since, so diverted events can skip the disk."""
+        return self._producer is not None and not self.config_error and self._last_replay_ok
+
+    def _produce_pending(self) -> None:
+        producer = self._producer
+        assert producer is not None
+        while self._pending:
+            topic, key, value = self._pending[0]
+            with self._count_lock:
+                self._produced += 1
+            try:
+                producer.produce(topic, value, key)
+            except Exception:
+                with self._count_lock:
+                    self._produced -= 1
+                self._spooling = True  # queue full again: the rest goes to disk next tick
+                self._last_replay_ok = False
+                return
+            self._pending.popleft()
+
+    def _broker_reachable(self, producer: Producer) -> bool:
+        try:
+            return bool(producer.list_topics(timeout=_PROBE_TIMEOUT_S).brokers)
+        except KafkaException:
+            return False
+
+    def _replay_oldest_segment(self) -> bool:
+        """Replay one segment in order; False if the broker is down or some events failed again."""
+        producer = self._producer
+        assert producer is not None
+        with self._spool_lock:
+            if not self._spool_ok or not self._spool:
+                return True
+        if not self._broker_reachable(producer):
+            return False
+        with self._spool_lock:
+            oldest = self._spool.oldest()
+        if oldest is None:
+            return True
+        path, records = oldest
+        results: list[bool | None] = [None] * len(records)
+        for i, (topic, key, value) in enumerate(records):
+            if i and i % _REPLAY_CHUNK == 0:
+                # let the host's own threads have the GIL: a replay must not become an outage of its own
+                time.sleep(_REPLAY_PAUSE_S)
+            report = functools.partial(_store_result, results, i)
+            while True:
+                try:
+                    producer.produce(topic, value, key, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+        deadline = self._deadline if self._closing else float("inf")
+        while None in results and time.monotonic() < deadline:
+            producer.poll(0.1)
+        again = [record for record, ok in zip(records, results, strict=True) if not ok]
+        delivered = len(records) - len(again)
+        self.replayed += delivered
+        self.delivered += delivered
+        with self._spool_lock:
+            self._spool.remove(path)
+            if again:
+                self.dropped_spool_full += self._spool.append(again)
+        self._last_replay_ok = not again
+        if delivered:
+            log.info("replayed %d spooled events (%d still waiting)", delivered, self._spool.events)
+        return not again
+
+    def _recreate_producer(self) -> None:
+        self._fatal = False
+        self._spooling = True
+        old = self._producer
+        if old is not None:
+            old.purge(in_queue=True, in_flight=False)
+            old.flush(1.0)  # purged events come back through _on_delivery into the spool
+        try:
+            self._producer = Producer(self._config())
+        except KafkaCredentialsError as exc:
+            self.config_error = str(exc)
+
+    def _publish_metrics(self) -> None:
+        for name, counter in (
+            ("delivered", metrics.DELIVERED),
+            ("delivery_errors", metrics.DELIVERY_ERRORS),
+            ("spooled", metrics.SPOOLED),
+            ("replayed", metrics.REPLAYED),
+            ("dropped_spool_full", metrics.DROPPED.labels("spool_full")),
+            ("dropped_other", metrics.DROPPED.labels("spool_error")),
+        ):
+            value = getattr(self, name)
+            delta = value - self._published.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+                self._published[name] = value
+        producer = self._producer
+        metrics.QUEUE_DEPTH.set(len(producer) if producer is not None else 0)
+        metrics.SPOOL_EVENTS.set(self._spool.events)
+        metrics.SPOOL_BYTES.set(self._spool.size_bytes)
+
+    def _finish(self) -> None:
+        producer = self._producer
+        if producer is not None and len(producer) > 0:
+            producer.purge(in_queue=True, in_flight=False)  # never sent: safe to spool
+            producer.flush(1.0)
+        self._closed.set()
+        self._write_pending(allow_direct=False)  # nobody polls after this: disk only
+        self._publish_metrics()
+        with self._spool_lock:
+            self.left_on_disk = self._spool.events
+            if self.left_on_disk:
+                log.warning(
+                    "%d events stay in the spool %s for the next start", self.left_on_disk, self._spool.dir
+                )
+            self._spool.close()
+            self._spool_ok = False
+
+
+def _store_result(results: list[bool | None], index: int, error: KafkaError | None, _: Message) -> None:
+    results[index] = error is None

@@ -1,94 +1,161 @@
-"""Faust wiring: topics, tables and agents, calling the Faust-free logic."""
+"""Faust wiring: topics, tables, agents and timers, calling the Faust-free logic.
+
+Detection state lives in two tables whose values are the compact bytes the
+detection modules encode; each table's changelog is co-partitioned with its
+source topic (keys are the message keys and the producer partitions with
+murmur2 like Kafka's Java client, so ``use_partitioner`` lands a key's
+changelog records on its own partition). Agents take batches with
+``take_events`` (``take`` would lose the event context the tables need) and
+every await in them is I/O, so the failures agent, the email agent and the
+timers share the loop without starving each other. MongoDB writes run in a
+child process with a consumer group of its own (``persister``): a slow
+database delays the counts, never an alert.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
-from pydantic import ValidationError
 
 from failstream.kafka_config import ensure_topics, faust_broker_options
-from failstream.settings import Settings
-from producer.events import Alert, FailedRequest, dumps, new_event_id, now_ms
-from stream_app import persistence
-from stream_app.detection.ip_rule import RULE, IpState, observe
+from failstream.settings import ROOT, Settings
+from producer.events import Alert, DeadLetter, dumps, now_ms
+from stream_app.live_counts import LiveCountsAccumulator
+from stream_app.persister import persister_main
+from stream_app.processing import EmailBatches, FailureBatches, Record
+from stream_app.published_alerts import PublishedAlerts
 
 log = logging.getLogger("failstream.stream")
 
 
+def _records(events: Sequence[Any]) -> list[Record]:
+    return [
+        Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+        for e in events
+    ]
+
+
 def create_app(settings: Settings) -> faust.App:
+    datadir = ROOT / ".infra" / "data" / "stream" / settings.stream_app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.stream_app_id,
         **faust_broker_options(settings),
         store="memory://",
+        datadir=str(datadir),
         topic_partitions=settings.kafka_partitions,
+        table_standby_replicas=0,  # timers walk the table: only active partitions may be in it
         web_enabled=False,
+        broker_session_timeout=settings.stream_session_timeout_s,
+        broker_max_poll_records=settings.stream_batch_max,
+        stream_buffer_maxsize=4 * settings.stream_batch_max,
         key_serializer="raw",
         value_serializer="raw",
     )
-    failures = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
-    alerts = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
-    ip_table = app.Table(
-        "ip-state",
-        default=dict,
-        partitions=settings.kafka_partitions,
-        key_type=bytes,
-        value_type=None,
-        # the producer partitions by murmur2 like Kafka's Java
-        # client, so the changelog lands co-partitioned with
-        # the source topic without a per-event context
-        use_partitioner=True,
-    )
+    failures_topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
+    emails_topic = app.topic(settings.topic_email_events, key_type=bytes, value_type=bytes)
+    alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
+    live_topic = app.topic(settings.topic_live_counts, key_type=bytes, value_type=bytes)
+    dead_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
+    table_options: dict[str, Any] = {
+        "partitions": settings.kafka_partitions,
+        "key_type": bytes,
+        "value_type": bytes,  # bytes -> the "raw" codec: the value is the changelog record
+        "use_partitioner": True,
+    }
+    ip_table = app.Table("ip-state", **table_options)
+    email_table = app.Table("email-state", **table_options)
 
-    @app.agent(failures)
-    async def process_failures(stream: Any) -> None:
-        db = persistence.connect(settings)
-        await persistence.ensure_indexes(db)
-        async for batch in stream.take_events(500, within=0.05):
-            events: list[FailedRequest] = []
-            for record in batch:
-                try:
-                    events.append(FailedRequest.model_validate_json(record.value))
-                except ValidationError as exc:
-                    log.warning("malformed failed-request event: %s", exc.errors()[:1])
-            for event in events:
-                ip_state = IpState.from_dict(ip_table[event.ip.encode()])
-                firing = observe(
-                    ip_state,
-                    ip=event.ip,
-                    event_id=event.event_id,
-                    ts=event.ts,
-                    reason=event.reason,
-                    route=event.route,
-                    threshold=settings.rule_ip_threshold,
-                    window_ms=settings.rule_ip_window_s * 1000,
-                )
-                ip_table[event.ip.encode()] = ip_state.to_dict()
-                if firing is not None:
-                    alert = Alert(
-                        event_id=new_event_id(),
-                        ts=now_ms(),
-                        alert_key=firing.alert_key,
-                        rule=RULE,
-                        subject=firing.subject,
-                        episode_start=firing.episode_start,
-                        count=firing.count,
-                        threshold=settings.rule_ip_threshold,
-                        window_s=settings.rule_ip_window_s,
-                        first_seen=ip_state.first_seen,
-                        last_seen=ip_state.last_seen,
-                        reasons=dict(ip_state.reasons),
-                        routes=dict(ip_state.routes),
-                    )
-                    await alerts.send(key=firing.subject.encode(), value=dumps(alert))
-            await persistence.persist_failures(db, events)
+    live = LiveCountsAccumulator()
+    failures = FailureBatches(settings, ip_table, None, live)
+    emails = EmailBatches(settings, email_table, None, live)
+
+    published = PublishedAlerts(settings)
+
+    @app.task
+    async def read_published_alerts() -> None:
+        await published.run()
+
+    async def publish(alerts: Iterable[Alert]) -> None:
+        """Send the alerts not sent before and wait until the broker has every one."""
+        acks = []
+        for alert in alerts:
+            await published.ready.wait()
+            if alert.alert_key in published:
+                log.info("alert %s already published: not sent again", alert.alert_key)
+                continue
+            published.add(alert.alert_key)
+            acks.append(await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert)))
+            log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+        if acks:
+            await asyncio.gather(*acks)
+        live.add_alerts(len(acks))
+
+    async def dead_letter(letters: Iterable[tuple[bytes | None, DeadLetter]]) -> None:
+        for key, letter in letters:
+            await dead_topic.send(key=key, value=dumps(letter))
+
+    # detection -> publish -> store must not interleave with a sweep of the same table
+    ip_lock, email_lock = asyncio.Lock(), asyncio.Lock()
+
+    @app.agent(failures_topic)
+    async def detect_failures(stream: Any) -> None:
+        async for batch in stream.take_events(
+            settings.stream_batch_max, within=settings.stream_batch_within_s
+        ):
+            decoded = failures.decode(_records(batch))
+            async with ip_lock:
+                alerts, states = failures.detect(decoded)
+                await publish(alerts)
+                failures.store(states)
+            await dead_letter(decoded.letters)
+
+    @app.agent(emails_topic)
+    async def process_emails(stream: Any) -> None:
+        async for batch in stream.take_events(
+            settings.stream_batch_max, within=settings.stream_batch_within_s
+        ):
+            async with email_lock:
+                detected = emails.detect(_records(batch))
+                await publish(detected.alerts)
+                emails.store(detected.states)
+            await dead_letter(detected.letters)
+
+    @app.task
+    async def announce() -> None:
+        log.info("Kafka %s over %s", settings.kafka_bootstrap_servers, settings.kafka_security_protocol)
+
+    @app.timer(1.0)
+    async def publish_live_counts() -> None:
+        counts = live.flush(now_ms() // 1000 * 1000)
+        await live_topic.send(value=dumps(counts))
+
+    @app.timer(settings.stream_sweep_interval_s)
+    async def resolve_quiet_episodes() -> None:
+        for lock, batches in ((ip_lock, failures), (email_lock, emails)):
+            async with lock:
+                alerts, changes = batches.sweep(now_ms())
+                await publish(alerts)
+                batches.apply(changes)
 
     return app
 
 
 def run_worker(settings: Settings) -> None:
     ensure_topics(settings)
+    if settings.stream_persist:
+        # MongoDB writes in a process of their own: neither their CPU nor the
+        # database's pace can hold up detection (alert latency) on the loop here.
+        persister = multiprocessing.get_context("spawn").Process(
+            target=persister_main, args=(settings, os.getpid()), name="failstream-persist", daemon=True
+        )
+        persister.start()
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="INFO")
     worker.execute_from_commandline()

@@ -50,12 +50,14 @@ def _java(*args: str) -> list[str]:
     return [java, "-cp", f"{LIBS}/*", f"-Dlog4j.configuration=file:{LOG4J}", *args]
 
 
-def write_config(settings: Settings) -> Path:
+def write_config(settings: Settings, *, data_dir: Path | None = None, conf_path: Path | None = None) -> Path:
+    """server.properties for the ports in ``settings``; other data/conf paths make a second broker."""
     host, port = plaintext_address(settings)
     tls = ensure_local_tls()
     ssl_port, ctrl_port = settings.infra_kafka_ssl_port, settings.infra_kafka_controller_port
-    data = DATA_DIR / "kafka"
-    conf = INFRA_DIR / "kafka" / "server.properties"
+    data = data_dir or DATA_DIR / "kafka"
+    conf = conf_path or INFRA_DIR / "kafka" / "server.properties"
+    conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(
         "\n".join(
             [
@@ -115,15 +117,26 @@ def _metadata_ready(settings: Settings) -> bool:
         return False
 
 
-def up(settings: Settings) -> str:
+def up(
+    settings: Settings,
+    *,
+    process: ManagedProcess = KAFKA,
+    data_dir: Path | None = None,
+    conf_path: Path | None = None,
+) -> str:
+    """Start the broker unless it answers; ``process``/``data_dir``/``conf_path`` run another one.
+
+    Tests that must stop a broker start their own this way (other ports in
+    ``settings``, a temporary data dir) and never touch the shared one.
+    """
     host, port = plaintext_address(settings)
-    if KAFKA.pid() is None and port_open(host, port):
+    if process.pid() is None and port_open(host, port):
         return f"kafka already answering on {host}:{port} (not started by failstream)"
-    if KAFKA.pid() is None:
+    if process.pid() is None:
         ensure_jars()
-        conf = write_config(settings)
+        conf = write_config(settings, data_dir=data_dir, conf_path=conf_path)
         say(f"starting Kafka broker on {host}:{port} (SSL {settings.infra_kafka_ssl_port})")
-        KAFKA.start(
+        process.start(
             _java(
                 f"-Xmx{settings.infra_kafka_heap}",
                 f"-Xms{settings.infra_kafka_heap}",
@@ -132,5 +145,5 @@ def up(settings: Settings) -> str:
                 str(conf),
             )
         )
-    KAFKA.wait_ready(lambda: _metadata_ready(settings), timeout_s=90)
-    return f"kafka up on {host}:{port}, SSL on {host}:{settings.infra_kafka_ssl_port} (pid {KAFKA.pid()})"
+    process.wait_ready(lambda: _metadata_ready(settings), timeout_s=90)
+    return f"kafka up on {host}:{port}, SSL on {host}:{settings.infra_kafka_ssl_port} (pid {process.pid()})"

@@ -1,37 +1,42 @@
-"""Exact sliding-window counting with bounded state."""
+"""Exact sliding-window threshold detection over event time, with bounded state."""
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 
-@dataclass
-class SlidingWindowCounter:
-    """Does a key have ``threshold`` events within any ``window_ms`` span?
+def earliest_full_window(timestamps: Sequence[int], index: int, threshold: int, window_ms: int) -> int | None:
+    """Start index of the earliest ``threshold`` consecutive timestamps that span
+    less than ``window_ms`` and include position ``index``; None if there is none.
 
-    Only the newest ``threshold`` timestamps matter for that question once
-    events arrive in order (any qualifying span ends at the newest event), so
-    state is at most ``threshold`` integers per key. Out-of-order events are
-    inserted in their place, so a late event counts in its own window.
+    ``timestamps`` is sorted. Only windows through ``index`` are examined: the
+    caller keeps the invariant that no window was full before that event came.
     """
+    first = max(0, index - threshold + 1)
+    last = min(index, len(timestamps) - threshold)
+    for start in range(first, last + 1):
+        if timestamps[start + threshold - 1] - timestamps[start] < window_ms:
+            return start
+    return None
 
-    threshold: int
-    window_ms: int
-    timestamps: list[int] = field(default_factory=list)
 
-    def add(self, ts: int) -> bool:
-        """Record one event; True if some window now holds ``threshold`` events."""
-        bisect.insort(self.timestamps, ts)
-        if len(self.timestamps) > self.threshold:
-            del self.timestamps[0 : len(self.timestamps) - self.threshold]
-        return self.fires()
+def prune_before(timestamps: list[int], oldest_useful: int) -> int:
+    """Drop timestamps older than ``oldest_useful``; return how many went."""
+    cut = bisect.bisect_left(timestamps, oldest_useful)
+    if cut:
+        del timestamps[:cut]
+    return cut
 
-    def fires(self) -> bool:
-        ts = self.timestamps
-        n = self.threshold
-        return len(ts) >= n and ts[-1] - ts[-n] < self.window_ms
 
-    def count_in_window(self, now: int) -> int:
-        """Events kept whose time lies within the window ending at ``now``."""
-        return sum(1 for t in self.timestamps if now - t < self.window_ms)
+def state_bound(threshold: int, window_ms: int, grace_ms: int) -> int:
+    """Most timestamps a quiet key can hold (no window full yet).
+
+    Only events newer than ``max_ts - grace - window`` can share a window with
+    an event still accepted, and a span of ``window`` holds at most
+    ``threshold - 1`` of them while nothing fires, so a span of
+    ``window + grace`` holds at most ``(threshold - 1) * ceil(1 + grace/window)``.
+    In order (grace 0) that is ``threshold - 1``.
+    """
+    spans = 1 + -(-grace_ms // window_ms)
+    return max(threshold, (threshold - 1) * spans)

@@ -1,0 +1,194 @@
+"""Send-once fence: an alert key is claimed in MongoDB before anything is sent.
+
+``alerts._id`` is the alert key, so the unique ``_id`` index lets exactly one
+process insert the claim. A claim carries ``owner`` and ``lease_until``: a
+process that dies mid-send leaves a claim whose lease runs out, and the next
+process to see the alert (Kafka re-delivers it, because offsets are committed
+only after an alert is handled) takes it over with a conditional update, so
+the alert is neither lost nor sent twice. Only ``insert``, ``find`` and
+``findAndModify`` with ``$set``/``$inc`` are used: all supported by FerretDB 1.24.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from alerting.clock import Clock
+from producer.events import Alert
+
+#: An alert in one of these states is finished: never claimed again.
+TERMINAL = frozenset({"sent", "suppressed", "failed"})
+#: Claimed and not finished: the owner may still be working on it.
+LIVE = ("claimed", "grouped")
+#: Lost take-over races in a row before backing off.
+MAX_TAKEOVER_RACES = 5
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This process owns the alert now; ``taken_over`` if another owner's lease had run out."""
+
+    taken_over: bool = False
+
+
+@dataclass(frozen=True)
+class AlreadyHandled:
+    status: str
+
+
+@dataclass(frozen=True)
+class HeldElsewhere:
+    """Another live process holds the claim; look again once its lease ends."""
+
+    owner: str
+    lease_until: int
+
+
+@dataclass(frozen=True)
+class LeaseExpired:
+    """Another owner's lease ran out: try to take the claim over."""
+
+    owner: str
+    lease_until: int
+
+
+FenceDecision = Claimed | AlreadyHandled | HeldElsewhere | LeaseExpired
+
+
+def judge_existing_claim(doc: Mapping[str, Any], owner: str, now: int) -> FenceDecision:
+    """What to do about an alert key somebody already inserted."""
+    status = str(doc.get("status", ""))
+    if status in TERMINAL:
+        return AlreadyHandled(status)
+    holder = str(doc.get("owner", ""))
+    lease_until = int(doc.get("lease_until", 0))
+    if holder == owner:
+        return Claimed()
+    if lease_until <= now:
+        return LeaseExpired(holder, lease_until)
+    return HeldElsewhere(holder, lease_until)
+
+
+def mongo_safe_keys(counts: Mapping[str, int]) -> dict[str, int]:
+    """Count maps keyed by event values (routes!) as MongoDB accepts them.
+
+    Field names may not contain ``.`` or start with ``$``; a route such as
+    ``/api/v1.0/items`` would make the whole claim fail. The look-alike
+    characters U+FF0E and U+FF04 keep the key readable.
+    """
+    safe: dict[str, int] = {}
+    for key, value in counts.items():
+        clean = key.replace(".", "\uff0e")
+        if clean.startswith("$"):
+            clean = "\uff04" + clean[1:]
+        safe[clean] = safe.get(clean, 0) + value
+    return safe
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    doc = alert.model_dump()
+    for field in ("reasons", "routes", "services"):
+        doc[field] = mongo_safe_keys(doc[field])
+    return doc
+
+
+class AlertFence:
+    """Claims, renews and finishes alert keys in ``alerts`` on behalf of one process."""
+
+    def __init__(self, alerts: AsyncCollection[dict[str, Any]], owner: str, lease_ms: int, clock: Clock):
+        self._alerts = alerts
+        self.owner = owner
+        self._lease_ms = lease_ms
+        self._clock = clock
+
+    async def claim(self, alert: Alert) -> FenceDecision:
+        """Claim the alert key, or say why not (already handled, or held by a live owner)."""
+        attempts = 0
+        while True:
+            now = self._clock()
+            try:
+                await self._alerts.insert_one(
+                    {
+                        **alert_document(alert),
+                        "_id": alert.alert_key,
+                        "status": "claimed",
+                        "owner": self.owner,
+                        "lease_until": now + self._lease_ms,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                return Claimed()
+            except DuplicateKeyError:
+                pass
+            doc = await self._alerts.find_one({"_id": alert.alert_key})
+            if doc is None:  # removed between insert and read: insert again
+                continue
+            decision = judge_existing_claim(doc, self.owner, now)
+            if isinstance(decision, Claimed):  # our own claim, seen again: give it a full lease
+                if await self.renew([alert.alert_key]):
+                    return decision
+                attempts += 1
+                if attempts >= MAX_TAKEOVER_RACES:
+                    return HeldElsewhere(self.owner, now + 1000)
+                continue
+            if not isinstance(decision, LeaseExpired):
+                return decision
+            taken = await self._alerts.find_one_and_update(
+                {
+                    # exactly the claim we judged (None also matches a missing field), so
+                    # of several processes taking over at once only one wins
+                    "_id": alert.alert_key,
+                    "status": doc.get("status"),
+                    "owner": doc.get("owner"),
+                    "lease_until": doc.get("lease_until"),
+                },
+                {
+                    "$set": {
+                        "status": "claimed",
+                        "owner": self.owner,
+                        "lease_until": now + self._lease_ms,
+                        "updated_at": now,
+                    },
+                    "$inc": {"takeovers": 1},
+                },
+            )
+            if taken is not None:
+                return Claimed(taken_over=True)
+            attempts += 1
+            if attempts >= MAX_TAKEOVER_RACES:  # never spin: wait a little and let the caller retry
+                return HeldElsewhere(decision.owner, now + 1000)
+            # somebody else took it over or finished it first: look again
+
+    async def renew(self, keys: Iterable[str]) -> set[str]:
+        """Extend our leases; returns the keys this process still owns."""
+        keys = list(keys)
+        if not keys:
+            return set()
+        now = self._clock()
+        live = {"owner": self.owner, "status": {"$in": list(LIVE)}}
+        extend = {"$set": {"lease_until": now + self._lease_ms}}
+        if len(keys) == 1:  # an exact _id match is much cheaper than $in on FerretDB
+            done = await self._alerts.update_one({"_id": keys[0], **live}, extend)
+            return set(keys) if done.matched_count else set()
+        query = {"_id": {"$in": keys}, **live}
+        await self._alerts.update_many(query, extend)
+        return {str(doc["_id"]) async for doc in self._alerts.find(query, {"_id": 1})}
+
+    async def mark(self, keys: Iterable[str], status: str, **fields: Any) -> None:
+        """Record a state of alerts we own (``grouped`` while waiting, or a terminal one)."""
+        keys = list(keys)
+        update = {"$set": {"status": status, "updated_at": self._clock(), **fields}}
+        if len(keys) == 1:
+            await self._alerts.update_one({"_id": keys[0], "owner": self.owner}, update)
+        elif keys:
+            await self._alerts.update_many({"_id": {"$in": keys}, "owner": self.owner}, update)
+
+    def still_fresh(self, claimed_at: int) -> bool:
+        """A claim younger than half its lease needs no renewal before sending (clock skew margin)."""
+        return self._clock() - claimed_at < self._lease_ms // 2

@@ -1,0 +1,271 @@
+"""The alerting pipeline in one place: fence, silence, rate limit, group, render, send, record.
+
+Each stage lives in its own module; this one only wires them. ``handle``
+takes one alert off Kafka through the stages up to its digest group;
+``flush_due`` sends the groups whose ``group_wait`` is over. When an alert is
+finished (sent, suppressed, failed, or found already handled) ``on_handled``
+is told, so the service commits its Kafka offset only then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerting import metrics
+from alerting.clock import Clock, Sleep, system_clock, system_sleep
+from alerting.dead_letters import FailedSendLetters
+from alerting.delivery import AlertDelivery
+from alerting.email_events import EmailEventPublisher
+from alerting.email_log import EmailLog
+from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
+from alerting.folding import MAX_FOLDED, RateLimitedBacklog
+from alerting.grouping import DigestGroups, PendingGroup
+from alerting.ratelimit import AlertRateLimiter
+from alerting.recipients import recipients_for, wants_resolved
+from alerting.render import FoldedAlert, render_email
+from alerting.retry import RetryPolicy, SendOutcome, send_with_retry
+from alerting.silence import SilenceStage
+from alerting.smtp import EmailNotifier, SendFailure
+from alerting.store import Database
+from failstream.settings import Settings
+from producer.sink import KafkaSink
+
+log = logging.getLogger("failstream.alerting")
+
+#: How often a process waiting on another owner's live claim looks again.
+HELD_RECHECK_MS = 1000
+
+
+@dataclass
+class Waiting:
+    """An alert claimed by this process and waiting in a digest group, with every Kafka record of it."""
+
+    delivery: AlertDelivery
+    claimed_at: int
+    extra: list[AlertDelivery] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.delivery.alert.alert_key
+
+    def deliveries(self) -> list[AlertDelivery]:
+        return [self.delivery, *self.extra]
+
+
+@dataclass
+class Stages:
+    fence: AlertFence
+    silences: SilenceStage
+    limiter: AlertRateLimiter
+    notifier: EmailNotifier
+    email_log: EmailLog
+    letters: FailedSendLetters
+    backlog: RateLimitedBacklog
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        stages: Stages,
+        on_handled: Callable[[AlertDelivery], None],
+        clock: Clock = system_clock,
+        sleep: Sleep = system_sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._s = stages
+        self._on_handled = on_handled
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        self._policy = RetryPolicy.from_settings(settings)
+        self._groups: DigestGroups[Waiting] = DigestGroups(int(settings.group_wait_s * 1000))
+        self._waiting: dict[str, Waiting] = {}
+        # another process may have left rate-limited alerts: look once, then after our own
+        self._backlog_maybe = True
+
+    # --- fence, silence, rate limit, group ----------------------------------
+
+    async def handle(self, delivery: AlertDelivery) -> None:
+        alert = delivery.alert
+        waiting = self._waiting.get(alert.alert_key)
+        if waiting is not None:  # re-delivered while still waiting here
+            waiting.extra.append(delivery)
+            return
+        claimed_at = self._clock()
+        decision = await self._s.fence.claim(alert)
+        while isinstance(decision, HeldElsewhere):
+            # a live process owns it; if it dies, its lease runs out and we take over
+            await self._sleep(
+                min(max(decision.lease_until - self._clock(), 0), HELD_RECHECK_MS) / 1000 + 0.05
+            )
+            await self.flush_due()
+            claimed_at = self._clock()
+            decision = await self._s.fence.claim(alert)
+        if isinstance(decision, AlreadyHandled):
+            log.info("alert %s already %s: not sent again", alert.alert_key, decision.status)
+            metrics.ALERTS.labels("duplicate").inc()
+            self._on_handled(delivery)
+            return
+        assert isinstance(decision, Claimed)
+        if decision.taken_over:
+            log.warning("alert %s taken over from an owner whose lease ran out", alert.alert_key)
+        if self._settings.alerting_test_pause_after_claim_s:
+            await self._sleep(self._settings.alerting_test_pause_after_claim_s)
+
+        if alert.state == "resolved" and not wants_resolved(alert.rule, self._settings):
+            await self._suppress(delivery, "resolved_off")
+            return
+        silence = await self._s.silences.silenced_by(alert)
+        if silence is not None:
+            await self._suppress(delivery, "silence", silence_id=str(silence.get("_id", "")))
+            return
+        if not await self._s.limiter.admit_alert(alert):
+            await self._suppress(delivery, "rate_limit", folded_into=None)
+            return
+
+        recipients = recipients_for(alert.severity, self._settings)
+        waiting = Waiting(delivery, claimed_at)
+        self._waiting[alert.alert_key] = waiting
+        if self._settings.group_wait_s > 0:
+            await self._s.fence.mark([alert.alert_key], "grouped")
+        self._groups.add(recipients, waiting, self._clock())
+        await self.flush_due()
+
+    async def _suppress(self, delivery: AlertDelivery, by: str, **fields: Any) -> None:
+        self._backlog_maybe |= by == "rate_limit"
+        log.info("alert %s suppressed by %s", delivery.alert.alert_key, by)
+        metrics.ALERTS.labels(f"suppressed_{by}").inc()
+        await self._s.fence.mark([delivery.alert.alert_key], "suppressed", suppressed_by=by, **fields)
+        self._on_handled(delivery)
+
+    # --- render, send, record -----------------------------------------------
+
+    def ms_until_due(self) -> int | None:
+        due_at = self._groups.next_due_at()
+        return None if due_at is None else max(due_at - self._clock(), 0)
+
+    def waiting(self) -> int:
+        return len(self._groups)
+
+    async def flush_due(self) -> None:
+        for group in self._groups.pop_due(self._clock()):
+            await self._send_group(group)
+
+    async def flush_all(self) -> None:
+        for group in self._groups.pop_all():
+            await self._send_group(group)
+
+    def _finish(self, waiting: list[Waiting]) -> None:
+        for w in waiting:
+            self._waiting.pop(w.key, None)
+            for delivery in w.deliveries():
+                self._on_handled(delivery)
+
+    async def _send_group(self, group: PendingGroup[Waiting]) -> None:
+        fence = self._s.fence
+        stale = [w.key for w in group.items if not fence.still_fresh(w.claimed_at)]
+        renewed = await fence.renew(stale) if stale else set()
+        lost = [w for w in group.items if w.key in stale and w.key not in renewed]
+        for w in lost:
+            log.warning("alert %s: lease lost while grouped; its new owner sends it", w.key)
+        self._finish(lost)
+        items = [w for w in group.items if w not in lost]
+        if not items:
+            return
+        keys = [w.key for w in items]
+        if not await self._s.limiter.admit_email():
+            log.warning("global rate limit reached: %d alert(s) held back for the next email", len(keys))
+            await fence.mark(keys, "suppressed", suppressed_by="rate_limit", folded_into=None)
+            metrics.ALERTS.labels("suppressed_rate_limit").inc(len(keys))
+            self._backlog_maybe = True
+            self._finish(items)
+            return
+        folded_keys: list[str] = []
+        folded: list[FoldedAlert] = []
+        if self._backlog_maybe:
+            folded_keys, folded = await self._s.backlog.take(exclude=keys)
+            self._backlog_maybe = len(folded_keys) >= MAX_FOLDED
+        rendered = render_email(
+            [w.delivery.alert for w in items],
+            group.recipients,
+            sender=self._settings.smtp_from,
+            dashboard_url=self._settings.dashboard_url,
+            folded=folded,
+        )
+        email_id = rendered.message_id
+        recipients = list(group.recipients)
+        await self._s.email_log.pending(
+            email_id,
+            kind=rendered.kind,
+            subject=str(rendered.message["Subject"]),
+            recipients=recipients,
+            alert_keys=keys,
+            folded_keys=folded_keys,
+        )
+
+        async def before_retry(attempt: int, failure: SendFailure) -> bool:
+            if await fence.renew(keys) != set(keys):
+                return False
+            log.warning("email %s attempt %d failed, retrying: %s", email_id, attempt, failure.reason)
+            await self._s.email_log.retrying(email_id, attempt, failure.reason)
+            return True
+
+        started = time.perf_counter()
+        outcome = await send_with_retry(
+            lambda: self._s.notifier.send(rendered.message, recipients),
+            self._policy,
+            before_retry,
+            self._sleep,
+            self._rand,
+        )
+        metrics.SEND_SECONDS.observe(time.perf_counter() - started)
+        await self._record(outcome, email_id, items, folded_keys)
+        self._finish(items)
+
+    async def _record(
+        self, outcome: SendOutcome, email_id: str, items: list[Waiting], folded_keys: list[str]
+    ) -> None:
+        keys = [w.key for w in items]
+        fence, email_log = self._s.fence, self._s.email_log
+        if outcome.status == "sent":
+            await asyncio.gather(
+                email_log.sent(email_id, outcome.attempts, outcome.note),
+                fence.mark(keys, "sent", email_id=email_id, sent_at=self._clock()),
+                self._s.backlog.mark_folded(folded_keys, email_id),
+            )
+            metrics.ALERTS.labels("sent").inc(len(keys))
+            log.info(
+                "email %s sent for %d alert(s) after %d attempt(s)", email_id, len(keys), outcome.attempts
+            )
+        elif outcome.status == "failed":
+            await email_log.failed(email_id, outcome.attempts, outcome.error)
+            await fence.mark(keys, "failed", email_id=email_id, last_error=outcome.error)
+            deliveries = [d for w in items for d in w.deliveries()]
+            await self._s.letters.record_failed_send(deliveries, email_id, outcome.error)
+            metrics.ALERTS.labels("failed").inc(len(keys))
+            log.error("email %s failed after %d attempt(s): %s", email_id, outcome.attempts, outcome.error)
+        else:
+            error = f"abandoned: another process took the alerts over ({outcome.error})"
+            await email_log.failed(email_id, outcome.attempts, error)
+            log.warning("email %s %s", email_id, error)
+
+
+def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock) -> Stages:
+    events = EmailEventPublisher(settings, sink)
+    return Stages(
+        fence=AlertFence(db.alerts, owner, int(settings.fence_lease_s * 1000), clock),
+        silences=SilenceStage(db.silences, clock),
+        limiter=AlertRateLimiter.from_settings(settings),
+        notifier=EmailNotifier(settings),
+        email_log=EmailLog(db.emails, events, clock),
+        letters=FailedSendLetters(db.dead_letters, clock),
+        backlog=RateLimitedBacklog(db.alerts),
+    )

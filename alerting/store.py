@@ -1,0 +1,37 @@
+"""MongoDB handles and the indexes alerting queries need, created at start-up."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+from failstream.settings import Settings
+
+log = logging.getLogger("failstream.alerting")
+
+Database = AsyncDatabase[dict[str, Any]]
+
+_INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    "alerts": [[("status", ASCENDING), ("suppressed_by", ASCENDING)], [("created_at", DESCENDING)]],
+    "emails": [[("created_at", DESCENDING)], [("status", ASCENDING)]],
+    "silences": [[("until", ASCENDING)]],
+    "dead_letters": [[("email_id", ASCENDING)]],
+}
+
+
+def connect(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+    return AsyncMongoClient(settings.mongo_uri.get_secret_value(), tz_aware=True)
+
+
+async def ensure_indexes(db: Database) -> None:
+    """Default index names, so another part creating the same index is a no-op, not a conflict."""
+    for collection, indexes in _INDEXES.items():
+        for keys in indexes:
+            try:
+                await db[collection].create_index(keys)
+            except OperationFailure as exc:
+                log.warning("index %s on %s not created: %s", keys, collection, exc)

@@ -1,0 +1,79 @@
+"""The host app the producer benchmarks load: one Starlette route that answers 401.
+
+``python -m benchmarks.producer_bench_app --port 8101 [--capture]`` serves it
+under uvicorn, with or without the capture middleware (events go to the
+local broker on a benchmark topic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from failstream.settings import Settings
+from producer.asgi import FailureCaptureMiddleware
+from producer.sink import KafkaSink
+
+TOPIC = "bench-failed-requests"
+
+
+async def protected(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("invalid token", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bench_settings(spool_dir: Path | None = None) -> Settings:
+    """Benchmark settings; a spool dir given by the parent (environment) wins over a fresh temp dir."""
+    if spool_dir is None and "FAILSTREAM_PRODUCER_SPOOL_DIR" not in os.environ:
+        spool_dir = Path(tempfile.mkdtemp(prefix="bench-spool-"))
+    extra = {"producer_spool_dir": spool_dir} if spool_dir is not None else {}
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        topic_failed_requests=TOPIC,
+        service_name="bench",
+        **extra,
+    )
+
+
+class DiscardingSink:
+    """Builds nothing further: isolates the middleware's own cost from Kafka's (diagnosis only)."""
+
+    def send(self, topic: str, key: bytes | str | None, value: bytes) -> None:
+        return None
+
+
+def build_app(
+    capture: bool, sink: KafkaSink | DiscardingSink | None = None, settings: Settings | None = None
+) -> Starlette:
+    app = Starlette(routes=[Route("/api/items/{item_id}", protected, methods=["GET", "POST"])])
+    if capture:
+        settings = settings or bench_settings()
+        app.add_middleware(FailureCaptureMiddleware, settings=settings, sink=sink or KafkaSink(settings))
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--capture", action="store_true")
+    parser.add_argument("--discard", action="store_true", help="capture, but into a sink that drops events")
+    args = parser.parse_args()
+    uvicorn.run(
+        build_app(args.capture or args.discard, sink=DiscardingSink() if args.discard else None),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="error",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Requests/s of a Starlette app answering 401 under uvicorn, with vs without the middleware.
+
+Both servers run side by side (separate processes); wrk loads them over real
+HTTP in alternating rounds so drift on the shared machine hits both alike.
+
+    .venv/bin/python -m benchmarks.producer_http [--rounds 5] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from benchmarks.producer_bench_app import TOPIC
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    argv = [sys.executable, "-m", "benchmarks.producer_bench_app", "--port", str(port), *flags]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def _wrk(port: int, seconds: int, connections: int) -> float:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/api/items/42"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    assert non2xx and total and non2xx.group(1) == total.group(1), "every answer must be the 401"
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match is not None
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--discard", action="store_true", help="also run the middleware with a discarding sink"
+    )
+    args = parser.parse_args()
+    from benchmarks.producer_bench_app import bench_settings
+    from failstream.kafka_config import ensure_topics
+
+    ensure_topics(bench_settings())
+    variants = {
+        "without middleware": _serve(),
+        "with middleware": _serve("--capture"),
+    }
+    if args.discard:
+        variants["middleware, discarding sink"] = _serve("--discard")
+    try:
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        for _, port in variants.values():
+            _wrk(port, 2, args.connections)  # warm-up
+        names = list(variants)
+        for i in range(args.rounds):
+            for name in names if i % 2 == 0 else reversed(names):
+                results[name].append(_wrk(variants[name][1], args.seconds, args.connections))
+        print(
+            f"topic {TOPIC}; wrk -t1 -c{args.connections} -d{args.seconds}s "
+            f"x {args.rounds} rounds, alternated"
+        )
+        base = statistics.median(results["without middleware"])
+        for name, values in results.items():
+            median = statistics.median(values)
+            print(
+                f"{name:28s} req/s: {' '.join(f'{r:.0f}' for r in values)}  "
+                f"median {median:.0f}  ratio {median / base:.3f}"
+            )
+        # the machine is shared: a ratio per round (variants run back to back) drifts less
+        paired = [
+            w / wo for w, wo in zip(results["with middleware"], results["without middleware"], strict=True)
+        ]
+        print(f"per-round ratios with/without: {' '.join(f'{r:.2f}' for r in paired)}")
+        print(f"median per-round ratio {statistics.median(paired):.3f} (target >= 0.97)")
+    finally:
+        for proc, _ in variants.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Time the middleware adds to one captured request, measured in-process.
+
+The same Starlette app (a route answering 401) is called directly through
+ASGI, with and without the capture middleware, in alternating blocks; the
+middleware's sink is the real KafkaSink into the local broker, so the
+number includes building the event and handing it to librdkafka.
+
+    .venv/bin/python -m benchmarks.producer_overhead [--calls 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from benchmarks.producer_bench_app import bench_settings, build_app
+from failstream.kafka_config import ensure_topics
+from producer.sink import KafkaSink
+
+SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "http",
+    "path": "/api/items/42",
+    "raw_path": b"/api/items/42",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [
+        (b"host", b"127.0.0.1:8000"),
+        (b"user-agent", b"bench/1.0"),
+        (b"accept", b"*/*"),
+        (b"authorization", b"Bearer wrong-token"),
+        (b"content-length", b"0"),
+    ],
+    "client": ("203.0.113.9", 51515),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+async def _block(app: Any, calls: int) -> list[int]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(calls):
+        scope = dict(SCOPE)
+        started = clock()
+        await app(scope, _receive, _send)
+        samples.append(clock() - started)
+    return samples
+
+
+async def run(calls: int, blocks: int) -> None:
+    settings = bench_settings()
+    ensure_topics(settings)
+    sink = KafkaSink(settings)
+    sink.start()
+    plain, captured = build_app(False), build_app(True, sink=sink, settings=settings)
+    await _block(plain, 2000)  # warm-up: route compilation, first produce
+    await _block(captured, 2000)
+    without: list[int] = []
+    with_: list[int] = []
+    for i in range(blocks):
+        order = [(plain, without), (captured, with_)]
+        for app, samples in order if i % 2 == 0 else reversed(order):
+            samples.extend(await _block(app, calls // blocks))
+    left = sink.flush(30)
+    sink.close(10)
+    p50_without, p50_with = statistics.median(without), statistics.median(with_)
+    q = statistics.quantiles
+    print(f"{len(with_)} calls each, {blocks} alternating blocks; undelivered after flush: {left}")
+    print(f"without middleware: p50 {p50_without / 1000:.1f} us, p99 {q(without, n=100)[98] / 1000:.1f} us")
+    print(f"with middleware:    p50 {p50_with / 1000:.1f} us, p99 {q(with_, n=100)[98] / 1000:.1f} us")
+    print(f"added per captured request: p50 {(p50_with - p50_without) / 1000:.1f} us (target <= 30 us)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--blocks", type=int, default=10)
+    args = parser.parse_args()
+    asyncio.run(run(args.calls, args.blocks))
+
+
+if __name__ == "__main__":
+    main()

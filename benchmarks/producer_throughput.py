@@ -1,0 +1,101 @@
+"""Events/s one process hands to KafkaSink into the local broker, next to raw confluent-kafka.
+
+Both loops send the same ~300-byte FailedRequest JSON, keyed by IP, with the
+same producer settings (idempotent, lz4, murmur2_random, linger), and are
+timed from the first send until the broker acknowledged the last one
+(flush), in alternating rounds.
+
+    .venv/bin/python -m benchmarks.producer_throughput [--events 200000 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from confluent_kafka import Producer
+
+from benchmarks.producer_bench_app import TOPIC, bench_settings
+from failstream.kafka_config import ensure_topics
+from producer.events import failed_request_json
+from producer.ids import next_event_id
+from producer.sink import KafkaSink
+
+
+def _payloads(n: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(n):
+        ip = f"198.51.{i % 200}.{i % 250}"
+        value = failed_request_json(
+            event_id=next_event_id(),
+            ts=1_700_000_000_000 + i,
+            service="bench",
+            ip=ip,
+            method="POST",
+            route="/api/items/{item_id}",
+            status=401,
+            reason="invalid_token",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64) bench",
+            request_id=f"req-{i}",
+        )
+        out.append((ip.encode(), value))
+    return out
+
+
+def sink_rate(payloads: list[tuple[bytes, bytes]]) -> float:
+    settings = bench_settings()
+    sink = KafkaSink(settings)
+    sink.start()
+    started = time.perf_counter()
+    for key, value in payloads:
+        sink.send(TOPIC, key, value)
+    left = sink.flush(120)
+    elapsed = time.perf_counter() - started
+    sink.close(10)
+    assert left == 0 and sink.spooled == 0, (left, sink.spooled)
+    return len(payloads) / elapsed
+
+
+def raw_rate(payloads: list[tuple[bytes, bytes]]) -> float:
+    settings = bench_settings()
+    config = {k: v for k, v in KafkaSink(settings)._config().items() if k not in ("on_delivery", "error_cb")}
+    producer = Producer(config)
+    started = time.perf_counter()
+    for key, value in payloads:
+        while True:
+            try:
+                producer.produce(TOPIC, value, key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - started
+    assert left == 0
+    return len(payloads) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    ensure_topics(bench_settings())
+    payloads = _payloads(args.events)
+    print(f"{args.events} events of {len(payloads[0][1])} bytes per run, {args.rounds} alternating rounds")
+    sink, raw = [], []
+    for i in range(args.rounds):
+        order = [(sink_rate, sink), (raw_rate, raw)]
+        for run, results in order if i % 2 == 0 else reversed(order):
+            results.append(run(payloads))
+    print("KafkaSink.send  events/s:", " ".join(f"{r:,.0f}" for r in sink))
+    print("raw produce     events/s:", " ".join(f"{r:,.0f}" for r in raw))
+    print(
+        f"median KafkaSink {statistics.median(sink):,.0f}/s, raw {statistics.median(raw):,.0f}/s, "
+        f"ratio {statistics.median(sink) / statistics.median(raw):.2f} (target >= 100,000/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

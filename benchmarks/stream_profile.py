@@ -1,0 +1,50 @@
+"""Where a worker's time per event goes, outside Faust: decode, detection, state bytes.
+
+    .venv/bin/python -m benchmarks.stream_profile [--events 100000] [--ips 10000]
+
+The same batch code the agents run, on a dict instead of a Faust table, timed
+per stage; compare with the worker's events/s (stream_throughput) to see
+what Faust's per-message path and changelog writes cost on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from benchmarks.stream_common import events
+from failstream.settings import Settings
+from stream_app.live_counts import LiveCountsAccumulator
+from stream_app.processing import FailureBatches, Record
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--ips", type=int, default=10_000)
+    args = ap.parse_args()
+    records = [Record("t", 0, i, k, v) for i, (k, v) in enumerate(events(args.events, args.ips))]
+    table: dict[bytes, bytes] = {}
+    batches = FailureBatches(Settings(), table, None, LiveCountsAccumulator())
+    spent = {"decode": 0.0, "detect": 0.0, "store": 0.0}
+    for i in range(0, len(records), 1000):
+        t0 = time.perf_counter()
+        decoded = batches.decode(records[i : i + 1000])
+        t1 = time.perf_counter()
+        _, states = batches.detect(decoded)
+        t2 = time.perf_counter()
+        batches.store(states)
+        t3 = time.perf_counter()
+        spent["decode"] += t1 - t0
+        spent["detect"] += t2 - t1
+        spent["store"] += t3 - t2
+    total = sum(spent.values())
+    for stage, s in spent.items():
+        print(f"{stage:7s} {s / args.events * 1e6:6.1f} us/event ({s / total:4.0%})")
+    print(
+        f"all     {total / args.events * 1e6:6.1f} us/event = {args.events / total:,.0f} events/s on one core"
+    )
+
+
+if __name__ == "__main__":
+    main()

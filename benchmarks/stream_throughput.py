@@ -1,0 +1,142 @@
+"""Events/s through the Faust worker vs a bare aiokafka consumer that only parses JSON.
+
+    .venv/bin/python benchmarks/stream_throughput.py [--events 100000] [--ips 10000]
+        [--mongo-events 10000] [--mongo-ips 100] [--rounds 2]
+
+The same topic is read by both, alternating (bare, worker, bare, worker).
+The worker's rate comes from its own per-second live counts (full seconds
+only); with MongoDB it is events / (first live second .. all counted in ip_stats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from pymongo import MongoClient
+
+from benchmarks.stream_common import consumer, events, isolated, produce_all, start_worker, stop_worker, wait
+from failstream.kafka_config import aiokafka_config, ensure_topics
+from failstream.settings import Settings
+from producer.events import LiveCounts
+
+
+async def bare(settings: Settings, n: int) -> float:
+    c = AIOKafkaConsumer(
+        settings.topic_failed_requests,
+        group_id=f"bench-bare-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **aiokafka_config(settings),
+    )
+    await c.start()
+    try:
+        seen, t0 = 0, 0.0
+        while seen < n:
+            batches = await c.getmany(timeout_ms=500, max_records=2000)
+            for records in batches.values():
+                if not t0:
+                    t0 = time.perf_counter()
+                for r in records:
+                    orjson.loads(r.value)
+                seen += len(records)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await c.stop()
+
+
+def live_rate(settings: Settings, n: int, timeout_s: float) -> float:
+    """Rate from the worker's per-second counts, over its full seconds."""
+    c = consumer(settings, settings.topic_live_counts)
+    per_second: dict[int, int] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while sum(per_second.values()) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker counted {sum(per_second.values())} of {n}")
+            msg = c.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            counts = LiveCounts.model_validate_json(msg.value())
+            if counts.failures:
+                per_second[counts.ts] = per_second.get(counts.ts, 0) + counts.failures
+    finally:
+        c.close()
+    seconds = sorted(per_second)
+    full = seconds[1:-1] or seconds
+    return sum(per_second[s] for s in full) / len(full)
+
+
+def worker_rate(settings: Settings, n: int, persist: bool, log_dir: Path) -> float:
+    fresh = uuid.uuid4().hex[:6]
+    run = settings.model_copy(
+        update={
+            "stream_app_id": f"{settings.stream_app_id}-{fresh}",
+            "topic_live_counts": f"{settings.topic_live_counts}-{fresh}",  # each run counts only itself
+            "stream_persist": persist,
+        }
+    )
+    ensure_topics(run)
+    proc = start_worker(run, log_dir / f"{run.stream_app_id}.log")
+    try:
+        if not persist:
+            return live_rate(run, n, 110)
+        client: MongoClient = MongoClient(run.mongo_uri.get_secret_value())
+        stats = client[run.mongo_db].ip_stats
+
+        def counted() -> bool:
+            return sum(d.get("total", 0) for d in stats.find({}, {"total": 1})) >= n
+
+        wait(lambda: client[run.mongo_db].failures.estimated_document_count() > 0, 60)
+        first = time.perf_counter()
+        wait(counted, 110)
+        rate = n / (time.perf_counter() - first)
+        client.drop_database(run.mongo_db)
+        client.close()
+        return rate
+    finally:
+        stop_worker(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--ips", type=int, default=10_000)
+    ap.add_argument("--mongo-events", type=int, default=10_000)
+    ap.add_argument("--mongo-ips", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    log_dir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+
+    settings = isolated("tput")
+    produce_all(settings, events(args.events, args.ips))
+    bare_rates, worker_rates = [], []
+    for _ in range(args.rounds):
+        bare_rates.append(asyncio.run(bare(settings, args.events)))
+        worker_rates.append(worker_rate(settings, args.events, persist=False, log_dir=log_dir))
+    b, w = statistics.median(bare_rates), statistics.median(worker_rates)
+    print(f"events={args.events} ips={args.ips} partitions={settings.kafka_partitions}")
+    print(f"bare aiokafka + orjson.loads: {[round(r) for r in bare_rates]} ev/s, median {b:,.0f}")
+    print(f"worker, no MongoDB:           {[round(r) for r in worker_rates]} ev/s, median {w:,.0f}")
+    print(f"ratio worker/bare: {w / b:.2f}")
+
+    if not args.mongo_events:
+        return
+    mongo = isolated("tput-mongo")
+    produce_all(mongo, events(args.mongo_events, args.mongo_ips, seed=2))
+    m_bare = asyncio.run(bare(mongo, args.mongo_events))
+    m_worker = worker_rate(mongo, args.mongo_events, persist=True, log_dir=log_dir)
+    print(f"with MongoDB (FerretDB) events={args.mongo_events} ips={args.mongo_ips}:")
+    print(f"  bare {m_bare:,.0f} ev/s, worker {m_worker:,.0f} ev/s, ratio {m_worker / m_bare:.3f}")
+    print(f"worker logs: {log_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""A bounded on-disk spool for events Kafka could not take.
+
+Events land here when librdkafka's queue is full or a delivery failed past
+the message timeout (broker down), and are replayed oldest first when the
+broker is back, so an outage costs disk, not events. The spool is a
+directory of append-only segment files named by creation time; the oldest
+segment is replayed (or, when the spool is over its byte budget, dropped)
+as a whole, which keeps both operations a rename/unlink instead of a
+rewrite.
+
+Each process claims one ``slot-N`` directory with an advisory lock, so
+several workers of one service can share ``producer_spool_dir``; segments
+left behind by a process that died are adopted by the next one to start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+log = logging.getLogger("failstream.producer")
+
+#: (topic, key, value) — what ``KafkaSink.send`` was given.
+Record = tuple[str, bytes | None, bytes]
+
+_HEADER = struct.Struct(">II")  # payload length, crc32 of payload
+_NO_KEY = 0xFFFFFFFF
+_SUFFIX = ".seg"
+_MAX_SLOTS = 64
+
+
+def encode(record: Record) -> bytes:
+    topic, key, value = record
+    topic_bytes = topic.encode()
+    key_part = struct.pack(">I", _NO_KEY) if key is None else struct.pack(">I", len(key)) + key
+    payload = struct.pack(">H", len(topic_bytes)) + topic_bytes + key_part + value
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def decode_all(data: bytes) -> tuple[list[Record], int]:
+    """Records in ``data`` and how many bytes at the end were torn or corrupt.
+
+    A crash can leave half a record at the end of the active segment; the
+    crc stops us from replaying garbage as an event.
+    """
+    records: list[Record] = []
+    pos, end = 0, len(data)
+    while pos + _HEADER.size <= end:
+        length, crc = _HEADER.unpack_from(data, pos)
+        start = pos + _HEADER.size
+        payload = data[start : start + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            break
+        (topic_len,) = struct.unpack_from(">H", payload, 0)
+        topic = payload[2 : 2 + topic_len].decode()
+        (key_len,) = struct.unpack_from(">I", payload, 2 + topic_len)
+        at = 6 + topic_len
+        key: bytes | None = None
+        if key_len != _NO_KEY:
+            key, at = payload[at : at + key_len], at + key_len
+        records.append((topic, key, payload[at:]))
+        pos = start + length
+    return records, end - pos
+
+
+class DiskSpool:
+    """Append-only segments under one locked slot directory; not thread-safe (the sink locks)."""
+
+    def __init__(self, root: Path, max_bytes: int, segment_bytes: int | None = None) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes or max(1024, min(max_bytes // 8, 16 * 1024 * 1024))
+        self.dir: Path | None = None
+        self._lock_file: IO[bytes] | None = None
+        self._segments: list[Path] = []  # oldest first; the last one may be active
+        self._counts: dict[Path, int] = {}
+        self._sizes: dict[Path, int] = {}
+        self._active: IO[bytes] | None = None
+        self._active_path: Path | None = None
+        # totals kept as ints so other threads can read them without the lock
+        self.events = 0
+        self.size_bytes = 0
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def open(self) -> None:
+        """Claim a slot, adopt orphaned segments, and index what is on disk."""
+        if self.dir is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        for n in range(_MAX_SLOTS):
+            slot = self.root / f"slot-{n}"
+            lock = self._try_lock(slot)
+            if lock is not None:
+                self.dir, self._lock_file = slot, lock
+                break
+        else:
+            raise OSError(f"all {_MAX_SLOTS} spool slots under {self.root} are in use")
+        self._adopt_orphans()
+        for path in sorted(self.dir.glob(f"*{_SUFFIX}")):
+            records, torn = decode_all(path.read_bytes())
+            if torn:
+                log.warning("spool segment %s: ignored %d torn bytes at its end", path.name, torn)
+            if not records:
+                path.unlink()
+                continue
+            self._segments.append(path)
+            self._counts[path] = len(records)
+            self._sizes[path] = path.stat().st_size
+            self.events += len(records)
+            self.size_bytes += self._sizes[path]
+        if self._segments:
+            log.warning("spool: %d events from an earlier run wait for replay", self.events)
+
+    @staticmethod
+    def _try_lock(slot: Path) -> IO[bytes] | None:
+        slot.mkdir(parents=True, exist_ok=True)
+        handle = (slot / ".lock").open("ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        return handle
+
+    def _adopt_orphans(self) -> None:
+        assert self.dir is not None
+        for slot in self.root.glob("slot-*"):
+            if slot == self.dir or not any(slot.glob(f"*{_SUFFIX}")):
+                continue
+            lock = self._try_lock(slot)
+            if lock is None:
+                continue  # a live process owns it
+            try:
+                for path in slot.glob(f"*{_SUFFIX}"):
+                    path.rename(self.dir / path.name)
+            finally:
+                lock.close()
+
+    def close(self) -> None:
+        self._close_active()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        self.dir = None
+        self._segments.clear()
+        self._counts.clear()
+        self._sizes.clear()
+        self.events = self.size_bytes = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._segments)
+
+    # --- writing ------------------------------------------------------------
+
+    def append(self, records: Iterable[Record]) -> int:
+        """Write records at the tail; returns how many of the oldest were dropped for room."""
+        assert self.dir is not None, "spool not open"
+        written = False
+        for record in records:
+            if self._active is None or self._sizes[self._active_path] >= self.segment_bytes:  # type: ignore[index]
+                self._roll()
+            assert self._active is not None and self._active_path is not None
+            data = encode(record)
+            self._active.write(data)
+            self._sizes[self._active_path] += len(data)
+            self._counts[self._active_path] += 1
+            self.events += 1
+            self.size_bytes += len(data)
+            written = True
+        if written:
+            assert self._active is not None
+            self._active.flush()  # to the OS: survives the process, not a power cut
+        return self._enforce_budget()
+
+    def _roll(self) -> None:
+        self._close_active()
+        assert self.dir is not None
+        name = f"{time.time_ns():020d}-{os.getpid()}{_SUFFIX}"
+        path = self.dir / name
+        while path in self._sizes:  # same nanosecond: keep names unique and ordered
+            path = self.dir / (path.stem + "a" + _SUFFIX)
+        self._active = path.open("ab")
+        self._active_path = path
+        self._segments.append(path)
+        self._counts[path] = 0
+        self._sizes[path] = 0
+
+    def _close_active(self) -> None:
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+            self._active_path = None
+
+    def _enforce_budget(self) -> int:
+        dropped = 0
+        while self.size_bytes > self.max_bytes and len(self._segments) > 1:
+            oldest = self._segments[0]
+            count = self._counts[oldest]
+            self._forget(oldest)
+            dropped += count
+        if dropped:
+            log.error(
+                "spool full (%d bytes budget): dropped the %d oldest events; "
+                "raise FAILSTREAM_PRODUCER_SPOOL_MAX_BYTES or fix the Kafka connection",
+                self.max_bytes,
+                dropped,
+            )
+        return dropped
+
+    # --- replay -------------------------------------------------------------
+
+    def oldest(self) -> tuple[Path, list[Record]] | None:
+        """The oldest segment and its records (closing it first if it is the active one)."""
+        if not self._segments:
+            return None
+        path = self._segments[0]
+        if path == self._active_path:
+            self._close_active()
+        records, _ = decode_all(path.read_bytes())
+        return path, records
+
+    def remove(self, path: Path) -> None:
+        """Forget a segment that was replayed."""
+        self._forget(path)
+
+    def _forget(self, path: Path) -> None:
+        if path == self._active_path:
+            self._close_active()
+        self._segments.remove(path)
+        self.events -= self._counts.pop(path)
+        self.size_bytes -= self._sizes.pop(path)
+        path.unlink(missing_ok=True)

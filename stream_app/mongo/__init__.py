@@ -1,0 +1,1 @@
+"""MongoDB writes of the stream worker: raw failures, counters, dead letters."""

@@ -1,0 +1,29 @@
+"""Per-minute email counts (``minute_counts`` with source ``emails``), exact under replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producer.events import EmailEvent
+from stream_app.mongo import guarded_counts
+from stream_app.mongo.client import Db
+from stream_app.mongo.failures import minute_doc_id, minute_of
+from stream_app.mongo.guarded_counts import Contribution, Delta, field_name
+
+SOURCE = "emails"
+
+
+def email_contribution(event: EmailEvent, partition: int, offset: int) -> Contribution:
+    delta = Delta()
+    delta.count("total")
+    delta.count(f"emails.{event.status}")
+    delta.count(f"services.{field_name(event.service)}")
+    return Contribution(minute_doc_id(minute_of(event.ts), SOURCE), partition, offset, delta)
+
+
+async def persist_email_counts(db: Db, reads: list[tuple[EmailEvent, int, int]]) -> None:
+    contributions = [email_contribution(e, p, o) for e, p, o in reads]
+    skeleton: dict[str, dict[str, Any]] = {
+        c.doc_id: {"minute": int(c.doc_id.split(":")[0]), "source": SOURCE, "total": 0} for c in contributions
+    }
+    await guarded_counts.apply(db.minute_counts, contributions, skeleton=skeleton)

@@ -1,0 +1,123 @@
+"""MongoDB persistence (and the retention sweep) in a consumer group of its own.
+
+Detection never waits for the database.
+
+It reads the same topics as the detection agents with a group of its own
+(``<app id>-persist``), writes a batch, then commits: a crash replays the
+uncommitted batch, which the idempotent writes absorb. Scale-out splits its
+partitions among workers exactly like the agents'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError
+
+from failstream.kafka_config import aiokafka_config
+from failstream.settings import Settings
+from producer.events import Alert, dumps, now_ms
+from stream_app.live_counts import LiveCountsAccumulator
+from stream_app.mongo.client import connect, ensure_indexes
+from stream_app.mongo.retention import sweep_failures
+from stream_app.processing import EmailBatches, FailureBatches, Record
+
+log = logging.getLogger("failstream.stream.persist")
+
+
+async def run_persister(
+    settings: Settings,
+    failures: FailureBatches,
+    emails: EmailBatches,
+    publish: Callable[[list[Alert]], Awaitable[None]],
+) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topic_failed_requests,
+        settings.topic_email_events,
+        group_id=f"{settings.stream_app_id}-persist",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.stream_batch_max,
+        session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
+        **aiokafka_config(settings),
+    )
+    await consumer.start()
+    try:
+        while True:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_batch_max)
+            if not fetched:
+                continue
+            failure_records: list[Record] = []
+            email_records: list[Record] = []
+            for tp, messages in fetched.items():
+                target = failure_records if tp.topic == settings.topic_failed_requests else email_records
+                target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
+            if failure_records:
+                decoded = failures.decode(failure_records, count_live=False)
+                await publish(await failures.persist(decoded))
+            if email_records:
+                await emails.persist(emails.decode(email_records, count_live=False))
+            try:
+                await consumer.commit()
+            except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
+                log.warning("persist commit failed, batch will be replayed: %s", exc)
+    finally:
+        await consumer.stop()
+
+
+async def _serve(settings: Settings, parent_pid: int) -> None:
+    """The persister process: its own loop, MongoDB client and producer for spike alerts."""
+    db = connect(settings)
+    await ensure_indexes(db)
+    live = LiveCountsAccumulator()  # the detection process publishes the live counts
+    failures = FailureBatches(settings, {}, db, live)
+    emails = EmailBatches(settings, {}, db, live)
+    producer = AIOKafkaProducer(acks="all", **aiokafka_config(settings))
+    await producer.start()
+
+    async def publish(alerts: list[Alert]) -> None:
+        for alert in alerts:
+            await producer.send_and_wait(settings.topic_alerts, dumps(alert), key=alert.subject.encode())
+            log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+
+    async def retention() -> None:
+        while True:
+            await asyncio.sleep(settings.stream_retention_sweep_s)
+            deleted = await sweep_failures(db, now_ms(), settings.failures_retention_days)
+            if deleted:
+                log.info(
+                    "retention: deleted %d failures older than %d days",
+                    deleted,
+                    settings.failures_retention_days,
+                )
+
+    async def orphaned() -> None:
+        # no event tells a child that its parent died (SIGKILL): poll
+        while os.getppid() == parent_pid:  # noqa: ASYNC110
+            await asyncio.sleep(1)
+
+    try:
+        serve = asyncio.ensure_future(run_persister(settings, failures, emails, publish))
+        watch = asyncio.ensure_future(orphaned())
+        sweep = asyncio.ensure_future(retention())
+        done, _ = await asyncio.wait({serve, watch, sweep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (serve, watch, sweep):
+            task.cancel()
+        for task in done:
+            if task is not watch:
+                task.result()  # a crash of the persister is reported, not swallowed
+    finally:
+        await producer.stop()
+        await db.client.close()
+
+
+def persister_main(settings: Settings, parent_pid: int) -> None:
+    """Entry point of the persister child process (started by ``run_worker``)."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    # counts may lag, alerts may not: on a busy host the detection process gets the CPU first
+    os.nice(10)
+    asyncio.run(_serve(settings, parent_pid))

@@ -1,0 +1,240 @@
+"""One batch of messages through decode, detection and persistence (no Faust here).
+
+The Faust agents hand each ``take_events`` batch to these classes with the
+table that holds detection state; anything dict-like works, so benchmarks and
+tests drive the same code without a broker.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from failstream.settings import Settings
+from producer.events import Alert, DeadLetter, EmailEvent, FailedRequest
+from stream_app.decode import decode
+from stream_app.detection.alert import to_alert
+from stream_app.detection.email_rule import EmailState
+from stream_app.detection.ip_detector import Failure, IpDetector, IpState
+from stream_app.detection.notification import Notification
+from stream_app.detection.rules import SPIKE_RULE, DetectionRules
+from stream_app.live_counts import LiveCountsAccumulator
+from stream_app.mongo.client import Db
+from stream_app.mongo.dead_letters import store_dead_letters
+from stream_app.mongo.emails import persist_email_counts
+from stream_app.mongo.failures import MinuteTotal, Read, persist_failures
+
+
+@dataclass(frozen=True)
+class Record:
+    """The parts of a Kafka message that processing reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Decoded:
+    reads: list[Read] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
+
+
+@dataclass
+class EmailBatch:
+    alerts: list[Alert] = field(default_factory=list)
+    letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
+    reads: list[tuple[EmailEvent, int, int]] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    states: dict[bytes, bytes] = field(default_factory=dict)
+
+
+def spike_notification(total: MinuteTotal, threshold: int) -> Notification | None:
+    """A ``global-spike`` alert when this update took a minute's total across the threshold."""
+    if not total.before < threshold <= total.after:
+        return None
+    return Notification(
+        rule=SPIKE_RULE,
+        subject="all",
+        state="firing",
+        alert_key=f"{SPIKE_RULE}:all:{total.minute}",
+        episode_start=total.minute,
+        count=total.after,
+        threshold=threshold,
+        window_s=60,
+        first_seen=total.minute,
+        last_seen=total.minute + 59_999,
+    )
+
+
+class FailureBatches:
+    def __init__(
+        self,
+        settings: Settings,
+        table: MutableMapping[bytes, bytes],
+        db: Db | None,
+        live: LiveCountsAccumulator,
+    ) -> None:
+        self.rules = DetectionRules.from_settings(settings)
+        self.detector = IpDetector(self.rules)
+        self.table = table
+        self.db = db
+        self.live = live
+
+    def decode(self, records: list[Record], *, count_live: bool = True) -> Decoded:
+        out = Decoded()
+        for r in records:
+            result = decode(
+                FailedRequest, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
+            )
+            if isinstance(result, DeadLetter):
+                out.letters.append((r.key, result))
+            else:
+                out.reads.append(Read(result, r.partition, r.offset))
+                out.keys.append(r.key or result.ip.encode())
+                if count_live:
+                    self.live.add_failure(result)
+        return out
+
+    def detect(self, decoded: Decoded) -> tuple[list[Alert], dict[bytes, bytes]]:
+        """Run detection per IP; return the alerts and the new states, not yet stored.
+
+        The caller publishes the alerts and stores the states only once the
+        broker has them: a crash in between replays the batch and re-sends
+        the same alert keys (the alerting fence drops them), where storing
+        first could lose an alert whose state already says it was sent.
+        The table key is the message key, so the state of a key stays on
+        its partition (and its changelog partition) whatever the event says.
+        """
+        by_key: dict[bytes, list[Read]] = defaultdict(list)
+        for key, read in zip(decoded.keys, decoded.reads, strict=True):
+            by_key[key].append(read)
+        notes: list[Notification] = []
+        states: dict[bytes, bytes] = {}
+        for key, reads in by_key.items():
+            state = IpState.decode(self.table.get(key))
+            for r in reads:
+                e = r.event
+                failure = Failure(e.event_id, e.ts, e.ip, e.method, e.route, e.reason, e.service)
+                notes += self.detector.observe(state, failure, r.offset)
+            states[key] = state.encode()
+        return [to_alert(n) for n in notes], states
+
+    def store(self, states: dict[bytes, bytes]) -> None:
+        for key, raw in states.items():
+            self.table[key] = raw
+
+    async def persist(self, decoded: Decoded) -> list[Alert]:
+        """Store failures and dead letters; return spike alerts found on the way."""
+        if self.db is None:
+            return []
+        await store_dead_letters(self.db, [letter for _, letter in decoded.letters])
+        totals = await persist_failures(self.db, decoded.reads)
+        spikes = [spike_notification(t, self.rules.spike_per_minute) for t in totals]
+        return [to_alert(n) for n in spikes if n is not None]
+
+    def sweep(self, now_ms: int) -> tuple[list[Alert], dict[bytes, bytes | None]]:
+        """Resolve episodes quiet for window + grace; forget idle IPs (state None)."""
+        notes: list[Notification] = []
+        changes: dict[bytes, bytes | None] = {}
+        for key, raw in list(self.table.items()):
+            state = IpState.decode(raw)
+            found, forget = self.detector.sweep(state, key.decode(errors="replace"), now_ms)
+            notes += found
+            if forget:
+                changes[key] = None
+            elif found:
+                changes[key] = state.encode()
+        return [to_alert(n) for n in notes], changes
+
+    def apply(self, changes: dict[bytes, bytes | None]) -> None:
+        for key, raw in changes.items():
+            if raw is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = raw
+
+
+class EmailBatches:
+    def __init__(
+        self,
+        settings: Settings,
+        table: MutableMapping[bytes, bytes],
+        db: Db | None,
+        live: LiveCountsAccumulator,
+    ) -> None:
+        self.rule = DetectionRules.from_settings(settings).email
+        self.table = table
+        self.db = db
+        self.live = live
+
+    def decode(self, records: list[Record], *, count_live: bool = True) -> EmailBatch:
+        batch = EmailBatch()
+        for r in records:
+            result = decode(
+                EmailEvent, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
+            )
+            if isinstance(result, DeadLetter):
+                batch.letters.append((r.key, result))
+                continue
+            if count_live:
+                self.live.add_email(result)
+            batch.reads.append((result, r.partition, r.offset))
+            batch.keys.append(r.key or result.recipient_domain.encode())
+        return batch
+
+    def detect(self, records: list[Record]) -> EmailBatch:
+        """Decode and detect; like the failures, states are stored after the alerts are out."""
+        batch = self.decode(records)
+        by_key: dict[bytes, list[tuple[EmailEvent, int]]] = defaultdict(list)
+        for key, (event, _, offset) in zip(batch.keys, batch.reads, strict=True):
+            by_key[key].append((event, offset))
+        notes: list[Notification] = []
+        for key, events in by_key.items():
+            raw = self.table.get(key)
+            state = EmailState.from_json(orjson.loads(raw)) if raw else EmailState()
+            for event, offset in events:
+                if offset <= state.offset:
+                    continue
+                state.offset = offset
+                notes += self.rule.observe(
+                    state, event.recipient_domain, event.ts, event.status, event.service
+                )
+            batch.states[key] = bytes(memoryview(orjson.dumps(state.to_json())))
+        batch.alerts = [to_alert(n) for n in notes]
+        return batch
+
+    def store(self, states: dict[bytes, bytes]) -> None:
+        for key, raw in states.items():
+            self.table[key] = raw
+
+    async def persist(self, batch: EmailBatch) -> None:
+        if self.db is not None:
+            await store_dead_letters(self.db, [letter for _, letter in batch.letters])
+            await persist_email_counts(self.db, batch.reads)
+
+    def sweep(self, now_ms: int) -> tuple[list[Alert], dict[bytes, bytes | None]]:
+        notes: list[Notification] = []
+        changes: dict[bytes, bytes | None] = {}
+        for key, raw in list(self.table.items()):
+            state = EmailState.from_json(orjson.loads(raw))
+            found = self.rule.expire(state, key.decode(errors="replace"), now_ms)
+            notes += found
+            if self.rule.forgettable(state, now_ms):
+                changes[key] = None
+            elif found:
+                changes[key] = orjson.dumps(state.to_json())
+        return [to_alert(n) for n in notes], changes
+
+    def apply(self, changes: dict[bytes, bytes | None]) -> None:
+        for key, raw in changes.items():
+            if raw is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = raw

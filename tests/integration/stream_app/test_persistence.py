@@ -1,0 +1,84 @@
+"""Counters in MongoDB are exact under replay, partial writes and re-sent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from failstream.settings import Settings
+from producer.events import FailedRequest, new_event_id
+from stream_app.mongo import guarded_counts
+from stream_app.mongo.client import connect, ensure_indexes
+from stream_app.mongo.failures import Read, countable, ip_contribution, persist_failures
+from stream_app.mongo.retention import sweep_failures
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_800_000_000_000
+
+
+def batch(n: int, offset0: int = 0) -> list[Read]:
+    return [
+        Read(
+            FailedRequest(
+                event_id=new_event_id(),
+                ts=T0 + i * 1000,
+                service="demo",
+                ip=f"10.5.0.{i % 3}",
+                method="POST",
+                route="/v1.2/login",
+                status=401,
+                reason="invalid_token",
+            ),
+            partition=i % 2,
+            offset=offset0 + i,
+        )
+        for i in range(n)
+    ]
+
+
+async def totals(db: Any) -> tuple[int, dict[str, int], int]:
+    by_ip = {d["_id"]: d["total"] async for d in db.ip_stats.find({}, {"total": 1})}
+    minutes = sum([d["total"] async for d in db.minute_counts.find({})])
+    return await db.failures.count_documents({}), by_ip, minutes
+
+
+async def test_replaying_batches_changes_no_number_and_crash_between_writes_loses_none(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    first, second = batch(30), batch(30, offset0=100)
+    await persist_failures(adb, first)
+    assert await totals(adb) == (30, {"10.5.0.0": 10, "10.5.0.1": 10, "10.5.0.2": 10}, 30)
+
+    await persist_failures(adb, first)  # a replay from the start
+    assert await totals(adb) == (30, {"10.5.0.0": 10, "10.5.0.1": 10, "10.5.0.2": 10}, 30)
+
+    # crash after the raw insert and the per-IP update, before the minute counts
+    todo = await countable(adb, second)
+    await guarded_counts.apply(adb.ip_stats, [ip_contribution(r) for r in todo], skeleton={})
+    await persist_failures(adb, second)  # the redelivery finishes what is missing, once
+    assert await totals(adb) == (60, {"10.5.0.0": 20, "10.5.0.1": 20, "10.5.0.2": 20}, 60)
+
+    # the producer re-sent an event: same event_id, new offset -> counted once
+    resent = Read(second[0].event, partition=0, offset=500)
+    await persist_failures(adb, [resent])
+    assert await totals(adb) == (60, {"10.5.0.0": 20, "10.5.0.1": 20, "10.5.0.2": 20}, 60)
+
+    doc = await adb.ip_stats.find_one({"_id": "10.5.0.0"})
+    assert doc["routes"] == {"POST /v1\uff0e2/login": 20}  # a dot cannot split the field name
+    assert doc["reasons"] == {"invalid_token": 20} and doc["statuses"] == {"401": 20}
+    await adb.client.close()
+
+
+async def test_retention_sweep_deletes_only_failures_older_than_the_retention(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    day = 86_400_000
+    await adb.failures.insert_many([{"_id": "old", "ts": T0 - 31 * day}, {"_id": "new", "ts": T0 - 29 * day}])
+    assert await sweep_failures(adb, T0, retention_days=30) == 1
+    assert [d["_id"] async for d in adb.failures.find({})] == ["new"]
+    await adb.client.close()

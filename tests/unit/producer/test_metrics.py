@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from producer.capture import FailureRecorder
+
+
+def _captured(reason: str) -> float:
+    return REGISTRY.get_sample_value("failstream_producer_captured_events_total", {"reason": reason}) or 0.0
+
+
+def test_captured_failures_are_counted_per_reason_in_the_scrape(unit_settings, recording_sink) -> None:
+    before = _captured("rate_limited")
+    recorder = FailureRecorder(unit_settings, recording_sink)
+    for _ in range(3):
+        recorder.record(
+            peer="203.0.113.1",
+            x_forwarded_for=None,
+            forwarded=None,
+            method="GET",
+            route="/r",
+            status=429,
+            has_auth=True,
+            host_reason=None,
+            user_agent="",
+            request_id="",
+        )
+    assert _captured("rate_limited") - before == 3

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -74,6 +77,25 @@ def live_rate(settings: Settings, n: int, timeout_s: float) -> float:
     return sum(per_second[s] for s in full) / len(full)
 
 
+def faust_floor_rate(settings: Settings, n: int) -> float:
+    """Rate of an agent that only counts, on the same topic (Faust's own ceiling)."""
+    run = settings.model_copy(
+        update={"stream_app_id": f"{settings.stream_app_id}-floor-{uuid.uuid4().hex[:6]}"}
+    )
+    env = {**os.environ, **run.as_env(), "FAILSTREAM_BENCH_EVENTS": str(n)}
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.stream_faust_floor", "worker"],
+        env=env,
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    for line in out.stderr.decode(errors="replace").splitlines():
+        if line.startswith("FLOOR-RATE "):
+            return float(line.split()[1])
+    raise RuntimeError(f"floor agent gave no rate: {out.stderr.decode(errors='replace')[-2000:]}")
+
+
 def worker_rate(settings: Settings, n: int, persist: bool, log_dir: Path) -> float:
     fresh = uuid.uuid4().hex[:6]
     run = settings.model_copy(
@@ -117,15 +139,17 @@ def main() -> None:
 
     settings = isolated("tput")
     produce_all(settings, events(args.events, args.ips))
-    bare_rates, worker_rates = [], []
+    bare_rates, floor_rates, worker_rates = [], [], []
     for _ in range(args.rounds):
         bare_rates.append(asyncio.run(bare(settings, args.events)))
+        floor_rates.append(faust_floor_rate(settings, args.events))
         worker_rates.append(worker_rate(settings, args.events, persist=False, log_dir=log_dir))
-    b, w = statistics.median(bare_rates), statistics.median(worker_rates)
+    b, f, w = (statistics.median(r) for r in (bare_rates, floor_rates, worker_rates))
     print(f"events={args.events} ips={args.ips} partitions={settings.kafka_partitions}")
     print(f"bare aiokafka + orjson.loads: {[round(r) for r in bare_rates]} ev/s, median {b:,.0f}")
+    print(f"Faust agent that only counts: {[round(r) for r in floor_rates]} ev/s, median {f:,.0f}")
     print(f"worker, no MongoDB:           {[round(r) for r in worker_rates]} ev/s, median {w:,.0f}")
-    print(f"ratio worker/bare: {w / b:.2f}")
+    print(f"ratio worker/bare: {w / b:.3f}   floor/bare: {f / b:.3f}   worker/floor: {w / f:.2f}")
 
     if not args.mongo_events:
         return

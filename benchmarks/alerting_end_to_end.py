@@ -10,16 +10,14 @@ Kafka, the stream app and FerretDB, but make no emails). Probes: every
 tokens over HTTP to the demo service; latency is from the answer to the
 last of them to the SMTP accept of its alert. group_wait 0.
 
-    .venv/bin/python benchmarks/alerting_end_to_end.py --seconds 60 --background 500
+    .venv/bin/python -m benchmarks.alerting_end_to_end --seconds 60 --background 500
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,38 +25,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
+from benchmarks.smtp_timing import TimingHandler, free_port
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import failed_request_json, new_event_id, now_ms
-
-SUBJECT_IP = re.compile(rb"Subject: \[Failstream\] ip-failures: (\S+) had")
-
-
-class TimingHandler:
-    def __init__(self) -> None:
-        self.accepted: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        at = time.perf_counter()
-        match = SUBJECT_IP.search(envelope.original_content or envelope.content)
-        if match:
-            with self.lock:
-                self.accepted.setdefault(match.group(1).decode(), at)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], p: float) -> float:

@@ -6,56 +6,30 @@ message's DATA is accepted. Alerts (distinct subjects, so no rate limit or
 grouping applies) are produced at a steady pace; latency is produce call ->
 SMTP accept, both on this machine's clock.
 
-    .venv/bin/python benchmarks/alerting_latency.py --alerts 300 --rate 20
+    .venv/bin/python -m benchmarks.alerting_latency --alerts 300 --rate 20
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
+from benchmarks.smtp_timing import TimingHandler, free_port
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import Alert, dumps, new_event_id, now_ms
-
-SUBJECT_IP = re.compile(rb"Subject: \[Failstream\] ip-failures: (\S+) had")
-
-
-class TimingHandler:
-    def __init__(self) -> None:
-        self.accepted: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        at = time.perf_counter()
-        match = SUBJECT_IP.search(envelope.original_content or envelope.content)
-        if match:
-            with self.lock:
-                self.accepted[match.group(1).decode()] = at
-        return "250 OK"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_alert(ip: str) -> Alert:

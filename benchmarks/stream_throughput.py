@@ -1,6 +1,6 @@
 """Events/s through the Faust worker vs a bare aiokafka consumer that only parses JSON.
 
-    .venv/bin/python benchmarks/stream_throughput.py [--events 100000] [--ips 10000]
+    .venv/bin/python -m benchmarks.stream_throughput [--events 100000] [--ips 10000]
         [--mongo-events 10000] [--mongo-ips 100] [--rounds 2]
 
 The same topic is read by both, alternating (bare, worker, bare, worker).

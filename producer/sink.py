@@ -11,6 +11,12 @@ can't fail or stall on a down broker.
 Zero loss: an event leaves the sink's care only when Kafka acknowledged it
 (idempotent producer, acks=all), or when the spool is over its byte budget,
 in which case the oldest events are dropped with a metric and a log line.
+
+Only failed events come back as delivery reports (``delivery.report.only.error``):
+a Python callback per acknowledged event, run on the background thread, took
+the GIL from the host's request thread thousands of times a second. What
+Kafka acknowledged is counted instead as "handed over, not failed, no longer
+in librdkafka" (see :attr:`KafkaSink.delivered`).
 """
 
 from __future__ import annotations
@@ -66,9 +72,8 @@ class KafkaSink:
         self.left_on_disk = 0
         # plain counters, published to Prometheus by the background thread
         self._count_lock = threading.Lock()
-        self._produced = 0  # handed to librdkafka by send(); reports come back through _on_delivery
-        self._reported = 0
-        self.delivered = 0
+        self._produced = 0  # every event produce() accepted: live, diverted and replayed ones
+        self._failed = 0  # of those, the ones librdkafka reported back as failed
         self.delivery_errors = 0
         self.spooled = 0
         self.replayed = 0
@@ -92,6 +97,9 @@ class KafkaSink:
             "message.timeout.ms": s.producer_message_timeout_ms,
             "reconnect.backoff.max.ms": 2000,
             "on_delivery": self._on_delivery,
+            # acknowledged events need no Python callback (see the module docstring);
+            # failed ones still come back through on_delivery and go to the spool
+            "delivery.report.only.error": True,
             "error_cb": self._errors,
             # errors arrive sorted through error_cb; librdkafka's own log lines
             # would repeat them on stderr from every connection
@@ -154,11 +162,33 @@ class KafkaSink:
             time.sleep(0.01)
 
     def waiting(self) -> int:
-        """Events not yet acknowledged by Kafka: in librdkafka, in memory or on disk."""
-        # not len(producer): that also counts librdkafka's own requests (metadata probes)
+        """Events not yet acknowledged by Kafka: in librdkafka, in memory or on disk.
+
+        May count an event twice for a moment (a replayed one is in librdkafka
+        and still on disk until its segment is done), never zero times: an event
+        leaves librdkafka's count only once acknowledged, or after its failure
+        report put it in ``_pending``. It may also count a few of librdkafka's
+        own callbacks (errors) that the background thread has not served yet.
+        """
         with self._spool_lock:
-            in_flight = self._produced - self._reported
-            return in_flight + len(self._pending) + self._spool.events
+            return self._in_librdkafka() + len(self._pending) + self._spool.events
+
+    @property
+    def delivered(self) -> int:
+        """Events Kafka acknowledged: handed to librdkafka, not reported failed, no longer in it.
+
+        Successful deliveries produce no report (``delivery.report.only.error``),
+        so they are counted by subtraction. librdkafka keeps counting an event until
+        its report (if any) was served, so this lags, never leads, the truth.
+        """
+        with self._count_lock:
+            produced, failed = self._produced, self._failed
+        return max(0, produced - failed - self._in_librdkafka())
+
+    def _in_librdkafka(self) -> int:
+        """Events queued, in flight or awaiting their failure report, plus unserved callbacks."""
+        producer = self._producer
+        return len(producer) if producer is not None else 0
 
     # --- request path -------------------------------------------------------
 
@@ -176,17 +206,18 @@ class KafkaSink:
         if producer is None or self._spooling or self._closing:
             self._divert(topic, key, value)  # closing: the thread spools it before it stops
             return
-        with self._count_lock:  # counted first: its delivery report may come before produce() returns
-            self._produced += 1
         try:
             producer.produce(topic, value, key)
         except Exception as exc:
-            with self._count_lock:
-                self._produced -= 1
             if not isinstance(exc, BufferError):  # BufferError: librdkafka's queue is full
                 log.warning("event not queued for %s, spooling it: %s", topic, exc)
             self._last_replay_ok = False
             self._divert(topic, key, value)
+            return
+        # counted after: for a moment the event is in librdkafka but not here, so
+        # `delivered` can only lag (a Prometheus counter must never run ahead)
+        with self._count_lock:
+            self._produced += 1
 
     def _divert(self, topic: str, key: bytes | None, value: bytes) -> None:
         self._spooling = True  # later events queue behind it, keeping order
@@ -202,10 +233,11 @@ class KafkaSink:
     # --- background thread --------------------------------------------------
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        self._reported += 1  # only the background thread (poll/flush) runs this
+        # only the background thread (poll/flush) runs this, and only for failures
         if error is None:
-            self.delivered += 1
             return
+        with self._count_lock:
+            self._failed += 1
         self.delivery_errors += 1
         self._last_replay_ok = False
         self._divert(message.topic() or "", message.key(), message.value() or b"")
@@ -273,16 +305,14 @@ class KafkaSink:
         assert producer is not None
         while self._pending:
             topic, key, value = self._pending[0]
-            with self._count_lock:
-                self._produced += 1
             try:
                 producer.produce(topic, value, key)
             except Exception:
-                with self._count_lock:
-                    self._produced -= 1
                 self._spooling = True  # queue full again: the rest goes to disk next tick
                 self._last_replay_ok = False
                 return
+            with self._count_lock:
+                self._produced += 1
             self._pending.popleft()
 
     def _broker_reachable(self, producer: Producer) -> bool:
@@ -292,7 +322,13 @@ class KafkaSink:
             return False
 
     def _replay_oldest_segment(self) -> bool:
-        """Replay one segment in order; False if the broker is down or some events failed again."""
+        """Replay one segment in order; False if the broker is down or some events failed again.
+
+        Only failures are reported, so the segment is done when librdkafka holds
+        nothing any more: while the spool is not empty, new events are diverted
+        to it, so what librdkafka holds is this segment and perhaps a few events
+        sent just before the switch.
+        """
         producer = self._producer
         assert producer is not None
         with self._spool_lock:
@@ -305,25 +341,32 @@ class KafkaSink:
         if oldest is None:
             return True
         path, records = oldest
-        results: list[bool | None] = [None] * len(records)
+        failed = [False] * len(records)
         for i, (topic, key, value) in enumerate(records):
             if i and i % _REPLAY_CHUNK == 0:
                 # let the host's own threads have the GIL: a replay must not become an outage of its own
                 time.sleep(_REPLAY_PAUSE_S)
-            report = functools.partial(_store_result, results, i)
+            report = functools.partial(self._on_replay_failure, failed, i)
             while True:
                 try:
                     producer.produce(topic, value, key, on_delivery=report)
                     break
                 except BufferError:
                     producer.poll(0.1)
+            with self._count_lock:
+                self._produced += 1
         deadline = self._deadline if self._closing else float("inf")
-        while None in results and time.monotonic() < deadline:
+        while len(producer) > 0 and time.monotonic() < deadline:
             producer.poll(0.1)
-        again = [record for record, ok in zip(records, results, strict=True) if not ok]
+        if len(producer) == 0:
+            again = [record for record, bad in zip(records, failed, strict=True) if bad]
+        else:
+            # shutting down with part of the segment in flight: which part Kafka took
+            # is unknown, so all of it stays on disk (a duplicate, which consumers
+            # drop by event_id, rather than a loss)
+            again = records
         delivered = len(records) - len(again)
         self.replayed += delivered
-        self.delivered += delivered
         with self._spool_lock:
             self._spool.remove(path)
             if again:
@@ -333,13 +376,29 @@ class KafkaSink:
             log.info("replayed %d spooled events (%d still waiting)", delivered, self._spool.events)
         return not again
 
+    def _on_replay_failure(
+        self, failed: list[bool], index: int, error: KafkaError | None, _: Message
+    ) -> None:
+        if error is not None:
+            failed[index] = True
+            with self._count_lock:
+                self._failed += 1
+
     def _recreate_producer(self) -> None:
         self._fatal = False
         self._spooling = True
         old = self._producer
         if old is not None:
-            old.purge(in_queue=True, in_flight=False)
+            # a fatal producer delivers nothing more: in-flight events are purged too
+            # (Kafka may have some of them: a duplicate rather than a loss)
+            old.purge(in_queue=True, in_flight=True)
             old.flush(1.0)  # purged events come back through _on_delivery into the spool
+            unknown = len(old)
+            if unknown:
+                # out of sight once `old` is replaced; never count them as delivered
+                with self._count_lock:
+                    self._failed += unknown
+                log.error("%d events lost track of when the Kafka producer failed", unknown)
         try:
             self._producer = Producer(self._config())
         except KafkaCredentialsError as exc:
@@ -380,7 +439,3 @@ class KafkaSink:
                 )
             self._spool.close()
             self._spool_ok = False
-
-
-def _store_result(results: list[bool | None], index: int, error: KafkaError | None, _: Message) -> None:
-    results[index] = error is None

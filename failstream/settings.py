@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # --- detection rules -------------------------------------------------
     stream_app_id: str = "failstream-stream"
+    # Faust's data directory (tables are in memory; it keeps its worker files here)
+    stream_data_dir: Path = ROOT / ".infra" / "data" / "stream"
     rule_ip_threshold: int = Field(default=5, ge=1)
     rule_ip_window_s: int = Field(default=600, ge=1)
     rule_ip_route_threshold: int = Field(default=20, ge=1)

@@ -25,7 +25,7 @@ import faust
 import uvloop
 
 from failstream.kafka_config import ensure_topics, faust_broker_options
-from failstream.settings import ROOT, Settings
+from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.monitor import LeanMonitor
@@ -44,7 +44,7 @@ def _records(events: Sequence[Any]) -> list[Record]:
 
 
 def create_app(settings: Settings) -> faust.App:
-    datadir = ROOT / ".infra" / "data" / "stream" / settings.stream_app_id
+    datadir = settings.stream_data_dir / settings.stream_app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.stream_app_id,

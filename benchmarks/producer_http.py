@@ -1,9 +1,14 @@
 """Requests/s of a Starlette app answering 401 under uvicorn, with vs without the middleware.
 
-Both servers run side by side (separate processes); wrk loads them over real
-HTTP in alternating rounds so drift on the shared machine hits both alike.
+Both servers run side by side (separate processes, same settings); wrk loads
+them over real HTTP in alternating rounds (A B C, then C B A, ...) so drift on
+the shared machine hits both alike. The verdict is the median of per-round
+ratios: two variants measured back to back share the machine's load of that
+moment, while the medians of whole columns can come from different moments.
+The load average is printed with the results: on a shared machine it says how
+far to trust them.
 
-    .venv/bin/python -m benchmarks.producer_http [--rounds 5] [--seconds 5]
+    .venv/bin/python -m benchmarks.producer_http [--rounds 8] [--seconds 4] [--discard]
 """
 
 from __future__ import annotations
@@ -56,10 +61,14 @@ def _wrk(port: int, seconds: int, connections: int) -> float:
     return float(match.group(1))
 
 
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--discard", action="store_true", help="also run the middleware with a discarding sink"
@@ -69,6 +78,7 @@ def main() -> None:
     from failstream.kafka_config import ensure_topics
 
     ensure_topics(bench_settings())
+    load_before = _loadavg()
     variants = {
         "without middleware": _serve(),
         "with middleware": _serve("--capture"),
@@ -84,22 +94,28 @@ def main() -> None:
             for name in names if i % 2 == 0 else reversed(names):
                 results[name].append(_wrk(variants[name][1], args.seconds, args.connections))
         print(
-            f"topic {TOPIC}; wrk -t1 -c{args.connections} -d{args.seconds}s "
-            f"x {args.rounds} rounds, alternated"
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; topic {TOPIC}; "
+            f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, alternated; "
+            f"load average {load_before} before, {_loadavg()} after"
         )
-        base = statistics.median(results["without middleware"])
+        without = results["without middleware"]
+        base = statistics.median(without)
         for name, values in results.items():
             median = statistics.median(values)
             print(
                 f"{name:28s} req/s: {' '.join(f'{r:.0f}' for r in values)}  "
-                f"median {median:.0f}  ratio {median / base:.3f}"
+                f"median {median:.0f}  ratio of medians {median / base:.3f}"
             )
-        # the machine is shared: a ratio per round (variants run back to back) drifts less
-        paired = [
-            w / wo for w, wo in zip(results["with middleware"], results["without middleware"], strict=True)
-        ]
-        print(f"per-round ratios with/without: {' '.join(f'{r:.2f}' for r in paired)}")
-        print(f"median per-round ratio {statistics.median(paired):.3f} (target >= 0.97)")
+        for name, values in results.items():
+            if name == "without middleware":
+                continue
+            paired = [v / wo for v, wo in zip(values, without, strict=True)]
+            print(
+                f"{name:28s} per-round ratios: {' '.join(f'{r:.2f}' for r in paired)}  "
+                f"median {statistics.median(paired):.3f}"
+            )
+        paired = [w / wo for w, wo in zip(results["with middleware"], without, strict=True)]
+        print(f"with/without, median per-round ratio {statistics.median(paired):.3f} (target >= 0.97)")
     finally:
         for proc, _ in variants.values():
             os.killpg(proc.pid, signal.SIGTERM)

@@ -63,14 +63,14 @@ class FailureCaptureMiddleware:
             return
 
         status = 500
-        challenge: bytes | None = None
+        response_headers: Any = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, challenge
+            nonlocal status, response_headers
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if status == 401:
-                    challenge = _find(message.get("headers") or (), b"www-authenticate")
+                # kept, not searched: only a 401 to a request with a token needs its challenge
+                response_headers = message.get("headers")
             await send(message)
 
         try:
@@ -79,30 +79,40 @@ class FailureCaptureMiddleware:
             self._record(scope, 500, None)
             raise
         if status in self._failures:
-            self._record(scope, status, challenge)
+            self._record(scope, status, response_headers)
 
-    def _record(self, scope: Scope, status: int, challenge: bytes | None) -> None:
+    def _record(self, scope: Scope, status: int, response_headers: Any) -> None:
         try:
             wanted: dict[bytes, str] = {}
             for key, value in scope.get("headers") or ():
                 if key in _WANTED and key not in wanted:
                     wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
+            has_auth = b"authorization" in wanted
             client = scope.get("client")
             route = scope.get("route")
             state = scope.get("state")
-            host_reason = state.get(REASON_STATE_KEY) if isinstance(state, MutableMapping) else None
+            # ASGI says state is a dict: the isinstance check (an ABC, slow) is only the fallback
+            if state.__class__ is dict or isinstance(state, MutableMapping):
+                host_reason = state.get(REASON_STATE_KEY)
+            else:
+                host_reason = None
+            challenge = None
+            if status == 401 and has_auth and not host_reason and response_headers:
+                found = _find(response_headers, b"www-authenticate")
+                challenge = found.decode("latin-1") if found is not None else None
+            # positional: this runs for every failed request, and that is the cheaper call
             self.recorder.record(
-                peer=client[0] if client else None,
-                x_forwarded_for=wanted.get(b"x-forwarded-for"),
-                forwarded=wanted.get(b"forwarded"),
-                method=scope.get("method", ""),
-                route=getattr(route, "path", None) or UNMATCHED_ROUTE,
-                status=status,
-                has_auth=b"authorization" in wanted,
-                host_reason=host_reason,
-                user_agent=wanted.get(b"user-agent", ""),
-                request_id=wanted.get(b"x-request-id", ""),
-                www_authenticate=challenge.decode("latin-1") if challenge is not None else None,
+                client[0] if client else None,
+                wanted.get(b"x-forwarded-for"),
+                wanted.get(b"forwarded"),
+                scope.get("method", ""),
+                getattr(route, "path", None) or UNMATCHED_ROUTE,
+                status,
+                has_auth,
+                host_reason,
+                wanted.get(b"user-agent", ""),
+                wanted.get(b"x-request-id", ""),
+                challenge,
             )
         except Exception:
             log.exception("failed to capture a failed request")

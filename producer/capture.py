@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from failstream.settings import Settings
 from producer import metrics
 from producer.classify import classify
 from producer.client_ip import client_ip
-from producer.events import failed_request_json, now_ms
+from producer.events import failed_request_json
 from producer.ids import next_event_id
 from producer.policy import CapturePolicy
 from producer.shared import shared_sink
@@ -25,6 +27,7 @@ class FailureRecorder:
     ) -> None:
         self.sink = sink if sink is not None else shared_sink(settings)
         self.policy = policy or CapturePolicy.from_settings(settings)
+        self.service = self.policy.service
         self.topic = settings.topic_failed_requests
         self.trusted = settings.trusted_proxy_networks
         self.captured = metrics.captured_counts()
@@ -37,7 +40,6 @@ class FailureRecorder:
 
     def record(
         self,
-        *,
         peer: str | None,
         x_forwarded_for: str | None,
         forwarded: str | None,
@@ -50,12 +52,14 @@ class FailureRecorder:
         request_id: str,
         www_authenticate: str | None = None,
     ) -> None:
+        """Build the event and hand it to the sink; the ASGI middleware calls it positionally (cheaper)."""
         ip = client_ip(peer, x_forwarded_for, forwarded, self.trusted)
         reason = classify(status, has_auth, host_reason, www_authenticate)
+        ts = _time_ns() // 1_000_000  # the contract's now_ms(), without its call
         value = failed_request_json(
-            event_id=next_event_id(),
-            ts=now_ms(),
-            service=self.policy.service,
+            event_id=next_event_id(ts),  # one clock read: the id carries the event's own ms
+            ts=ts,
+            service=self.service,
             ip=ip,
             method=method,
             route=route,
@@ -67,3 +71,6 @@ class FailureRecorder:
         self.sink.send(self.topic, ip.encode(), value)
         counts = self.captured.by_reason
         counts[reason] = counts.get(reason, 0) + 1
+
+
+_time_ns = time.time_ns

@@ -2,21 +2,26 @@
 
 ``send`` only appends to librdkafka's in-memory queue (or, while Kafka is
 unhappy, to an in-memory list). One background thread does everything that
-can wait: it polls delivery reports, writes events Kafka could not take to
-the on-disk spool, probes the broker and replays the spool in order when it
-is back. No network call happens in ``__init__``; the first ``send`` (or
-``start``) creates the client, so constructing the sink in a host service
-can't fail or stall on a down broker.
+can wait: it writes events Kafka could not take to the on-disk spool, probes
+the broker and replays the spool in order when it is back. No network call
+happens in ``__init__``; the first ``send`` (or ``start``) creates the
+client, so constructing the sink in a host service can't fail or stall on a
+down broker.
 
 Zero loss: an event leaves the sink's care only when Kafka acknowledged it
 (idempotent producer, acks=all), or when the spool is over its byte budget,
 in which case the oldest events are dropped with a metric and a log line.
 
-Only failed events come back as delivery reports (``delivery.report.only.error``):
-a Python callback per acknowledged event, run on the background thread, took
-the GIL from the host's request thread thousands of times a second. What
-Kafka acknowledged is counted instead as "handed over, not failed, no longer
-in librdkafka" (see :attr:`KafkaSink.delivered`).
+Delivery reports cost the host's request thread more than producing does,
+so two things keep them cheap. Only failed events come back to Python
+(``delivery.report.only.error``); what Kafka acknowledged is counted instead
+as "handed over, not failed, no longer in librdkafka" (see
+:attr:`KafkaSink.delivered`). And while events flow, the sending thread
+itself serves librdkafka's reports, every ``_SERVE_EVERY`` sends with a
+``poll(0)`` that never waits: confluent-kafka takes the GIL once per event
+report, even for a skipped one, and from the background thread each take
+was a hand-over with the busy request thread. The background thread polls
+only in ticks when no sender did (little traffic, or none).
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from producer.spool import DiskSpool, Record
 log = logging.getLogger("failstream.producer")
 
 _TICK_S = 0.05
+# while senders serve the reports and nothing waits for the thread, it only publishes
+# metrics: waking it more often costs the busy request thread GIL hand-overs
+_QUIET_TICK_S = 0.5
+_SERVE_EVERY = 64  # sends between two rounds of serving librdkafka's reports on the sending thread
 _PROBE_EVERY_S = 1.0
 _PROBE_TIMEOUT_S = 1.0
 _REPLAY_CHUNK = 500
@@ -66,6 +75,7 @@ class KafkaSink:
         self._fatal = False
         self._closing = False
         self._closed = threading.Event()
+        self._wake = threading.Event()  # ends a quiet tick early: something needs the thread
         self._deadline = 0.0
         self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal)
         self.config_error: str | None = None
@@ -74,6 +84,7 @@ class KafkaSink:
         self._count_lock = threading.Lock()
         self._produced = 0  # every event produce() accepted: live, diverted and replayed ones
         self._failed = 0  # of those, the ones librdkafka reported back as failed
+        self._served_by_senders = 0  # polls done by send(); see the module docstring
         self.delivery_errors = 0
         self.spooled = 0
         self.replayed = 0
@@ -149,12 +160,14 @@ class KafkaSink:
             return self.left_on_disk
         self._deadline = time.monotonic() + timeout_s
         self._closing = True
+        self._wake.set()
         thread.join(timeout_s + 5.0)
         return self.left_on_disk
 
     def flush(self, timeout_s: float = 10.0) -> int:
         """Wait until every event is acknowledged (queue and spool empty); returns how many are not."""
         deadline = time.monotonic() + timeout_s
+        self._wake.set()  # the last reports may wait for the thread's poll
         while True:
             waiting = self.waiting()
             if waiting == 0 or time.monotonic() >= deadline:
@@ -168,7 +181,7 @@ class KafkaSink:
         and still on disk until its segment is done), never zero times: an event
         leaves librdkafka's count only once acknowledged, or after its failure
         report put it in ``_pending``. It may also count a few of librdkafka's
-        own callbacks (errors) that the background thread has not served yet.
+        own callbacks (errors) that no poll has served yet.
         """
         with self._spool_lock:
             return self._in_librdkafka() + len(self._pending) + self._spool.events
@@ -215,12 +228,25 @@ class KafkaSink:
             self._divert(topic, key, value)
             return
         # counted after: for a moment the event is in librdkafka but not here, so
-        # `delivered` can only lag (a Prometheus counter must never run ahead)
-        with self._count_lock:
-            self._produced += 1
+        # `delivered` can only lag (a Prometheus counter must never run ahead).
+        # acquire/release: half the cost of a `with` block, and this runs per event
+        lock = self._count_lock
+        lock.acquire()
+        try:
+            produced = self._produced = self._produced + 1
+        finally:
+            lock.release()
+        if not produced % _SERVE_EVERY:
+            self._served_by_senders += 1
+            try:
+                producer.poll(0)  # see the module docstring; failures land in _pending, errors in the log
+            except Exception:
+                log.exception("serving Kafka delivery reports failed")
 
     def _divert(self, topic: str, key: bytes | None, value: bytes) -> None:
-        self._spooling = True  # later events queue behind it, keeping order
+        if not self._spooling:
+            self._spooling = True  # later events queue behind it, keeping order
+            self._wake.set()
         if self._closed.is_set():
             self.dropped_other += 1
             log.error("event for %s sent after the sink was closed: dropped", topic)
@@ -233,27 +259,34 @@ class KafkaSink:
     # --- background thread --------------------------------------------------
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        # only the background thread (poll/flush) runs this, and only for failures
+        # runs inside poll()/flush(), on a sending thread or the background one; failures only
         if error is None:
             return
         with self._count_lock:
             self._failed += 1
-        self.delivery_errors += 1
+            self.delivery_errors += 1
         self._last_replay_ok = False
         self._divert(message.topic() or "", message.key(), message.value() or b"")
 
     def _mark_fatal(self) -> None:
         self._fatal = True
+        self._wake.set()
 
     def _run(self) -> None:
         next_probe = next_metrics = 0.0
+        served = -1
         try:
             while True:
                 producer = self._producer
-                if producer is not None:
-                    producer.poll(_TICK_S)
+                if producer is None or served != self._served_by_senders:
+                    # senders served the reports since the last tick: polling here too
+                    # would take the GIL per report from a busy request thread
+                    served = self._served_by_senders
+                    quiet = producer is not None and not (self._spooling or self._closing or self._fatal)
+                    self._wake.wait(_QUIET_TICK_S if quiet else _TICK_S)
+                    self._wake.clear()
                 else:
-                    time.sleep(_TICK_S)
+                    producer.poll(_TICK_S)
                 if self._fatal:
                     self._recreate_producer()
                 self._write_pending()

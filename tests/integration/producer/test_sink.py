@@ -92,6 +92,19 @@ def test_graceful_shutdown_delivers_what_is_queued(settings: Settings, tmp_path:
     assert len(read_events(settings, settings.topic_failed_requests, expect=300)) == 300
 
 
+def test_acknowledged_events_are_counted_without_a_report_each(settings: Settings, tmp_path: Path) -> None:
+    before = _metric("failstream_producer_delivered_events_total")
+    sink = KafkaSink(settings.model_copy(update={"producer_spool_dir": tmp_path / "spool"}))
+    sink.start()
+    for i in range(5000):  # enough for the sending thread to serve reports itself, many times
+        sink.send(settings.topic_failed_requests, f"10.5.5.{i % 5}", b'{"n": %d}' % i)
+    assert 0 <= sink.delivered <= 5000
+    assert sink.flush(30) == 0
+    assert (sink.delivered, sink.delivery_errors, sink.spooled) == (5000, 0, 0)
+    sink.close(10)
+    assert _metric("failstream_producer_delivered_events_total") - before == 5000
+
+
 def test_a_full_spool_drops_the_oldest_with_a_metric_and_a_log_line(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,8 +2,8 @@
 
     FAILSTREAM_* env ... .venv/bin/python -m benchmarks.stream_faust_floor worker
 
-The same app options as ``stream_app.worker`` (uvloop, lean monitor, batches
-of ``take_events``, acks on) and an agent that only counts: whatever rate it
+The same app options as ``stream_app.worker`` (batches of ``take_events``,
+acks on) and an agent that only counts: whatever rate it
 reaches is Faust's own per-message ceiling on this machine, which no
 detection logic can beat. It writes its rate to stderr and exits once it has
 seen ``FAILSTREAM_BENCH_EVENTS`` events.
@@ -11,17 +11,14 @@ seen ``FAILSTREAM_BENCH_EVENTS`` events.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
 
 import faust
-import uvloop
 
 from failstream.kafka_config import faust_broker_options
 from failstream.settings import Settings
-from stream_app.monitor import LeanMonitor
 
 
 def main() -> None:
@@ -37,7 +34,6 @@ def main() -> None:
         stream_buffer_maxsize=4 * settings.stream_batch_max,
         key_serializer="raw",
         value_serializer="raw",
-        Monitor=LeanMonitor,
     )
     topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
     seen = {"n": 0, "t0": 0.0}
@@ -55,7 +51,6 @@ def main() -> None:
                 os.write(2, f"FLOOR-RATE {rate:.0f}\n".encode())
                 os._exit(0)
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     faust.Worker(app, loglevel="WARNING").execute_from_commandline()
 
 

@@ -22,13 +22,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
-import uvloop
 
 from failstream.kafka_config import ensure_topics, faust_broker_options
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
 from stream_app.live_counts import LiveCountsAccumulator
-from stream_app.monitor import LeanMonitor
 from stream_app.persister import persister_main
 from stream_app.processing import EmailBatches, FailureBatches, Record
 from stream_app.published_alerts import PublishedAlerts
@@ -60,7 +58,6 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger=settings.stream_producer_linger_ms / 1000,
-        Monitor=LeanMonitor,
     )
     failures_topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
     emails_topic = app.topic(settings.topic_email_events, key_type=bytes, value_type=bytes)
@@ -160,9 +157,6 @@ def run_worker(settings: Settings) -> None:
             target=persister_main, args=(settings, os.getpid()), name="failstream-persist", daemon=True
         )
         persister.start()
-    # uvloop: Faust spends most of a message's time in event-loop callbacks
-    # (fetch -> conductor -> channel -> stream -> ack); measured +20 % events/s
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="INFO")
     worker.execute_from_commandline()

@@ -31,15 +31,10 @@ from aiosmtpd.controller import Controller
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
-from benchmarks.smtp_timing import TimingHandler, free_port
+from benchmarks.smtp_timing import TimingHandler, free_port, pct
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import failed_request_json, new_event_id, now_ms
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def background(settings: Settings, rate: float, stop: threading.Event, counter: list[int]) -> None:

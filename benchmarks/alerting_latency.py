@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from confluent_kafka import Producer
 from pymongo import MongoClient
 
-from benchmarks.smtp_timing import TimingHandler, free_port
+from benchmarks.smtp_timing import TimingHandler, free_port, pct
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import Alert, dumps, new_event_id, now_ms
@@ -49,11 +49,6 @@ def make_alert(ip: str) -> Alert:
         reasons={"invalid_token": 5},
         routes={"/api/submit": 5},
     )
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -34,3 +34,9 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile by nearest rank, as both alerting benchmarks report it."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

@@ -7,12 +7,21 @@ goes out, this reader has read every alert published in the last
 ``lookback`` (far longer than the few seconds between offset commits) and
 then keeps tailing, so keys published by this or any other worker in the
 group are known and skipped.
+
+A key counts as published only once the broker has acknowledged it. Faust
+cancels agents on every rebalance; had a key been remembered when its send
+began, a send cancelled before it reached the producer would leave the key
+"published" but absent from the topic, and the replayed batch would then
+skip it: a lost alert (the SIGKILL crash test caught this as a few missing
+alerts after the restart's rebalances). Sends in flight are shared instead,
+so a replay waits for the first send rather than sending a second copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -30,12 +39,33 @@ class PublishedAlerts:
         self.lookback_s = lookback_s
         self.ready = asyncio.Event()
         self._seen: dict[str, float] = {}
+        self._in_flight: dict[str, asyncio.Future[object]] = {}
 
     def __contains__(self, alert_key: str) -> bool:
         return alert_key in self._seen
 
     def add(self, alert_key: str) -> None:
         self._seen[alert_key] = time.monotonic()
+
+    def in_flight(self, alert_key: str) -> asyncio.Future[object] | None:
+        """The pending send of this key, if one was started and not yet acknowledged."""
+        return self._in_flight.get(alert_key)
+
+    def sending(self, alert_key: str, ack: Awaitable[object]) -> asyncio.Future[object]:
+        """Track a started send; the key becomes published when the broker acknowledges it.
+
+        A failed send forgets the key again, so the next attempt sends it anew.
+        """
+        future = asyncio.ensure_future(ack)
+        self._in_flight[alert_key] = future
+
+        def settle(done: asyncio.Future[object]) -> None:
+            self._in_flight.pop(alert_key, None)
+            if not done.cancelled() and done.exception() is None:
+                self.add(alert_key)
+
+        future.add_done_callback(settle)
+        return future
 
     def _forget_old(self) -> None:
         horizon = time.monotonic() - self.lookback_s

@@ -84,19 +84,48 @@ def create_app(settings: Settings) -> faust.App:
         await published.run()
 
     async def publish(alerts: Iterable[Alert]) -> None:
-        """Send the alerts not sent before and wait until the broker has every one."""
-        acks = []
-        for alert in alerts:
+        """Send the alerts not sent before; return once the broker has every one.
+
+        The caller stores detection state only after this returns, so nothing
+        here may give up: a raised error would crash the agent, Faust would
+        restart it without re-reading the batch, and its alerts would be lost.
+        Failed sends are retried with backoff instead. The wait is shielded:
+        a rebalance cancels the agent, not the sends already handed to the
+        producer, and the replayed batch finds them in flight.
+        """
+        pending = list(alerts)
+        delay_s = 0.1
+        while pending:
             await published.ready.wait()
-            if alert.alert_key in published:
-                log.info("alert %s already published: not sent again", alert.alert_key)
-                continue
-            published.add(alert.alert_key)
-            acks.append(await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert)))
-            log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
-        if acks:
-            await asyncio.gather(*acks)
-        live.add_alerts(len(acks))
+            waits: list[tuple[Alert, asyncio.Future[object]]] = []
+            errors: list[BaseException] = []
+            for alert in pending:
+                if alert.alert_key in published:
+                    log.info("alert %s already published: not sent again", alert.alert_key)
+                    continue
+                future = published.in_flight(alert.alert_key)
+                if future is None:
+                    try:
+                        ack = await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert))
+                    except Exception as exc:  # producer not ready: retried below like a failed ack
+                        errors.append(exc)
+                        continue
+                    future = published.sending(alert.alert_key, ack)
+                    live.add_alerts(1)
+                    log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+                waits.append((alert, future))
+            results = await asyncio.shield(asyncio.gather(*(f for _, f in waits), return_exceptions=True))
+            errors += [r for r in results if isinstance(r, BaseException)]
+            pending = [a for a in pending if a.alert_key not in published]
+            if pending:
+                log.warning(
+                    "%d alert(s) not acknowledged by Kafka (%r); retrying in %.1f s",
+                    len(pending),
+                    errors[0] if errors else "still in flight",
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
 
     async def dead_letter(letters: Iterable[tuple[bytes | None, DeadLetter]]) -> None:
         for key, letter in letters:

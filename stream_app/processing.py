@@ -15,7 +15,7 @@ import orjson
 
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, EmailEvent, FailedRequest
-from stream_app.decode import decode
+from stream_app.decode import E, decode
 from stream_app.detection.alert import to_alert
 from stream_app.detection.email_rule import EmailState
 from stream_app.detection.ip_detector import Failure, IpDetector, IpState
@@ -37,6 +37,16 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+
+    def decode(self, model: type[E]) -> E | DeadLetter:
+        return decode(
+            model,
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            key=self.key,
+            value=self.value,
+        )
 
 
 @dataclass
@@ -90,9 +100,7 @@ class FailureBatches:
     def decode(self, records: list[Record], *, count_live: bool = True) -> Decoded:
         out = Decoded()
         for r in records:
-            result = decode(
-                FailedRequest, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
-            )
+            result = r.decode(FailedRequest)
             if isinstance(result, DeadLetter):
                 out.letters.append((r.key, result))
             else:
@@ -177,9 +185,7 @@ class EmailBatches:
     def decode(self, records: list[Record], *, count_live: bool = True) -> EmailBatch:
         batch = EmailBatch()
         for r in records:
-            result = decode(
-                EmailEvent, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
-            )
+            result = r.decode(EmailEvent)
             if isinstance(result, DeadLetter):
                 batch.letters.append((r.key, result))
                 continue

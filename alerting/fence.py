@@ -108,14 +108,18 @@ class AlertFence:
 
     async def claim(self, alert: Alert) -> FenceDecision:
         """Claim the alert key, or say why not (already handled, or held by a live owner)."""
+        return await self.claim_key(alert.alert_key, alert_document(alert))
+
+    async def claim_key(self, key: str, document: Mapping[str, Any]) -> FenceDecision:
+        """Claim any send-once key (scheduled reports use it too), storing ``document`` with the claim."""
         attempts = 0
         while True:
             now = self._clock()
             try:
                 await self._alerts.insert_one(
                     {
-                        **alert_document(alert),
-                        "_id": alert.alert_key,
+                        **document,
+                        "_id": key,
                         "status": "claimed",
                         "owner": self.owner,
                         "lease_until": now + self._lease_ms,
@@ -126,12 +130,12 @@ class AlertFence:
                 return Claimed()
             except DuplicateKeyError:
                 pass
-            doc = await self._alerts.find_one({"_id": alert.alert_key})
+            doc = await self._alerts.find_one({"_id": key})
             if doc is None:  # removed between insert and read: insert again
                 continue
             decision = judge_existing_claim(doc, self.owner, now)
             if isinstance(decision, Claimed):  # our own claim, seen again: give it a full lease
-                if await self.renew([alert.alert_key]):
+                if await self.renew([key]):
                     return decision
                 attempts += 1
                 if attempts >= MAX_TAKEOVER_RACES:
@@ -143,7 +147,7 @@ class AlertFence:
                 {
                     # exactly the claim we judged (None also matches a missing field), so
                     # of several processes taking over at once only one wins
-                    "_id": alert.alert_key,
+                    "_id": key,
                     "status": doc.get("status"),
                     "owner": doc.get("owner"),
                     "lease_until": doc.get("lease_until"),

@@ -95,6 +95,7 @@ class AlertPipeline:
 
     async def handle(self, delivery: AlertDelivery) -> None:
         alert = delivery.alert
+        metrics.RECEIVED.labels(alert.rule, alert.state).inc()
         waiting = self._waiting.get(alert.alert_key)
         if waiting is not None:  # re-delivered while still waiting here
             waiting.extra.append(delivery)
@@ -227,6 +228,7 @@ class AlertPipeline:
             self._rand,
         )
         metrics.SEND_SECONDS.observe(time.perf_counter() - started)
+        metrics.ALERTS_PER_EMAIL.observe(len(items))
         await self._record(outcome, email_id, items, folded_keys)
         self._finish(items)
 
@@ -242,6 +244,7 @@ class AlertPipeline:
                 self._s.backlog.mark_folded(folded_keys, email_id),
             )
             metrics.ALERTS.labels("sent").inc(len(keys))
+            metrics.observe_sent([w.delivery.alert for w in items], outcome.attempts, self._clock())
             log.info(
                 "email %s sent for %d alert(s) after %d attempt(s)", email_id, len(keys), outcome.attempts
             )
@@ -251,6 +254,7 @@ class AlertPipeline:
             deliveries = [d for w in items for d in w.deliveries()]
             await self._s.letters.record_failed_send(deliveries, email_id, outcome.error)
             metrics.ALERTS.labels("failed").inc(len(keys))
+            metrics.EMAIL_ATTEMPTS.labels("failed").observe(outcome.attempts)
             log.error("email %s failed after %d attempt(s): %s", email_id, outcome.attempts, outcome.error)
         else:
             error = f"abandoned: another process took the alerts over ({outcome.error})"

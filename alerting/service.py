@@ -19,9 +19,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import start_http_server
 from pydantic import ValidationError
 
+from alerting import metrics
 from alerting.clock import system_clock
 from alerting.dead_letters import FailedSendLetters
 from alerting.delivery import AlertDelivery
@@ -29,6 +29,7 @@ from alerting.exceptions import AlertingConfigError
 from alerting.lanes import SubjectLanes
 from alerting.offsets import OffsetTracker
 from alerting.pipeline import AlertPipeline, build_stages
+from alerting.reports.scheduler import run_reports
 from alerting.store import connect, ensure_indexes
 from failstream.kafka_config import aiokafka_config
 from failstream.settings import Settings
@@ -98,8 +99,7 @@ async def _handle_record(
 async def run(settings: Settings) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+    metrics.serve(settings, consumer_group(settings))
     client = connect(settings)
     db = client[settings.mongo_db]
     await ensure_indexes(db)
@@ -131,6 +131,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await consumer.start()
     log.info("alerting %s consuming %s as group %s", owner, settings.topic_alerts, consumer_group(settings))
+    reports = asyncio.create_task(run_reports(settings, db, sink, owner, stop))  # scheduled summary emails
     try:
         while not stop.is_set():
             due_ms = pipeline.ms_until_due()
@@ -148,6 +149,8 @@ async def run(settings: Settings) -> None:
         await pipeline.flush_all()
         await commit_finished(consumer, tracker)
     finally:
+        stop.set()  # also on a crash: the report loop finishes its send and ends
+        await reports
         await consumer.stop()
         sink.close(timeout_s=5)
         await client.close()

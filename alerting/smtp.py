@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import aiosmtplib
+from aiosmtplib import SMTPResponse
 
+from alerting import metrics
 from alerting.exceptions import AlertingConfigError
 from failstream.settings import Settings
 
@@ -72,8 +75,19 @@ class EmailNotifier:
 
     async def send(self, message: EmailMessage, recipients: list[str]) -> str:
         """Send once; raises on failure. Returns a note on recipients refused while others accepted."""
+        started, result = time.perf_counter(), "error"
+        try:
+            refused, _ = await self._send(message, recipients)
+            result = "ok"
+        finally:
+            metrics.SMTP_ATTEMPT_SECONDS.labels(result).observe(time.perf_counter() - started)
+        return "; ".join(f"{rcpt}: {_code_text(r.code, r.message)}" for rcpt, r in refused.items())
+
+    async def _send(
+        self, message: EmailMessage, recipients: list[str]
+    ) -> tuple[dict[str, SMTPResponse], str]:
         s = self._settings
-        refused, _ = await aiosmtplib.send(
+        return await aiosmtplib.send(
             message,
             sender=s.smtp_from,
             recipients=recipients,
@@ -87,4 +101,3 @@ class EmailNotifier:
             tls_context=self._tls_context,
             timeout=s.smtp_timeout_s,
         )
-        return "; ".join(f"{rcpt}: {_code_text(r.code, r.message)}" for rcpt, r in refused.items())

@@ -13,15 +13,19 @@ import typer
 from failstream.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-infra_app = typer.Typer(no_args_is_help=True, help="Local Kafka, FerretDB and SMTP sink (no Docker).")
+infra_app = typer.Typer(
+    no_args_is_help=True, help="Local Kafka, FerretDB, SMTP sink and Prometheus (no Docker)."
+)
 app.add_typer(infra_app, name="infra")
 
 # Each package owns its operational subcommands; they are mounted here.
 from alerting.cli import alerts_app  # noqa: E402
+from alerting.reports.cli import reports_app  # noqa: E402
 from stream_app.cli import dead_letters_app  # noqa: E402
 
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(reports_app, name="reports")
 
 
 def _settings() -> Settings:
@@ -38,13 +42,15 @@ def _fail(exc: Exception) -> None:
 
 
 @infra_app.command("up")
-def infra_up() -> None:
+def infra_up(
+    prometheus: bool = typer.Option(False, "--prometheus", help="also Prometheus, scraping every process"),
+) -> None:
     """Build on first use, start, and wait until every local service answers."""
     from failstream.infra import stack
     from failstream.infra.process import InfraError
 
     try:
-        for line in stack.up(_settings()):
+        for line in stack.up(_settings(), with_prometheus=prometheus):
             typer.echo(line)
     except InfraError as exc:
         _fail(exc)
@@ -112,12 +118,13 @@ def demo_app() -> None:
 @app.command()
 def demo(
     seconds: int = typer.Option(0, help="run demo traffic this long, 0 = until Ctrl-C"),
+    prometheus: bool = typer.Option(False, "--prometheus", help="also Prometheus, scraping every process"),
 ) -> None:
     """Start infra and every process, then send demo traffic; prints where to look."""
     from failstream.demo import run_demo
 
     try:
-        run_demo(_settings(), seconds=seconds)
+        run_demo(_settings(), seconds=seconds, with_prometheus=prometheus)
     except Exception as exc:
         _fail(exc)
 

@@ -51,8 +51,8 @@ def _send_traffic(settings: Settings, rounds: int) -> int:
     return sent
 
 
-def run_demo(settings: Settings, seconds: int = 0) -> None:
-    for line in stack.up(settings):
+def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = False) -> None:
+    for line in stack.up(settings, with_prometheus=with_prometheus):
         print(line, flush=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
@@ -71,6 +71,9 @@ def run_demo(settings: Settings, seconds: int = 0) -> None:
         _wait_http(f"http://{settings.demo_host}:{settings.demo_port}/healthz", 60)
         _wait_http(f"http://{settings.api_host}:{settings.api_port}/healthz", 60)
         api = f"http://{settings.api_host}:{settings.api_port}"
+        prometheus_line = (
+            f"  prometheus  http://127.0.0.1:{settings.infra_prometheus_port}/\n" if with_prometheus else ""
+        )
         print(
             f"\nFailstream is running.\n"
             f"  dashboard   {api}/   (API key: {settings.api_read_keys[0].get_secret_value()})\n"
@@ -78,6 +81,7 @@ def run_demo(settings: Settings, seconds: int = 0) -> None:
             f"  demo app    http://{settings.demo_host}:{settings.demo_port}/api/submit\n"
             f"  alert mail  {MAILDIR}  (SMTP sink on {settings.smtp_host}:{settings.smtp_port})\n"
             f"  logs        {LOG_DIR}\n"
+            f"{prometheus_line}"
             "Sending demo traffic; Ctrl-C to stop.\n",
             flush=True,
         )

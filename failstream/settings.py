@@ -9,11 +9,14 @@ environment, so a test builds ``Settings(...)`` and knows exactly what runs.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Project root (where ``certificates/`` and ``.infra/`` live for local runs).
@@ -30,6 +33,55 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+ReportPeriod = Literal["hour", "day", "week"]
+_SCHEDULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_AT = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+class ReportSchedule(BaseModel):
+    """One scheduled summary report: when (``cron`` or ``at`` + ``tz``), what period, to whom.
+
+    ``at`` "HH:MM" means every day at that wall-clock time in ``tz``; any other
+    cadence is a five-field ``cron`` expression (also read in ``tz``). The
+    report covers the ``period`` that ends at the due time. Empty
+    ``recipients`` means ``oncall_recipients``; empty ``tz`` means
+    ``report_timezone``. Checked here so a typo stops start-up with the
+    schedule's name in the message instead of silently never sending.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    period: ReportPeriod
+    cron: str = ""
+    at: str = ""
+    tz: str = ""
+    recipients: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportSchedule:
+        from croniter import croniter  # loaded only by processes that have schedules
+
+        where = f"report schedule {self.name!r}"
+        if not _SCHEDULE_NAME.fullmatch(self.name):
+            raise ValueError(f"{where}: the name may hold letters, digits, '_', '.', '-' only")
+        if bool(self.cron) == bool(self.at):
+            raise ValueError(f"{where}: give exactly one of 'cron' or 'at'")
+        if self.cron and (len(self.cron.split()) != 5 or not croniter.is_valid(self.cron)):
+            raise ValueError(f"{where}: 'cron' {self.cron!r} is not a 5-field cron expression")
+        if self.at and not _AT.fullmatch(self.at):
+            raise ValueError(f"{where}: 'at' {self.at!r} is not HH:MM (24-hour)")
+        if self.tz:
+            try:
+                ZoneInfo(self.tz)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"{where}: unknown time zone {self.tz!r}") from exc
+        for address in self.recipients:
+            if "@" not in address:
+                raise ValueError(f"{where}: recipient {address!r} is not an email address")
+        return self
 
 
 class Settings(BaseSettings):
@@ -148,6 +200,48 @@ class Settings(BaseSettings):
     alerting_test_pause_after_claim_s: float = Field(default=0.0, ge=0)
     # alerts of different subjects handled at once (one subject's alerts stay in order)
     alerting_concurrency: int = Field(default=8, ge=1)
+    # scheduled summary reports, a JSON list of ReportSchedule, e.g.
+    # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
+    report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()
+    # a report sent this long after its due time (process was down) is marked late
+    report_late_after_s: float = Field(default=120.0, ge=0)
+    # missed periods sent after a restart, per schedule (older ones are logged, not sent)
+    report_catchup_periods: int = Field(default=24, ge=0)
+    # rows in a report's top IPs / top routes tables
+    report_top_n: int = Field(default=10, ge=1, le=100)
+    # TEST HOOK ONLY: when non-zero the report scheduler's clock starts at this time (ms)
+    # and runs at real speed, so a test can let two real processes pass a due time. Keep 0.
+    alerting_test_clock_start_ms: int = Field(default=0, ge=0)
+
+    @field_validator("report_schedules", mode="before")
+    @classmethod
+    def _report_schedules_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return ()
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"FAILSTREAM_REPORT_SCHEDULES is not a JSON list: {exc}") from exc
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @field_validator("report_schedules")
+    @classmethod
+    def _report_names_unique(cls, value: tuple[ReportSchedule, ...]) -> tuple[ReportSchedule, ...]:
+        names = [s.name for s in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"report schedule names must be unique: {', '.join(duplicates)}")
+        return value
 
     @field_validator(
         "notify_resolved_rules", "recipients_critical", "recipients_warning", "recipients_info", mode="before"
@@ -163,6 +257,13 @@ class Settings(BaseSettings):
     api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("dev-admin-key"),)
     api_metrics_enabled: bool = True
     report_timezone: str = "UTC"
+    # how long a summary / time series computed for one window is served to every
+    # caller before it is recomputed in the background (0 = compute per request)
+    api_stats_cache_s: float = Field(default=2.0, ge=0)
+    # the most items one page of a list endpoint returns (a bigger ?limit= is a 422)
+    api_max_page_limit: int = Field(default=500, ge=1)
+    # how long a request waits for MongoDB before answering 503 (and /readyz not ready)
+    api_mongo_timeout_ms: int = Field(default=3000, ge=100)
 
     # --- demo service ----------------------------------------------------
     demo_host: str = "127.0.0.1"
@@ -176,7 +277,16 @@ class Settings(BaseSettings):
     infra_prometheus_port: int = 9090
 
     # --- metrics ---------------------------------------------------------
-    metrics_port: int = Field(default=0, ge=0)
+    # Each process serves /metrics on a port of its own, so Prometheus sees every
+    # process (the stream worker's persister child included) with no shared state;
+    # the API and the demo service serve /metrics on their HTTP port. 0 = not served.
+    # A port already taken (a second worker on one host) is logged and skipped.
+    metrics_host: str = "127.0.0.1"
+    metrics_stream_port: int = Field(default=9201, ge=0, le=65535)
+    metrics_persister_port: int = Field(default=9202, ge=0, le=65535)
+    metrics_alerting_port: int = Field(default=9203, ge=0, le=65535)
+    # how often each consumer process reads its group's lag from Kafka
+    metrics_lag_interval_s: float = Field(default=5.0, gt=0)
 
     @field_validator("trusted_proxies", "capture_skip_paths", "allowlist", "oncall_recipients", mode="before")
     @classmethod
@@ -208,7 +318,9 @@ class Settings(BaseSettings):
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, tuple):
+            if isinstance(value, tuple) and any(isinstance(v, BaseModel) for v in value):
+                text = json.dumps([v.model_dump(mode="json") for v in value])
+            elif isinstance(value, tuple):
                 text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value)
             elif isinstance(value, SecretStr):
                 text = value.get_secret_value()

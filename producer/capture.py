@@ -30,7 +30,7 @@ class FailureRecorder:
         self.service = self.policy.service
         self.topic = settings.topic_failed_requests
         self.trusted = settings.trusted_proxy_networks
-        self.captured = metrics.captured_counts()
+        self.captured = metrics.captured_counts(self.service)
 
     def is_failure(self, status: int) -> bool:
         return self.policy.is_failure(status)
@@ -69,8 +69,8 @@ class FailureRecorder:
             request_id=request_id,
         )
         self.sink.send(self.topic, ip.encode(), value)
-        counts = self.captured.by_reason
-        counts[reason] = counts.get(reason, 0) + 1
+        counts, key = self.captured.by_reason_status, (reason, status)
+        counts[key] = counts.get(key, 0) + 1
 
 
 _time_ns = time.time_ns

@@ -15,18 +15,19 @@ from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from producer.events import FAILURE_REASONS
-
 
 class CapturedCounts:
-    """Captured failures per reason, counted with a plain dict on the request path.
+    """Captured failures of one host service per (reason, status), counted with a plain dict.
 
-    A prometheus ``Counter.inc`` takes a lock (about 0.5 us); a dict update
-    does not, and the scrape reads the dict instead.
+    A prometheus ``Counter.labels(...).inc`` takes a label lookup and a lock
+    (about 0.5 us); a dict update does not, and the scrape reads the dict
+    instead. Both label sets are closed: reasons are a fixed list, statuses
+    are HTTP codes the policy captures, and the service is one name.
     """
 
-    def __init__(self) -> None:
-        self.by_reason: dict[str, int] = dict.fromkeys(FAILURE_REASONS, 0)
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.by_reason_status: dict[tuple[str, int], int] = {}
 
 
 class _CapturedCollector(Collector):
@@ -39,15 +40,17 @@ class _CapturedCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
             "failstream_producer_captured_events",
-            "Failed requests captured by the middleware",
-            labels=["reason"],
+            "Failed requests captured by the middleware, by reason, HTTP status and host service",
+            labels=["reason", "status", "service"],
         )
-        totals = dict.fromkeys(FAILURE_REASONS, 0)
+        totals: dict[tuple[str, str, str], int] = {}
         for source in list(self._sources):
-            for reason, count in source.by_reason.items():
-                totals[reason] = totals.get(reason, 0) + count
-        for reason, count in totals.items():
-            family.add_metric([reason], count)
+            # a copy: the request path may add a key while the scrape thread reads
+            for (reason, status), count in list(source.by_reason_status.items()):
+                labels = (reason, str(status), source.service)
+                totals[labels] = totals.get(labels, 0) + count
+        for labels, count in sorted(totals.items()):
+            family.add_metric(labels, count)
         yield family
 
 
@@ -55,9 +58,9 @@ CAPTURED = _CapturedCollector()
 REGISTRY.register(CAPTURED)
 
 
-def captured_counts() -> CapturedCounts:
+def captured_counts(service: str) -> CapturedCounts:
     """A counter set for one recorder, reported under ``failstream_producer_captured_events``."""
-    counts = CapturedCounts()
+    counts = CapturedCounts(service)
     CAPTURED.track(counts)
     return counts
 

@@ -21,12 +21,17 @@ from aiokafka.errors import CommitFailedError
 from failstream.kafka_config import aiokafka_config
 from failstream.settings import Settings
 from producer.events import Alert, dumps, now_ms
+from stream_app import metrics
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.mongo.client import connect, ensure_indexes
 from stream_app.mongo.retention import sweep_failures
 from stream_app.processing import EmailBatches, FailureBatches, Record
 
 log = logging.getLogger("failstream.stream.persist")
+
+
+def persist_group(settings: Settings) -> str:
+    return f"{settings.stream_app_id}-persist"
 
 
 async def run_persister(
@@ -38,7 +43,7 @@ async def run_persister(
     consumer = AIOKafkaConsumer(
         settings.topic_failed_requests,
         settings.topic_email_events,
-        group_id=f"{settings.stream_app_id}-persist",
+        group_id=persist_group(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.stream_batch_max,
@@ -56,11 +61,14 @@ async def run_persister(
             for tp, messages in fetched.items():
                 target = failure_records if tp.topic == settings.topic_failed_requests else email_records
                 target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
+            decoded = failures.decode(failure_records, count_live=False)
+            batch = emails.decode(email_records, count_live=False)
             if failure_records:
-                decoded = failures.decode(failure_records, count_live=False)
                 await publish(await failures.persist(decoded))
             if email_records:
-                await emails.persist(emails.decode(email_records, count_live=False))
+                await emails.persist(batch)
+            letters = len(decoded.letters) + len(batch.letters)
+            metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
             try:
                 await consumer.commit()
             except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
@@ -71,6 +79,7 @@ async def run_persister(
 
 async def _serve(settings: Settings, parent_pid: int) -> None:
     """The persister process: its own loop, MongoDB client and producer for spike alerts."""
+    metrics.serve_persister(settings, persist_group(settings))
     db = connect(settings)
     await ensure_indexes(db)
     live = LiveCountsAccumulator()  # the detection process publishes the live counts
@@ -83,6 +92,7 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
         for alert in alerts:
             await producer.send_and_wait(settings.topic_alerts, dumps(alert), key=alert.subject.encode())
             log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+        metrics.observe_published(alerts, now_ms())
 
     async def retention() -> None:
         while True:

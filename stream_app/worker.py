@@ -26,6 +26,7 @@ import faust
 from failstream.kafka_config import ensure_topics, faust_broker_options
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
+from stream_app import metrics
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.persister import persister_main
 from stream_app.processing import EmailBatches, FailureBatches, Record
@@ -115,6 +116,8 @@ def create_app(settings: Settings) -> faust.App:
                     log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
                 waits.append((alert, future))
             results = await asyncio.shield(asyncio.gather(*(f for _, f in waits), return_exceptions=True))
+            acked = [a for (a, _), r in zip(waits, results, strict=True) if not isinstance(r, BaseException)]
+            metrics.observe_published(acked, now_ms())
             errors += [r for r in results if isinstance(r, BaseException)]
             pending = [a for a in pending if a.alert_key not in published]
             if pending:
@@ -145,6 +148,7 @@ def create_app(settings: Settings) -> faust.App:
                 await publish(alerts)
                 failures.store(states)
             await dead_letter(decoded.letters)
+            metrics.count_batch(len(decoded.reads), len(decoded.letters), failures=True)
 
     @app.agent(emails_topic)
     async def process_emails(stream: Any) -> None:
@@ -156,6 +160,11 @@ def create_app(settings: Settings) -> faust.App:
                 await publish(detected.alerts)
                 emails.store(detected.states)
             await dead_letter(detected.letters)
+            metrics.count_batch(len(detected.reads), len(detected.letters), failures=False)
+
+    @app.task
+    async def report_faust_monitor() -> None:
+        metrics.watch_faust(app.monitor)  # the worker's own monitor exists once tasks run
 
     @app.task
     async def announce() -> None:
@@ -186,6 +195,7 @@ def run_worker(settings: Settings) -> None:
             target=persister_main, args=(settings, os.getpid()), name="failstream-persist", daemon=True
         )
         persister.start()
+    metrics.serve_worker(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="INFO")
     worker.execute_from_commandline()

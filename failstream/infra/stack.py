@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from failstream.infra import ferretdb, kafka, smtp_sink
+from failstream.infra import ferretdb, kafka, prometheus, smtp_sink
 from failstream.infra.process import ManagedProcess
 from failstream.kafka_config import ensure_topics
 from failstream.settings import Settings
 
-SERVICES: tuple[ManagedProcess, ...] = (kafka.KAFKA, ferretdb.FERRETDB, smtp_sink.SMTP_SINK)
+SERVICES: tuple[ManagedProcess, ...] = (
+    kafka.KAFKA,
+    ferretdb.FERRETDB,
+    smtp_sink.SMTP_SINK,
+    prometheus.PROMETHEUS,
+)
 
 
-def up(settings: Settings) -> list[str]:
-    """Start what is not running, wait until each answers; idempotent."""
+def up(settings: Settings, *, with_prometheus: bool = False) -> list[str]:
+    """Start what is not running, wait until each answers; idempotent.
+
+    Prometheus only when asked: tests and most runs need no scraper.
+    """
     lines = [ferretdb.up(settings), smtp_sink.up(settings), kafka.up(settings)]
     ensure_topics(settings)
     lines.append("topics ready")
+    if with_prometheus:
+        lines.append(prometheus.up(settings))
     return lines
 
 

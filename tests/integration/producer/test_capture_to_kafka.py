@@ -77,7 +77,8 @@ def test_asgi_events_carry_real_ip_reason_route_and_status_and_no_secrets(
         assert statuses == [401, 401, 200]
         assert sink.flush(15) == 0
         scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert 'failstream_producer_captured_events_total{reason="missing_token"}' in scrape
+        labels = 'reason="missing_token",service="it",status="401"'
+        assert f"failstream_producer_captured_events_total{{{labels}}}" in scrape
         assert "failstream_producer_delivered_events_total" in scrape
 
     found = read_events(capture_settings, capture_settings.topic_failed_requests, expect=2)

@@ -5,12 +5,16 @@ from prometheus_client import REGISTRY
 from producer.capture import FailureRecorder
 
 
-def _captured(reason: str) -> float:
-    return REGISTRY.get_sample_value("failstream_producer_captured_events_total", {"reason": reason}) or 0.0
+def _captured(reason: str, status: str, service: str) -> float:
+    labels = {"reason": reason, "status": status, "service": service}
+    return REGISTRY.get_sample_value("failstream_producer_captured_events_total", labels) or 0.0
 
 
-def test_captured_failures_are_counted_per_reason_in_the_scrape(unit_settings, recording_sink) -> None:
-    before = _captured("rate_limited")
+def test_captured_failures_are_counted_per_reason_status_and_service_in_the_scrape(
+    unit_settings, recording_sink
+) -> None:
+    service = unit_settings.service_name
+    before = _captured("rate_limited", "429", service)
     recorder = FailureRecorder(unit_settings, recording_sink)
     for _ in range(3):
         recorder.record(
@@ -25,4 +29,4 @@ def test_captured_failures_are_counted_per_reason_in_the_scrape(unit_settings, r
             user_agent="",
             request_id="",
         )
-    assert _captured("rate_limited") - before == 3
+    assert _captured("rate_limited", "429", service) - before == 3

@@ -1,0 +1,135 @@
+"""The report loop inside the alerting process: send each schedule's due and missed periods.
+
+Every process runs it; the fence in ``sender`` lets one of them send each
+period. At start-up each schedule looks back for periods that fell due while
+no process ran (at most ``report_catchup_periods``, never before the schedule
+was first seen, recorded in ``report_schedules``), so a restart across a due
+time sends the report late instead of skipping it, and finished periods are
+skipped. A failing tick (MongoDB away) is logged and retried: reports must
+never stop the alert path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from pymongo.errors import DuplicateKeyError
+
+from alerting.clock import Clock, Sleep, system_sleep
+from alerting.fence import TERMINAL
+from alerting.reports.clock import report_clock
+from alerting.reports.schedule import ReportPeriod, due_times_back, next_due, period_ending
+from alerting.reports.sender import ReportSender, build_report_sender
+from alerting.store import Database
+from failstream.settings import ReportSchedule, Settings
+from producer.sink import KafkaSink
+
+log = logging.getLogger("failstream.alerting.reports")
+
+#: Longest sleep between looks at the clock (a period held by another process is looked at again).
+TICK_S = 2.0
+
+
+async def first_seen(db: Database, name: str, now: int) -> int:
+    """When any process first ran this schedule: no report is owed for periods due before it."""
+    try:
+        await db.report_schedules.insert_one({"_id": name, "first_seen": now})
+        return now
+    except DuplicateKeyError:
+        doc = await db.report_schedules.find_one({"_id": name})
+        return int((doc or {}).get("first_seen", now))
+
+
+class ReportScheduler:
+    def __init__(self, settings: Settings, db: Database, sender: ReportSender, clock: Clock) -> None:
+        self._settings = settings
+        self._db = db
+        self._sender = sender
+        self._clock = clock
+        #: per schedule, the oldest due time not yet known to be finished
+        self._next: dict[str, int] = {}
+
+    def _period(self, schedule: ReportSchedule, due: int) -> ReportPeriod:
+        return period_ending(schedule, due, self._settings.report_timezone)
+
+    async def start(self) -> None:
+        """Find each schedule's first open period: a missed one, or else the next due time."""
+        tz = self._settings.report_timezone
+        limit = self._settings.report_catchup_periods
+        for schedule in self._settings.report_schedules:
+            now = self._clock()
+            since = await first_seen(self._db, schedule.name, now)
+            owed = [d for d in due_times_back(schedule, now, tz, limit + 1) if d >= since]
+            if len(owed) > limit:
+                log.warning(
+                    "report %s: periods due at or before %d were missed and are not sent "
+                    "(FAILSTREAM_REPORT_CATCHUP_PERIODS=%d)",
+                    schedule.name,
+                    owed[limit],
+                    limit,
+                )
+                owed = owed[:limit]
+            keys = [self._period(schedule, d).key for d in owed]
+            done = {
+                str(doc["_id"])
+                async for doc in self._db.reports.find(
+                    {"_id": {"$in": keys}, "status": {"$in": sorted(TERMINAL)}}, {"_id": 1}
+                )
+            }
+            open_dues = [d for d, k in zip(owed, keys, strict=True) if k not in done]
+            self._next[schedule.name] = min(open_dues) if open_dues else next_due(schedule, now, tz)
+
+    async def tick(self) -> bool:
+        """Send every period due by now, oldest first; True if one is held by another process."""
+        tz = self._settings.report_timezone
+        held = False
+        for schedule in self._settings.report_schedules:
+            due = self._next[schedule.name]
+            while due <= self._clock():
+                outcome = await self._sender.send(schedule, self._period(schedule, due))
+                if outcome.status == "held":
+                    held = True  # look again next tick: it gets sent, or its lease runs out
+                    break
+                due = next_due(schedule, due, tz)
+                self._next[schedule.name] = due
+        return held
+
+    def seconds_until_due(self) -> float:
+        if not self._next:
+            return TICK_S
+        return max(min(self._next.values()) - self._clock(), 0) / 1000
+
+    async def run(self, stop: asyncio.Event) -> None:
+        started = False
+        while not stop.is_set():
+            wait = TICK_S
+            try:
+                if not started:
+                    await self.start()
+                    started = True
+                held = await self.tick()
+                wait = TICK_S if held else min(self.seconds_until_due(), TICK_S)
+            except Exception:  # MongoDB away, say: never a tight loop, never the end of alerting
+                log.exception("report scheduler: tick failed; trying again in %.0fs", TICK_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+
+async def run_reports(
+    settings: Settings,
+    db: Database,
+    sink: KafkaSink,
+    owner: str,
+    stop: asyncio.Event,
+    sleep: Sleep = system_sleep,
+) -> None:
+    """The alerting service's hook: returns at once without schedules, else when ``stop`` is set."""
+    if not settings.report_schedules:
+        return
+    clock = report_clock(settings)
+    sender = build_report_sender(settings, db, sink, owner, clock, sleep)
+    names = ", ".join(s.name for s in settings.report_schedules)
+    log.info("report schedules: %s", names)
+    await ReportScheduler(settings, db, sender, clock).run(stop)

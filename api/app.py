@@ -1,56 +1,63 @@
-"""The Failstream API: stats over REST (walking skeleton: the summary)."""
+"""The Failstream API: REST stats under ``/api/v1``, health, metrics (and the live feed).
+
+``create_app(settings)`` is the one entry point. The lifespan opens one PyMongo
+async client and keeps the database handle in ``app.state.db``; routers live
+in ``api/routes/`` and read ``app.state`` only, so this file stays a wiring list.
+"""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
+from api import dashboard, errors, live, reports
+from api.indexes import ensure_api_indexes
+from api.metrics import ApiMetrics, RequestMetricsMiddleware
+from api.openapi_doc import DESCRIPTION, TAGS
+from api.read_model import ReadModel
+from api.routes import alerts, emails, failures, health, ips, silences, stats
 from failstream.settings import Settings
-
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def create_app(settings: Settings) -> FastAPI:
-    read_keys = [k.get_secret_value().encode() for k in (*settings.api_read_keys, *settings.api_admin_keys)]
+    """A FastAPI app serving ``settings``; MongoDB is connected in the lifespan."""
+    ZoneInfo(settings.report_timezone)  # an unknown zone fails here, once, not on every /emails
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri.get_secret_value())
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=settings.api_mongo_timeout_ms
+        )
+        app.state.settings = settings
         app.state.db = client[settings.mongo_db]
-        yield
+        app.state.read_model = ReadModel(app.state.db, settings)
+        await ensure_api_indexes(app.state.db)
+        async with live.running_feed(app, settings):
+            yield
         await client.close()
 
-    def require_read(key: str | None = Security(api_key_header)) -> None:
-        if not key:
-            raise HTTPException(401, "missing API key: send it in the X-API-Key header")
-        if not any(hmac.compare_digest(key.encode(), k) for k in read_keys):
-            raise HTTPException(401, "invalid API key")
+    app = FastAPI(
+        title="Failstream API",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    api_metrics = ApiMetrics()
+    app.state.api_metrics = api_metrics
+    app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
 
-    app = FastAPI(title="Failstream API", version="1", lifespan=lifespan)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/api/v1/stats/summary", dependencies=[Depends(require_read)])
-    async def summary(request: Request) -> dict[str, Any]:
-        db = request.app.state.db
-        by_ip = {doc["_id"]: doc["total"] async for doc in db.ip_stats.find({}, {"total": 1})}
-        reasons: dict[str, int] = {}
-        async for doc in db.ip_stats.find({}, {"reasons": 1}):
-            for reason, n in (doc.get("reasons") or {}).items():
-                reasons[reason] = reasons.get(reason, 0) + n
-        top = sorted(by_ip.items(), key=lambda kv: -kv[1])[:10]
-        return {
-            "total": sum(by_ip.values()),
-            "by_reason": reasons,
-            "top_ips": [{"ip": ip, "count": n} for ip, n in top],
-        }
-
+    app.include_router(health.router)
+    for module in (stats, ips, failures, alerts, emails, silences):
+        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(reports.router)  # /api/v1/reports/schedules
+    app.include_router(live.router)  # WS /api/v1/live, SSE /api/v1/live/stream
+    dashboard.install(app)  # / and /static/
     return app

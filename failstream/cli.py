@@ -99,7 +99,15 @@ def api() -> None:
     from api.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    # live streams (SSE) never end by themselves: without a bound, a shutdown would wait for
+    # every dashboard to close; after 5 s what is still open is cancelled (clients resume)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @app.command("demo-app")

@@ -264,6 +264,15 @@ class Settings(BaseSettings):
     api_max_page_limit: int = Field(default=500, ge=1)
     # how long a request waits for MongoDB before answering 503 (and /readyz not ready)
     api_mongo_timeout_ms: int = Field(default=3000, ge=100)
+    # live feed (WS /api/v1/live, SSE /api/v1/live/stream): a second is pushed this long
+    # after it ends, so that every stream worker's record for it has arrived
+    api_live_delay_s: float = Field(default=1.0, ge=0, le=30)
+    # recent seconds kept in memory, replayed to a client that reconnects (?since=, Last-Event-ID)
+    api_live_replay_s: int = Field(default=300, ge=1, le=86400)
+    # seconds waiting for one client; a client this far behind is dropped as too slow
+    api_live_client_queue: int = Field(default=30, ge=1)
+    # one send to one client that takes longer drops that client (never delays the others)
+    api_live_send_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- demo service ----------------------------------------------------
     demo_host: str = "127.0.0.1"

@@ -1,0 +1,26 @@
+"""Indexes for the API's list orders (time, then id), created at start-up.
+
+The stream app and alerting create theirs; these add the (time, _id) orders
+the cursor pages sort by. A database that is down at start-up is logged, not
+fatal: /readyz reports it and requests answer 503 until it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger("failstream.api")
+
+_ORDERS = {"failures": "ts", "alerts": "created_at", "emails": "created_at", "silences": "created_at"}
+
+
+async def ensure_api_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    for collection, field in _ORDERS.items():
+        try:
+            await db[collection].create_index([(field, 1), ("_id", 1)])
+        except PyMongoError as exc:
+            log.warning("index (%s, _id) on %s not created: %s", field, collection, exc)

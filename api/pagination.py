@@ -1,0 +1,94 @@
+"""Opaque cursors over a stable order: newest first by (time, id).
+
+A cursor is the (time, id) of the last item a page returned, wrapped in
+base64url JSON with the name of the list it belongs to. The next page asks for
+items strictly *before* that position, so an item inserted meanwhile (newer,
+hence before page one) can never shift the later pages: nothing is skipped or
+repeated, unlike ``skip``/``offset`` paging.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class CursorError(ValueError):
+    """The cursor was not made by this list (or was edited)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended: the sort time and the id of its last item."""
+
+    time: int
+    id: str
+
+
+def encode(kind: str, position: Position) -> str:
+    raw = json.dumps([kind, position.time, position.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode(kind: str, cursor: str) -> Position:
+    """The position in ``cursor``, or CursorError naming what is wrong."""
+    if len(cursor) > 1024:
+        raise CursorError("too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise CursorError("not a cursor returned by this API") from exc
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not isinstance(value[1], int)
+        or isinstance(value[1], bool)
+        or not isinstance(value[2], str)
+    ):
+        raise CursorError("not a cursor returned by this API")
+    if value[0] != kind:
+        raise CursorError(f"this cursor belongs to another list ({value[0]!r}), not {kind!r}")
+    return Position(value[1], value[2])
+
+
+def before(position: Position | None, time_field: str) -> dict[str, Any]:
+    """The filter for items after ``position`` in newest-first order (empty on page one)."""
+    if position is None:
+        return {}
+    return {
+        "$or": [
+            {time_field: {"$lt": position.time}},
+            {time_field: position.time, "_id": {"$lt": position.id}},
+        ]
+    }
+
+
+def sort_spec(time_field: str) -> list[tuple[str, int]]:
+    return [(time_field, -1), ("_id", -1)]
+
+
+async def fetch_page(
+    collection: Any,
+    query: dict[str, Any],
+    *,
+    kind: str,
+    time_field: str,
+    position: Position | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of ``collection`` matching ``query``, and the cursor of the next (None at the end).
+
+    Reads ``limit + 1`` documents: the extra one only says whether a next page exists,
+    so the last page never ends with an empty follow-up request.
+    """
+    cond = before(position, time_field)
+    full = {"$and": [query, cond]} if query and cond else (query or cond)
+    docs = await collection.find(full).sort(sort_spec(time_field)).limit(limit + 1).to_list(limit + 1)
+    more = len(docs) > limit
+    docs = docs[:limit]
+    nxt = encode(kind, Position(int(docs[-1][time_field]), str(docs[-1]["_id"]))) if more else None
+    return docs, nxt

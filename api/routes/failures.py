@@ -1,0 +1,44 @@
+"""``/failures``: the raw failed requests, newest first, filtered and cursor-paged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api import documents
+from api.auth import require_read
+from api.models import FailurePage
+from api.pagination import fetch_page
+from api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, position_of
+from api.routes.common import READ_ERRORS, db_of
+from producer.events import FailureReason
+
+router = APIRouter(tags=["failures"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
+
+
+@router.get("/failures", response_model=FailurePage, summary="Failed requests, newest first (ts, then id)")
+async def list_failures(
+    request: Request,
+    limit: LimitParam,
+    ip: IpQuery = None,
+    reason: Annotated[FailureReason | None, Query(description="failure reason")] = None,
+    service: ServiceQuery = None,
+    cursor: CursorQuery = None,
+) -> FailurePage:
+    query: dict[str, Any] = {}
+    if ip is not None:
+        query["ip"] = ip
+    if reason is not None:
+        query["reason"] = reason
+    if service is not None:
+        query["service"] = service
+    docs, nxt = await fetch_page(
+        db_of(request).failures,
+        query,
+        kind="failures",
+        time_field="ts",
+        position=position_of("failures", cursor),
+        limit=limit,
+    )
+    return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)

@@ -1,0 +1,75 @@
+"""Silences made through the API are the documents alerting's "mutes?" predicate reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from alerting.silence import mutes
+from failstream.settings import Settings
+from producer.events import Alert, now_ms
+from tests.integration.api.support import admin_headers
+
+pytestmark = pytest.mark.integration
+
+
+def _alert(subject: str, rule: str = "ip-failures") -> Alert:
+    now = now_ms()
+    return Alert(
+        event_id="e1", ts=now, alert_key=f"{rule}:{subject}:1", rule=rule, subject=subject,
+        episode_start=now, count=5, threshold=5, window_s=600, first_seen=now, last_seen=now,
+    )  # fmt: skip
+
+
+def test_create_list_delete_and_alerting_honours_the_stored_silence(
+    api_settings: Settings, api_url: str, db: Any
+) -> None:
+    admin = admin_headers(api_settings)
+    created = httpx.post(
+        f"{api_url}/api/v1/silences",
+        json={"subject": "203.0.113.7", "reason": "pentest", "created_by": "ops", "duration_s": 3600},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    silence = created.json()
+    assert silence["active"] and silence["until"] - silence["created_at"] == 3_600_000
+
+    stored = db.silences.find_one({"_id": silence["id"]})
+    assert mutes(stored, _alert("203.0.113.7"), now_ms())
+    assert not mutes(stored, _alert("203.0.113.8"), now_ms())
+
+    expired = {"_id": "old", "subject": "x", "created_at": 1, "until": 2}
+    db.silences.insert_one(expired)
+    active = httpx.get(f"{api_url}/api/v1/silences", headers=admin).json()
+    assert [s["id"] for s in active["items"]] == [silence["id"]]
+    everything = httpx.get(
+        f"{api_url}/api/v1/silences", params={"include_expired": True}, headers=admin
+    ).json()
+    assert [s["id"] for s in everything["items"]] == [silence["id"], "old"]
+
+    assert httpx.delete(f"{api_url}/api/v1/silences/{silence['id']}", headers=admin).status_code == 204
+    assert db.silences.find_one({"_id": silence["id"]}) is None
+    again = httpx.delete(f"{api_url}/api/v1/silences/{silence['id']}", headers=admin)
+    assert again.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ({"duration_s": 60}, "subject"),
+        ({"subject": "a", "until": 1}, "until"),
+        ({"subject": "a"}, "until"),
+        ({"subject": "a", "duration_s": 60, "until": 9_999_999_999_999}, "until"),
+        ({"subject": "a", "duration_s": -5}, "duration_s"),
+        ({"subject": "a", "duration_s": 60, "colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_silence_is_422_naming_the_field(
+    api_settings: Settings, api_url: str, db: Any, body: dict[str, Any], name: str
+) -> None:
+    response = httpx.post(f"{api_url}/api/v1/silences", json=body, headers=admin_headers(api_settings))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] == name
+    assert db.silences.count_documents({}) == 0

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from api.params import duration_s, parse_ip, parse_step, parse_window
+
+
+def test_durations_in_all_units() -> None:
+    assert [duration_s(v, "window") for v in ("30s", "15m", "2h", "7d")] == [30, 900, 7200, 604800]
+
+
+@pytest.mark.parametrize("value", ["", "1", "h", "0m", "1.5h", "-1h", "1w", "1 h", "99999999d"])
+def test_bad_durations_name_the_parameter(value: str) -> None:
+    with pytest.raises(ValueError, match=r"^window"):
+        parse_window(value)
+
+
+def test_windows_and_steps_have_bounds() -> None:
+    assert parse_window("1m") == "1m"
+    for bad in ("59s", "91d"):
+        with pytest.raises(ValueError, match="between 1m and 90d"):
+            parse_window(bad)
+    assert parse_step("5m") == "5m"
+    for bad in ("30s", "90s", "2d"):
+        with pytest.raises(ValueError, match=r"^step"):
+            parse_step(bad)
+
+
+def test_ips_are_canonical_and_bad_ones_named() -> None:
+    assert parse_ip("2001:DB8:0::1") == "2001:db8::1"
+    assert parse_ip("10.0.0.1") == "10.0.0.1"
+    for bad in ("10.0.0.256", "10.0.0", "localhost", "1.2.3.4/32"):
+        with pytest.raises(ValueError, match=r"^ip must be"):
+            parse_ip(bad)

@@ -73,6 +73,18 @@ def subject_line(ctx: ReportContext, f: ReportFigures) -> str:
     )
 
 
+def _tables(f: ReportFigures) -> list[tuple[str, Sequence[tuple[str, int]]]]:
+    """The report's tables in order: one list for the text and the HTML part alike."""
+    return [
+        ("Failures by reason", _sorted(f.by_reason)),
+        ("Failures by status", _sorted(f.by_status)),
+        ("Failures by service", _sorted(f.by_service)),
+        ("Top IPs", f.top_ips),
+        ("Top routes", f.top_routes),
+        ("Email events of all services", _sorted(f.email_events)),
+    ]
+
+
 def _text_table(title: str, rows: Sequence[tuple[str, int]]) -> str:
     lines = "\n".join(f"  {n:>8}  {label}" for label, n in rows) or "         -"
     return f"{title}:\n{lines}\n"
@@ -88,12 +100,7 @@ def render_text(ctx: ReportContext, f: ReportFigures, prev: ReportFigures) -> st
         f"Failstream report {ctx.schedule}: {ctx.period_text}\n"
         + (f"{note}\n" if note else "")
         + f"\n{headline}\n\n"
-        + _text_table("Failures by reason", _sorted(f.by_reason))
-        + _text_table("Failures by status", _sorted(f.by_status))
-        + _text_table("Failures by service", _sorted(f.by_service))
-        + _text_table("Top IPs", f.top_ips)
-        + _text_table("Top routes", f.top_routes)
-        + _text_table("Email events of all services", _sorted(f.email_events))
+        + "".join(_text_table(title, rows) for title, rows in _tables(f))
         + f"\nDashboard: {ctx.dashboard_url}\n"
     )
 
@@ -116,12 +123,7 @@ def render_html(ctx: ReportContext, f: ReportFigures, prev: ReportFigures) -> st
         f"<html><body><h2>Failstream report {e(ctx.schedule)}</h2><p>{e(ctx.period_text)}</p>"
         + (f"<p><b>{e(note)}</b></p>" if note else "")
         + f"<table>{headline}</table>"
-        + _html_table("Failures by reason", _sorted(f.by_reason))
-        + _html_table("Failures by status", _sorted(f.by_status))
-        + _html_table("Failures by service", _sorted(f.by_service))
-        + _html_table("Top IPs", f.top_ips)
-        + _html_table("Top routes", f.top_routes)
-        + _html_table("Email events of all services", _sorted(f.email_events))
+        + "".join(_html_table(title, rows) for title, rows in _tables(f))
         + f'<p><a href="{e(ctx.dashboard_url, quote=True)}">Open the dashboard</a></p></body></html>'
     )
 

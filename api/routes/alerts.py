@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,7 +11,7 @@ from api.auth import require_read
 from api.models import AlertPage, AlertStatus
 from api.pagination import fetch_page
 from api.params import CursorQuery, LimitParam, position_of
-from api.routes.common import READ_ERRORS, db_of
+from api.routes.common import READ_ERRORS, db_of, equal_filters
 
 router = APIRouter(tags=["alerts"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 
@@ -25,13 +25,7 @@ async def list_alerts(
     subject: Annotated[str | None, Query(min_length=1, max_length=200, description="IP or domain")] = None,
     cursor: CursorQuery = None,
 ) -> AlertPage:
-    query: dict[str, Any] = {}
-    if status is not None:
-        query["status"] = status
-    if rule is not None:
-        query["rule"] = rule
-    if subject is not None:
-        query["subject"] = subject
+    query = equal_filters(status=status, rule=rule, subject=subject)
     docs, nxt = await fetch_page(
         db_of(request).alerts,
         query,

@@ -23,3 +23,8 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 def db_of(request: Request) -> AsyncDatabase[dict[str, Any]]:
     db: AsyncDatabase[dict[str, Any]] = request.app.state.db
     return db
+
+
+def equal_filters(**fields: object) -> dict[str, Any]:
+    """A MongoDB query matching every given filter exactly; a filter left out (None) matches all."""
+    return {name: value for name, value in fields.items() if value is not None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,7 +11,7 @@ from api.auth import require_read
 from api.models import EmailKind, EmailPage, EmailStatus
 from api.pagination import fetch_page
 from api.params import CursorQuery, LimitParam, position_of
-from api.routes.common import READ_ERRORS, db_of
+from api.routes.common import READ_ERRORS, db_of, equal_filters
 from producer.events import now_ms
 
 router = APIRouter(tags=["emails"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -29,11 +29,7 @@ async def list_emails(
     kind: Annotated[EmailKind | None, Query(description="email kind")] = None,
     cursor: CursorQuery = None,
 ) -> EmailPage:
-    query: dict[str, Any] = {}
-    if status is not None:
-        query["status"] = status
-    if kind is not None:
-        query["kind"] = kind
+    query = equal_filters(status=status, kind=kind)
     db = db_of(request)
     docs, nxt = await fetch_page(
         db.emails,

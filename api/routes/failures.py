@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,7 +11,7 @@ from api.auth import require_read
 from api.models import FailurePage
 from api.pagination import fetch_page
 from api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, position_of
-from api.routes.common import READ_ERRORS, db_of
+from api.routes.common import READ_ERRORS, db_of, equal_filters
 from producer.events import FailureReason
 
 router = APIRouter(tags=["failures"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -26,13 +26,7 @@ async def list_failures(
     service: ServiceQuery = None,
     cursor: CursorQuery = None,
 ) -> FailurePage:
-    query: dict[str, Any] = {}
-    if ip is not None:
-        query["ip"] = ip
-    if reason is not None:
-        query["reason"] = reason
-    if service is not None:
-        query["service"] = service
+    query = equal_filters(ip=ip, reason=reason, service=service)
     docs, nxt = await fetch_page(
         db_of(request).failures,
         query,

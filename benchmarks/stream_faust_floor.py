@@ -2,7 +2,7 @@
 
     FAILSTREAM_* env ... .venv/bin/python -m benchmarks.stream_faust_floor worker
 
-The same app options as ``stream_app.worker`` (batches of ``take_events``,
+The same app options as ``stream_app.worker`` (uvloop, batches of ``take_events``,
 acks on) and an agent that only counts: whatever rate it
 reaches is Faust's own per-message ceiling on this machine, which no
 detection logic can beat. It writes its rate to stderr and exits once it has
@@ -11,11 +11,13 @@ seen ``FAILSTREAM_BENCH_EVENTS`` events.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
 
 import faust
+import uvloop
 
 from failstream.kafka_config import faust_broker_options
 from failstream.settings import Settings
@@ -51,6 +53,7 @@ def main() -> None:
                 os.write(2, f"FLOOR-RATE {rate:.0f}\n".encode())
                 os._exit(0)
 
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     faust.Worker(app, loglevel="WARNING").execute_from_commandline()
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from api import dashboard, errors, live, reports
+from api import dashboard, errors, live, log_redaction, reports
 from api.indexes import ensure_api_indexes
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.openapi_doc import DESCRIPTION, TAGS
@@ -27,6 +27,7 @@ from failstream.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     """A FastAPI app serving ``settings``; MongoDB is connected in the lifespan."""
     ZoneInfo(settings.report_timezone)  # an unknown zone fails here, once, not on every /emails
+    log_redaction.install()  # ?api_key= of the live stream never reaches the access log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

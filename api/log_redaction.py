@@ -1,0 +1,31 @@
+"""Keep API keys out of uvicorn's access log.
+
+A browser's ``EventSource`` cannot send headers, so the live stream also
+accepts ``?api_key=``; uvicorn logs every request's full path, query string
+included. This filter masks the key in that line before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_KEY_IN_QUERY = re.compile(r"(?i)([?&]api_key=)[^&\s]*")
+
+
+class RedactApiKeys(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = _KEY_IN_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+def install() -> None:
+    """Idempotent: one filter on ``uvicorn.access`` however many apps a process creates."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactApiKeys) for f in access.filters):
+        access.addFilter(RedactApiKeys())

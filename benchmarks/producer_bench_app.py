@@ -11,6 +11,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,6 +49,28 @@ class DiscardingSink:
         return None
 
 
+class PassThrough:
+    """A pure ASGI middleware that wraps ``send`` like ours and records nothing (diagnosis only):
+    the cost of being any such middleware at all."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
 def build_app(
     capture: bool, sink: KafkaSink | DiscardingSink | None = None, settings: Settings | None = None
 ) -> Starlette:
@@ -65,7 +88,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--capture", action="store_true")
     parser.add_argument("--discard", action="store_true", help="capture, but into a sink that drops events")
+    parser.add_argument("--passthrough", action="store_true", help="a middleware that records nothing")
     args = parser.parse_args()
+    if args.passthrough:
+        app = build_app(False)
+        app.add_middleware(PassThrough)
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="error", access_log=False)
+        return
     uvicorn.run(
         build_app(args.capture or args.discard, sink=DiscardingSink() if args.discard else None),
         host="127.0.0.1",

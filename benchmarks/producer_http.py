@@ -71,7 +71,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
-        "--discard", action="store_true", help="also run the middleware with a discarding sink"
+        "--discard",
+        action="store_true",
+        help="also run the middleware with a discarding sink, and a middleware that records nothing",
     )
     args = parser.parse_args()
     from benchmarks.producer_bench_app import bench_settings
@@ -85,6 +87,7 @@ def main() -> None:
     }
     if args.discard:
         variants["middleware, discarding sink"] = _serve("--discard")
+        variants["pass-through middleware"] = _serve("--passthrough")
     try:
         results: dict[str, list[float]] = {name: [] for name in variants}
         for _, port in variants.values():

@@ -16,7 +16,11 @@ log = logging.getLogger("failstream.alerting")
 Database = AsyncDatabase[dict[str, Any]]
 
 _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
-    "alerts": [[("status", ASCENDING), ("suppressed_by", ASCENDING)], [("created_at", DESCENDING)]],
+    "alerts": [
+        [("status", ASCENDING), ("suppressed_by", ASCENDING)],
+        [("created_at", DESCENDING)],
+        [("ts", ASCENDING)],  # report figures: alerts of a period
+    ],
     "emails": [[("created_at", DESCENDING)], [("status", ASCENDING)]],
     "silences": [[("until", ASCENDING)]],
     "dead_letters": [[("email_id", ASCENDING)]],

@@ -2,7 +2,8 @@
 
 A browser's ``EventSource`` cannot send headers, so the live stream also
 accepts ``?api_key=``; uvicorn logs every request's full path, query string
-included. This filter masks the key in that line before any handler sees it.
+included (and WebSocket handshakes with theirs). This filter masks the key
+in those lines before any handler sees them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ class RedactApiKeys(logging.Filter):
 
 
 def install() -> None:
-    """Idempotent: one filter on ``uvicorn.access`` however many apps a process creates."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactApiKeys) for f in access.filters):
-        access.addFilter(RedactApiKeys())
+    """Idempotent: one filter per logger however many apps a process creates.
+
+    HTTP requests are logged on ``uvicorn.access``; WebSocket handshakes
+    (``"WebSocket /api/v1/live?api_key=..." [accepted]``) on ``uvicorn.error``.
+    """
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactApiKeys) for f in logger.filters):
+            logger.addFilter(RedactApiKeys())

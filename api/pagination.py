@@ -47,6 +47,7 @@ def decode(kind: str, cursor: str) -> Position:
         or len(value) != 3
         or not isinstance(value[1], int)
         or isinstance(value[1], bool)
+        or not 0 <= value[1] < 2**53  # BSON cannot hold any int, and no time is outside this
         or not isinstance(value[2], str)
     ):
         raise CursorError("not a cursor returned by this API")

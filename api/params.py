@@ -50,11 +50,22 @@ def parse_step(value: str) -> str:
 
 
 def parse_ip(value: str) -> str:
-    """The canonical text of an IPv4/IPv6 address (``::FFFF:1.2.3.4`` and ``1.2.3.4`` differ)."""
+    """``value`` if it is an IPv4/IPv6 address; else a ValueError naming the parameter."""
     try:
-        return str(ipaddress.ip_address(value))
+        ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(f"ip must be an IPv4 or IPv6 address; got {value[:100]!r}") from None
+    return value
+
+
+def ip_match(value: str) -> dict[str, list[str]]:
+    """A query value matching the address as asked and in canonical form.
+
+    Events store the address as the producer saw it (``::ffff:1.2.3.4`` from a
+    dual-stack socket, which Python writes canonically as ``::ffff:102:304``),
+    so either spelling must find it.
+    """
+    return {"$in": sorted({value, str(ipaddress.ip_address(value))})}
 
 
 def _label(name: str, max_length: int = 200) -> AfterValidator:

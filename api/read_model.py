@@ -10,6 +10,7 @@ stale-while-revalidate cache (``settings.api_stats_cache_s``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -43,10 +44,13 @@ class ReadModel:
         key = (start, end, step_s)
         return await self._series.get(key, lambda: self._compute_timeseries(start, end, step_s))
 
-    async def _minutes(self, start: int, end: int) -> list[dict[str, Any]]:
+    async def _minutes(self, start: int, end: int) -> AsyncIterator[dict[str, Any]]:
+        """The window's minute documents one by one: a 90-day window is 129,600 of them,
+        summed as they arrive rather than held in memory together."""
         query = {"source": "failures", "minute": {"$gte": start, "$lt": end}}
         projection = {"minute": 1, "total": 1, "reasons": 1, "statuses": 1, "services": 1}
-        return await self._db.minute_counts.find(query, projection).to_list(None)
+        async for doc in self._db.minute_counts.find(query, projection, batch_size=1000):
+            yield doc
 
     async def _compute_summary(self, window: str, window_s: int) -> StatsSummary:
         end = now_ms()
@@ -55,7 +59,7 @@ class ReadModel:
         reasons: dict[str, int] = {}
         statuses: dict[str, int] = {}
         services: dict[str, int] = {}
-        for doc in await self._minutes(start, end + 1):
+        async for doc in self._minutes(start, end + 1):
             total += int(doc.get("total") or 0)
             add_counts(reasons, doc.get("reasons"))
             add_counts(statuses, doc.get("statuses"))
@@ -96,7 +100,7 @@ class ReadModel:
         buckets: dict[int, TimeseriesPoint] = {
             t: TimeseriesPoint(t=t, total=0, by_reason={}) for t in range(first, to, step_ms)
         }
-        for doc in await self._minutes(first, to):
+        async for doc in self._minutes(first, to):
             point = buckets.get(floor_to(int(doc["minute"]), step_ms))
             if point is not None:
                 point.total += int(doc.get("total") or 0)

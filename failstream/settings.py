@@ -71,6 +71,11 @@ class ReportSchedule(BaseModel):
             raise ValueError(f"{where}: give exactly one of 'cron' or 'at'")
         if self.cron and (len(self.cron.split()) != 5 or not croniter.is_valid(self.cron)):
             raise ValueError(f"{where}: 'cron' {self.cron!r} is not a 5-field cron expression")
+        if self.cron:
+            try:  # valid syntax can still name no real time ("0 0 30 2 *": 30 February)
+                croniter(self.cron).get_next()
+            except Exception as exc:
+                raise ValueError(f"{where}: 'cron' {self.cron!r} never fires") from exc
         if self.at and not _AT.fullmatch(self.at):
             raise ValueError(f"{where}: 'at' {self.at!r} is not HH:MM (24-hour)")
         if self.tz:
@@ -204,6 +209,9 @@ class Settings(BaseSettings):
     # scheduled summary reports, a JSON list of ReportSchedule, e.g.
     # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
     report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()
+    # a period's report is read and sent this long after the period ends, so its last
+    # events are in MongoDB (producer linger, out-of-order grace, the persister's lag)
+    report_settle_s: float = Field(default=90.0, ge=0)
     # a report sent this long after its due time (process was down) is marked late
     report_late_after_s: float = Field(default=120.0, ge=0)
     # missed periods sent after a restart, per schedule (older ones are logged, not sent)

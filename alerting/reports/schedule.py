@@ -64,7 +64,10 @@ def next_due(schedule: ReportSchedule, after_ms: int, default_tz: str) -> int:
 def due_times_back(schedule: ReportSchedule, at_ms: int, default_tz: str, limit: int) -> list[int]:
     """Up to ``limit`` due times at or before ``at_ms``, newest first, without repeats."""
     tz = zone_of(schedule, default_tz)
-    it = croniter(cron_of(schedule), _local(at_ms + 1, tz))  # +1 ms: a due time equal to at_ms counts
+    # +1 ms: a due time equal to at_ms counts; +1 h: inside the repeated autumn hour the
+    # naive clock reads earlier than times already passed, so start past it (those
+    # later than at_ms are skipped below)
+    it = croniter(cron_of(schedule), _local(at_ms + 1 + 3_600_000, tz))
     found: list[int] = []
     while len(found) < limit:
         due = _ms(it.get_prev(datetime), tz)

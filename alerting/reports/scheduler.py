@@ -32,14 +32,34 @@ log = logging.getLogger("failstream.alerting.reports")
 TICK_S = 2.0
 
 
-async def first_seen(db: Database, name: str, now: int) -> int:
-    """When any process first ran this schedule: no report is owed for periods due before it."""
+def definition(schedule: ReportSchedule) -> str:
+    """What decides a schedule's periods: a change makes it a new schedule with no backlog."""
+    return f"{schedule.cron or schedule.at}|{schedule.tz}|{schedule.period}"
+
+
+async def first_seen(db: Database, schedule: ReportSchedule, now: int) -> int:
+    """When any process first ran this schedule as defined now: no report is owed before it.
+
+    A schedule edited under the same name (08:00 -> 09:00, another zone or
+    period) has periods no stored report matches; counting from its old
+    first run would send a day's worth of catch-up reports for days that
+    were already reported.
+    """
+    name, current = schedule.name, definition(schedule)
     try:
-        await db.report_schedules.insert_one({"_id": name, "first_seen": now})
+        await db.report_schedules.insert_one({"_id": name, "first_seen": now, "definition": current})
         return now
     except DuplicateKeyError:
-        doc = await db.report_schedules.find_one({"_id": name})
-        return int((doc or {}).get("first_seen", now))
+        doc = await db.report_schedules.find_one({"_id": name}) or {}
+    if doc.get("definition", current) == current:
+        return int(doc.get("first_seen", now))
+    # several processes may restart with the edit at once: the first one's time stands
+    await db.report_schedules.update_one(
+        {"_id": name, "definition": doc.get("definition")},
+        {"$set": {"first_seen": now, "definition": current}},
+    )
+    fresh = await db.report_schedules.find_one({"_id": name}) or {}
+    return int(fresh.get("first_seen", now))
 
 
 class ReportScheduler:
@@ -59,58 +79,76 @@ class ReportScheduler:
         tz = self._settings.report_timezone
         limit = self._settings.report_catchup_periods
         for schedule in self._settings.report_schedules:
-            now = self._clock()
-            since = await first_seen(self._db, schedule.name, now)
-            owed = [d for d in due_times_back(schedule, now, tz, limit + 1) if d >= since]
-            if len(owed) > limit:
-                log.warning(
-                    "report %s: periods due at or before %d were missed and are not sent "
-                    "(FAILSTREAM_REPORT_CATCHUP_PERIODS=%d)",
-                    schedule.name,
-                    owed[limit],
-                    limit,
-                )
-                owed = owed[:limit]
-            keys = [self._period(schedule, d).key for d in owed]
-            done = {
-                str(doc["_id"])
-                async for doc in self._db.reports.find(
-                    {"_id": {"$in": keys}, "status": {"$in": sorted(TERMINAL)}}, {"_id": 1}
-                )
-            }
-            open_dues = [d for d, k in zip(owed, keys, strict=True) if k not in done]
-            self._next[schedule.name] = min(open_dues) if open_dues else next_due(schedule, now, tz)
+            if schedule.name in self._next:
+                continue  # started on an earlier tick (another schedule failed then)
+            try:
+                await self._start_one(schedule, tz, limit)
+            except Exception:  # one schedule's trouble must not keep the others from running
+                log.exception("report %s: could not start; trying again next tick", schedule.name)
+
+    async def _start_one(self, schedule: ReportSchedule, tz: str, limit: int) -> None:
+        now = self._clock()
+        since = await first_seen(self._db, schedule, now)
+        owed = [d for d in due_times_back(schedule, now, tz, limit + 1) if d >= since]
+        if len(owed) > limit:
+            log.warning(
+                "report %s: periods due at or before %d were missed and are not sent "
+                "(FAILSTREAM_REPORT_CATCHUP_PERIODS=%d)",
+                schedule.name,
+                owed[limit],
+                limit,
+            )
+            owed = owed[:limit]
+        keys = [self._period(schedule, d).key for d in owed]
+        done = {
+            str(doc["_id"])
+            async for doc in self._db.reports.find(
+                {"_id": {"$in": keys}, "status": {"$in": sorted(TERMINAL)}}, {"_id": 1}
+            )
+        }
+        open_dues = [d for d, k in zip(owed, keys, strict=True) if k not in done]
+        self._next[schedule.name] = min(open_dues) if open_dues else next_due(schedule, now, tz)
+
+    def _settle_ms(self) -> int:
+        return int(self._settings.report_settle_s * 1000)
 
     async def tick(self) -> bool:
-        """Send every period due by now, oldest first; True if one is held by another process."""
+        """Send every period due (and settled) by now, oldest first; True to look again soon.
+
+        True when a period is held by another process, or was given up
+        (lease lost, or an error): it gets sent by someone, or retried here.
+        One schedule's failure never keeps the others from sending.
+        """
         tz = self._settings.report_timezone
-        held = False
+        again = False
         for schedule in self._settings.report_schedules:
-            due = self._next[schedule.name]
-            while due <= self._clock():
-                outcome = await self._sender.send(schedule, self._period(schedule, due))
-                if outcome.status == "held":
-                    held = True  # look again next tick: it gets sent, or its lease runs out
+            due = self._next.get(schedule.name)
+            while due is not None and due + self._settle_ms() <= self._clock():
+                try:
+                    outcome = await self._sender.send(schedule, self._period(schedule, due))
+                except Exception:
+                    log.exception("report %s due at %d: not sent; trying again next tick", schedule.name, due)
+                    again = True
+                    break
+                if outcome.status in ("held", "abandoned"):
+                    again = True  # another process sends it, or its lease runs out and we take it
                     break
                 due = next_due(schedule, due, tz)
                 self._next[schedule.name] = due
-        return held
+        return again
 
     def seconds_until_due(self) -> float:
         if not self._next:
             return TICK_S
-        return max(min(self._next.values()) - self._clock(), 0) / 1000
+        return max(min(self._next.values()) + self._settle_ms() - self._clock(), 0) / 1000
 
     async def run(self, stop: asyncio.Event) -> None:
-        started = False
         while not stop.is_set():
             wait = TICK_S
             try:
-                if not started:
-                    await self.start()
-                    started = True
-                held = await self.tick()
-                wait = TICK_S if held else min(self.seconds_until_due(), TICK_S)
+                await self.start()  # no-op for schedules already started
+                again = await self.tick()
+                wait = TICK_S if again else min(self.seconds_until_due(), TICK_S)
             except Exception:  # MongoDB away, say: never a tight loop, never the end of alerting
                 log.exception("report scheduler: tick failed; trying again in %.0fs", TICK_S)
             with contextlib.suppress(TimeoutError):

@@ -97,7 +97,7 @@ class ReportSender:
         if not self._fence.still_fresh(claimed_at) and not await self._fence.renew([key]):
             return ReportOutcome(key, "abandoned", error="lease lost while reading the figures")
 
-        late_ms = self._clock() - period.end
+        late_ms = self._clock() - period.end - int(s.report_settle_s * 1000)  # the wait is on time
         late_by_s = late_ms // 1000 if not manual and late_ms > s.report_late_after_s * 1000 else 0
         tz = zone_of(schedule, s.report_timezone)
         ctx = ReportContext(schedule.name, describe(period, tz), s.dashboard_url, late_by_s, manual)

@@ -38,6 +38,9 @@ log = logging.getLogger("failstream.api.live")
 HISTORY_WAIT_S = 10.0
 
 
+#: a live-counts record further ahead of this clock than this is not believed
+FUTURE_LIMIT_MS = 60_000
+
 class LiveFeed:
     """Consumes ``live-counts``, sums each second over workers, publishes it to ``hub``."""
 
@@ -50,6 +53,8 @@ class LiveFeed:
         self.seconds = SecondsAggregator(clock() - delay_ms - keep_ms, delay_ms=delay_ms, keep_ms=keep_ms)
         self.history_read = asyncio.Event()
         self.bad_records = 0
+        self.future_records = 0
+        self.connected = False  # read from Kafka since the last (re)connect: resets the backoff
         self._positions: dict[int, int] = {}  # partition -> next offset, so a reconnect never re-adds
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -74,13 +79,15 @@ class LiveFeed:
         history = self.seconds.release(self._clock())
         self._hub.preload(Pushed(second.ts, second.to_json()) for second in history)
         while True:
-            await asyncio.sleep(max(0.0, (self.seconds.due_at() - self._clock()) / 1000))
+            # at most 1 s: a wall clock stepped back must not park the feed for as long
+            await asyncio.sleep(min(1.0, max(0.0, (self.seconds.due_at() - self._clock()) / 1000)))
             for second in self.seconds.release(self._clock()):
                 self._hub.publish(Pushed(second.ts, second.to_json()))
 
     async def _consume(self) -> None:
         backoff = 0.5
         while True:
+            self.connected = False
             try:
                 await self._read_until_failure()
             except (KafkaError, OSError) as exc:
@@ -91,7 +98,8 @@ class LiveFeed:
                 log.exception("live feed: unexpected error; reconnecting in %.1fs", backoff)
             self.history_read.set()  # a broker that is down must not freeze the feed
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            # a connection that once read is a fresh outage next time, not the tenth retry
+            backoff = 0.5 if self.connected else min(backoff * 2, 10.0)
 
     async def _read_until_failure(self) -> None:
         topic = self._settings.topic_live_counts
@@ -118,6 +126,7 @@ class LiveFeed:
                 consumer.seek(tp, self._positions.get(tp.partition, by_time))
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+                self.connected = True
                 for tp, records in batches.items():
                     for record in records:
                         self._take(record.value)
@@ -139,6 +148,12 @@ class LiveFeed:
                     self.bad_records,
                     exc.errors()[0].get("msg"),
                 )
+            return
+        if counts.ts > self._clock() + FUTURE_LIMIT_MS:
+            # a worker whose clock runs ahead: held back, its seconds would pile up unreleased
+            self.future_records += 1
+            if self.future_records <= 10 or self.future_records % 1000 == 0:
+                log.warning("live feed: skipped a record %d ms in the future", counts.ts - self._clock())
             return
         self.seconds.add(counts)
 

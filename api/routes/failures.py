@@ -10,7 +10,7 @@ from api import documents
 from api.auth import require_read
 from api.models import FailurePage
 from api.pagination import fetch_page
-from api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, position_of
+from api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
 from api.routes.common import READ_ERRORS, db_of, equal_filters
 from producer.events import FailureReason
 
@@ -26,7 +26,7 @@ async def list_failures(
     service: ServiceQuery = None,
     cursor: CursorQuery = None,
 ) -> FailurePage:
-    query = equal_filters(ip=ip, reason=reason, service=service)
+    query = equal_filters(ip=ip_match(ip) if ip else None, reason=reason, service=service)
     docs, nxt = await fetch_page(
         db_of(request).failures,
         query,

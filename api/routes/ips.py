@@ -8,7 +8,7 @@ from api import documents
 from api.auth import require_read
 from api.labels import decode_counts
 from api.models import ErrorOut, IpDetail
-from api.params import IpPath
+from api.params import IpPath, ip_match
 from api.routes.common import READ_ERRORS, db_of
 
 router = APIRouter(prefix="/ips", tags=["ips"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -26,14 +26,15 @@ async def ip_detail(
     recent: int = Query(20, ge=1, le=100, description="how many recent failures and alerts to include"),
 ) -> IpDetail:
     db = db_of(request)
-    stats = await db.ip_stats.find_one({"_id": ip})
+    match = ip_match(ip)
+    stats = await db.ip_stats.find_one({"_id": match})
     failures = (
-        await db.failures.find({"ip": ip}).sort([("ts", -1), ("_id", -1)]).limit(recent).to_list(recent)
+        await db.failures.find({"ip": match}).sort([("ts", -1), ("_id", -1)]).limit(recent).to_list(recent)
     )
     if stats is None and not failures:
         raise HTTPException(404, f"no failure recorded for ip {ip}")
     alerts = (
-        await db.alerts.find({"subject": ip})
+        await db.alerts.find({"subject": match})
         .sort([("created_at", -1), ("_id", -1)])
         .limit(recent)
         .to_list(recent)

@@ -306,7 +306,12 @@ function alertCell(alert) {
 
 function currentIp() {
   const match = location.hash.match(/^#\/ip\/(.+)$/);
-  return match ? decodeURIComponent(match[1]) : null;
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch (_) {
+    return match[1]; // a malformed %-escape: show it as typed rather than stop refreshing
+  }
 }
 
 async function refreshIp(ip) {

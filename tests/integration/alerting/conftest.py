@@ -23,6 +23,7 @@ def alerting_settings(settings: Settings, smtp_sink: SmtpSink) -> Settings:
             "smtp_retry_base_s": 0.5,
             "smtp_retry_max_s": 4.0,
             "dashboard_url": "http://127.0.0.1:8000/",
+            "report_settle_s": 0.0,  # report tests read seeded figures: nothing is in flight
         }
     )
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from alerting.reports.schedule import period_ending
-from alerting.reports.scheduler import ReportScheduler
+from alerting.reports.scheduler import ReportScheduler, first_seen
 from alerting.reports.sender import ReportSender, build_report_sender
 from alerting.store import connect
-from failstream.settings import Settings
+from failstream.settings import ReportSchedule, Settings
 from producer.sink import KafkaSink
 from tests.integration.alerting.harness import Mongo, ScriptedSmtpHandler, read_email_events
 from tests.integration.alerting.test_reports import HOUR, HOURLY, T1
@@ -149,3 +149,20 @@ async def test_missed_periods_are_sent_oldest_first_up_to_the_catch_up_limit_and
     assert sent == [T1 - HOUR, T1]
     assert all("LATE" in m["Subject"] for m in smtp_sink.messages()) and len(smtp_sink.messages()) == 2
     assert f"periods due at or before {T1 - 2 * HOUR} were missed and are not sent" in caplog.text
+
+
+async def test_an_edited_schedule_owes_no_backlog_for_days_reported_under_its_old_definition(
+    report_settings: Settings, mongo: Mongo
+) -> None:
+    day = 24 * HOUR
+    at_8 = ReportSchedule(name="daily", at="08:00", period="day")
+    at_9 = ReportSchedule(name="daily", at="09:00", period="day")
+    client = connect(report_settings)
+    db = client[report_settings.mongo_db]
+    try:
+        assert await first_seen(db, at_8, T1 - 30 * day) == T1 - 30 * day
+        assert await first_seen(db, at_8, T1) == T1 - 30 * day  # unchanged: its history counts
+        assert await first_seen(db, at_9, T1) == T1  # edited: a new schedule from now on
+        assert await first_seen(db, at_9, T1 + day) == T1
+    finally:
+        await client.close()

@@ -63,3 +63,10 @@ def test_previous_period_ends_where_the_period_starts() -> None:
     before = previous_period(weekly, period, "UTC")
     assert before.end == period.start == ms(2024, 4, 29, 8, 0)
     assert before.start == ms(2024, 4, 22, 8, 0)
+
+
+def test_a_restart_inside_the_repeated_autumn_hour_still_owes_that_days_report() -> None:
+    # 2024-10-27 Berlin: 03:00 CEST -> 02:00 CET; 02:30 CEST (00:30Z) happened, the
+    # process came back at 01:10Z (02:10 CET, "earlier" on the naive clock)
+    at_0230 = ReportSchedule(name="night", at="02:30", tz="Europe/Berlin", period="day")
+    assert due_times_back(at_0230, ms(2024, 10, 27, 1, 10), "UTC", 2)[0] == ms(2024, 10, 27, 0, 30)

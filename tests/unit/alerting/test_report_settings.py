@@ -34,6 +34,7 @@ def test_empty_setting_means_no_schedules(monkeypatch: pytest.MonkeyPatch) -> No
         ('[{"name": "d", "period": "day"}]', "exactly one of 'cron' or 'at'"),
         ('[{"name": "d", "at": "8:00", "cron": "0 8 * * *", "period": "day"}]', "exactly one"),
         ('[{"name": "d", "cron": "0 8 * *", "period": "day"}]', "not a 5-field cron"),
+        ('[{"name": "d", "cron": "0 0 30 2 *", "period": "day"}]', "never fires"),
         ('[{"name": "d", "at": "25:00", "period": "day"}]', "not HH:MM"),
         ('[{"name": "d", "at": "08:00", "tz": "Mars/Base", "period": "day"}]', "unknown time zone"),
         ('[{"name": "d", "at": "08:00", "period": "month"}]', "period"),

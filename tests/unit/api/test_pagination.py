@@ -26,3 +26,12 @@ def test_the_next_page_filter_is_strictly_after_the_last_item_in_time_then_id_or
     assert pagination.before(Position(5, "b"), "ts") == {
         "$or": [{"ts": {"$lt": 5}}, {"ts": 5, "_id": {"$lt": "b"}}]
     }
+
+
+def test_a_cursor_with_a_time_bson_cannot_hold_is_refused_not_a_server_error() -> None:
+    import base64
+    import json
+
+    forged = base64.urlsafe_b64encode(json.dumps(["failures", 2**64, "x"]).encode()).decode().rstrip("=")
+    with pytest.raises(CursorError):
+        pagination.decode("failures", forged)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.params import duration_s, parse_ip, parse_step, parse_window
+from api.params import duration_s, ip_match, parse_ip, parse_step, parse_window
 
 
 def test_durations_in_all_units() -> None:
@@ -26,9 +26,11 @@ def test_windows_and_steps_have_bounds() -> None:
             parse_step(bad)
 
 
-def test_ips_are_canonical_and_bad_ones_named() -> None:
-    assert parse_ip("2001:DB8:0::1") == "2001:db8::1"
+def test_an_ip_matches_as_stored_and_in_canonical_form_and_bad_ones_are_named() -> None:
     assert parse_ip("10.0.0.1") == "10.0.0.1"
+    assert ip_match("2001:DB8:0::1") == {"$in": ["2001:DB8:0::1", "2001:db8::1"]}
+    # a dual-stack socket's peer, as the producer stores it, is found as written
+    assert "::ffff:1.2.3.4" in ip_match("::ffff:1.2.3.4")["$in"]
     for bad in ("10.0.0.256", "10.0.0", "localhost", "1.2.3.4/32"):
         with pytest.raises(ValueError, match=r"^ip must be"):
             parse_ip(bad)

@@ -4,7 +4,8 @@ Cron is evaluated on naive wall-clock time in the schedule's zone and only
 then placed in the zone: croniter 5 given aware datetimes skips an hour on
 the day clocks change (08:00 Berlin became 07:00 on 2024-03-31). On that
 day a due time that does not exist (02:30 in spring) lands an hour later,
-and one that exists twice (autumn) is sent once, at its first occurrence.
+and one that exists twice (autumn) is sent once, at its first occurrence;
+the periods still meet end to end (see ``period_ending``).
 """
 
 from __future__ import annotations
@@ -78,12 +79,27 @@ def due_times_back(schedule: ReportSchedule, at_ms: int, default_tz: str, limit:
 
 
 def period_ending(schedule: ReportSchedule, end_ms: int, default_tz: str) -> ReportPeriod:
-    """The period that ends at ``end_ms``: an hour, or a wall-clock day or week in the zone."""
-    if schedule.period == "hour":
-        return ReportPeriod(schedule.name, end_ms - 3_600_000, end_ms)
+    """The period that ends at ``end_ms``: an hour, or a wall-clock day or week in the zone.
+
+    Across a DST change the periods would leave an hour that no report
+    covers (a daily 02:30 moved to 03:30 in spring; an hourly cron whose
+    repeated autumn hour is sent once). When the previous due time lies in
+    the hour before the computed start and the zone's offset changed since,
+    the period starts there instead, so consecutive reports always meet.
+    """
     tz = zone_of(schedule, default_tz)
-    start = _ms(_local(end_ms, tz) - _PERIOD[schedule.period], tz)
+    if schedule.period == "hour":
+        start = end_ms - 3_600_000
+    else:
+        start = _ms(_local(end_ms, tz) - _PERIOD[schedule.period], tz)
+    previous = due_times_back(schedule, end_ms - 1, default_tz, 1)[0]
+    if start - 3_600_000 <= previous < start and _offset(previous, tz) != _offset(end_ms, tz):
+        start = previous
     return ReportPeriod(schedule.name, start, end_ms)
+
+
+def _offset(ms: int, tz: ZoneInfo) -> timedelta | None:
+    return datetime.fromtimestamp(ms / 1000, tz).utcoffset()
 
 
 def previous_period(schedule: ReportSchedule, period: ReportPeriod, default_tz: str) -> ReportPeriod:

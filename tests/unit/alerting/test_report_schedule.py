@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from alerting.reports.schedule import due_times_back, next_due, period_ending, previous_period
@@ -70,3 +71,22 @@ def test_a_restart_inside_the_repeated_autumn_hour_still_owes_that_days_report()
     # process came back at 01:10Z (02:10 CET, "earlier" on the naive clock)
     at_0230 = ReportSchedule(name="night", at="02:30", tz="Europe/Berlin", period="day")
     assert due_times_back(at_0230, ms(2024, 10, 27, 1, 10), "UTC", 2)[0] == ms(2024, 10, 27, 0, 30)
+
+
+def test_periods_across_the_spring_gap_leave_no_hour_unreported() -> None:
+    # 02:30 does not exist in Berlin on 2024-03-31: that report is due at 03:30 CEST
+    at_0230 = ReportSchedule(name="night", at="02:30", tz="Europe/Berlin", period="day")
+    dues = sorted(due_times_back(at_0230, ms(2024, 4, 2, 12, 0), "UTC", 5))
+    periods = [period_ending(at_0230, due, "UTC") for due in dues]
+    for before, after in itertools.pairwise(periods):
+        assert before.end == after.start
+
+
+def test_an_hourly_cron_covers_the_repeated_autumn_hour() -> None:
+    hourly = ReportSchedule(name="h", cron="0 * * * *", tz="Europe/Berlin", period="hour")
+    dues = sorted(due_times_back(hourly, ms(2024, 10, 27, 4, 0), "UTC", 6))
+    periods = [period_ending(hourly, due, "UTC") for due in dues]
+    for before, after in itertools.pairwise(periods):
+        assert before.end == after.start
+    # the one after the repeated hour spans two hours of real time
+    assert max(p.end - p.start for p in periods) == 2 * 3_600_000

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from failstream.settings import Settings
+from failstream.cli_settings import settings_or_exit
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 infra_app = typer.Typer(
@@ -28,14 +28,6 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(reports_app, name="reports")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:
-        typer.echo(f"failstream: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
 def _fail(exc: Exception) -> None:
     typer.echo(f"failstream: {exc}", err=True)
     raise typer.Exit(1) from exc
@@ -50,7 +42,7 @@ def infra_up(
     from failstream.infra.process import InfraError
 
     try:
-        for line in stack.up(_settings(), with_prometheus=prometheus):
+        for line in stack.up(settings_or_exit(), with_prometheus=prometheus):
             typer.echo(line)
     except InfraError as exc:
         _fail(exc)
@@ -78,7 +70,7 @@ def stream() -> None:
     """Run a Faust stream worker (add more for scale-out: same consumer group)."""
     from stream_app.worker import run_worker
 
-    run_worker(_settings())
+    run_worker(settings_or_exit())
 
 
 @app.command()
@@ -88,7 +80,7 @@ def alerting() -> None:
 
     from alerting.service import run
 
-    asyncio.run(run(_settings()))
+    asyncio.run(run(settings_or_exit()))
 
 
 @app.command()
@@ -98,7 +90,7 @@ def api() -> None:
 
     from api.app import create_app
 
-    settings = _settings()
+    settings = settings_or_exit()
     # live streams (SSE) never end by themselves: without a bound, a shutdown would wait for
     # every dashboard to close; after 5 s what is still open is cancelled (clients resume)
     uvicorn.run(
@@ -117,7 +109,7 @@ def demo_app() -> None:
 
     from producer.demo_app import create_demo_app
 
-    settings = _settings()
+    settings = settings_or_exit()
     uvicorn.run(
         create_demo_app(settings), host=settings.demo_host, port=settings.demo_port, log_level="warning"
     )
@@ -132,7 +124,7 @@ def demo(
     from failstream.demo import run_demo
 
     try:
-        run_demo(_settings(), seconds=seconds, with_prometheus=prometheus)
+        run_demo(settings_or_exit(), seconds=seconds, with_prometheus=prometheus)
     except Exception as exc:
         _fail(exc)
 
@@ -143,7 +135,7 @@ def doctor() -> None:
     from failstream.doctor import run_checks
 
     failed = 0
-    for result in run_checks(_settings()):
+    for result in run_checks(settings_or_exit()):
         typer.echo(result.line())
         failed += not result.ok
     if failed:

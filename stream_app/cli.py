@@ -6,17 +6,9 @@ from typing import Any
 
 import typer
 
-from failstream.settings import Settings
+from failstream.cli_settings import settings_or_exit
 
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Dead letters: messages a consumer could not use.")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:
-        typer.echo(f"failstream: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 @dead_letters_app.command("list")
@@ -24,7 +16,7 @@ def list_letters(limit: int = typer.Option(20, help="how many to show")) -> None
     """Show the newest dead letters with their error."""
     from pymongo import MongoClient
 
-    settings = _settings()
+    settings = settings_or_exit()
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
     try:
         for doc in client[settings.mongo_db].dead_letters.find().sort("ts", -1).limit(limit):
@@ -42,7 +34,7 @@ def redrive_letters(
     """Re-publish pending dead letters to their source topic (each at most once)."""
     from stream_app.redrive import redrive
 
-    sent, failed = redrive(_settings(), topic=topic or None, limit=limit)
+    sent, failed = redrive(settings_or_exit(), topic=topic or None, limit=limit)
     typer.echo(f"re-drove {sent} dead letters" + (f", {failed} failed (run again)" if failed else ""))
     if failed:
         raise typer.Exit(1)

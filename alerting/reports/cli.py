@@ -7,21 +7,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from failstream.cli_settings import settings_or_exit
+
 if TYPE_CHECKING:
     from alerting.reports.sender import ReportOutcome
     from failstream.settings import ReportSchedule, Settings
 
 reports_app = typer.Typer(no_args_is_help=True, help="Scheduled summary reports: list, send now.")
-
-
-def _settings() -> Settings:
-    from failstream.settings import Settings
-
-    try:
-        return Settings()
-    except Exception as exc:
-        typer.echo(f"failstream: invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 @reports_app.command("list")
@@ -32,7 +24,7 @@ def list_command() -> None:
     from alerting.reports.schedule import next_due
     from producer.events import now_ms
 
-    settings = _settings()
+    settings = settings_or_exit()
     if not settings.report_schedules:
         typer.echo("no report schedules (set FAILSTREAM_REPORT_SCHEDULES)")
     for s in settings.report_schedules:
@@ -51,7 +43,7 @@ def send_now_command(name: str = typer.Argument(..., help="the schedule's name")
 
     A manual report is an extra: it does not count as the scheduled one.
     """
-    settings = _settings()
+    settings = settings_or_exit()
     schedule = next((s for s in settings.report_schedules if s.name == name), None)
     if schedule is None:
         known = ", ".join(s.name for s in settings.report_schedules) or "none"

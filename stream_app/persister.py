@@ -14,8 +14,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from failstream.kafka_config import aiokafka_config
@@ -34,6 +35,25 @@ def persist_group(settings: Settings) -> str:
     return f"{settings.stream_app_id}-persist"
 
 
+class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hold a rebalance until the batch being written is written and committed.
+
+    Without it the old owner of a partition can still be writing a batch when
+    the new owner replays it, and two writers on one document lose increments
+    on FerretDB (see ``stream_app.mongo.failures.minute_doc_id``).
+    """
+
+    def __init__(self, batch_lock: asyncio.Lock) -> None:
+        self._batch_lock = batch_lock
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
 async def run_persister(
     settings: Settings,
     failures: FailureBatches,
@@ -41,8 +61,6 @@ async def run_persister(
     publish: Callable[[list[Alert]], Awaitable[None]],
 ) -> None:
     consumer = AIOKafkaConsumer(
-        settings.topic_failed_requests,
-        settings.topic_email_events,
         group_id=persist_group(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -50,31 +68,56 @@ async def run_persister(
         session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
         **aiokafka_config(settings),
     )
+    batch_lock = asyncio.Lock()
+    consumer.subscribe(
+        [settings.topic_failed_requests, settings.topic_email_events],
+        listener=FinishBeforeHandOver(batch_lock),
+    )
     await consumer.start()
     try:
         while True:
             fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_batch_max)
             if not fetched:
                 continue
-            failure_records: list[Record] = []
-            email_records: list[Record] = []
-            for tp, messages in fetched.items():
-                target = failure_records if tp.topic == settings.topic_failed_requests else email_records
-                target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
-            decoded = failures.decode(failure_records, count_live=False)
-            batch = emails.decode(email_records, count_live=False)
-            if failure_records:
-                await publish(await failures.persist(decoded))
-            if email_records:
-                await emails.persist(batch)
-            letters = len(decoded.letters) + len(batch.letters)
-            metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
-            try:
-                await consumer.commit()
-            except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
-                log.warning("persist commit failed, batch will be replayed: %s", exc)
+            async with batch_lock:
+                await _write_batch(settings, consumer, fetched, failures, emails, publish)
     finally:
         await consumer.stop()
+
+
+async def _write_batch(
+    settings: Settings,
+    consumer: AIOKafkaConsumer,
+    fetched: dict[TopicPartition, list[Any]],
+    failures: FailureBatches,
+    emails: EmailBatches,
+    publish: Callable[[list[Alert]], Awaitable[None]],
+) -> None:
+    """Write one fetched batch and commit it; called with the batch lock held."""
+    # a rebalance may have run between the fetch and the lock: records of a partition
+    # no longer ours are the new owner's to write (it replays them from the commit)
+    owned = consumer.assignment()
+    failure_records: list[Record] = []
+    email_records: list[Record] = []
+    for tp, messages in fetched.items():
+        if tp not in owned:
+            continue
+        target = failure_records if tp.topic == settings.topic_failed_requests else email_records
+        target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
+    if not failure_records and not email_records:
+        return
+    decoded = failures.decode(failure_records, count_live=False)
+    batch = emails.decode(email_records, count_live=False)
+    if failure_records:
+        await publish(await failures.persist(decoded))
+    if email_records:
+        await emails.persist(batch)
+    letters = len(decoded.letters) + len(batch.letters)
+    metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
+    try:
+        await consumer.commit()
+    except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
+        log.warning("persist commit failed, batch will be replayed: %s", exc)
 
 
 async def _serve(settings: Settings, parent_pid: int) -> None:

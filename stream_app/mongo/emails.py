@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from producer.events import EmailEvent
 from stream_app.mongo import guarded_counts
 from stream_app.mongo.client import Db
-from stream_app.mongo.failures import minute_doc_id, minute_of
+from stream_app.mongo.failures import minute_doc_id, minute_of, minute_skeletons
 from stream_app.mongo.guarded_counts import Contribution, Delta, field_name
 
 SOURCE = "emails"
@@ -18,12 +16,10 @@ def email_contribution(event: EmailEvent, partition: int, offset: int) -> Contri
     delta.count("total")
     delta.count(f"emails.{event.status}")
     delta.count(f"services.{field_name(event.service)}")
-    return Contribution(minute_doc_id(minute_of(event.ts), SOURCE), partition, offset, delta)
+    return Contribution(minute_doc_id(minute_of(event.ts), SOURCE, partition), partition, offset, delta)
 
 
 async def persist_email_counts(db: Db, reads: list[tuple[EmailEvent, int, int]]) -> None:
     contributions = [email_contribution(e, p, o) for e, p, o in reads]
-    skeleton: dict[str, dict[str, Any]] = {
-        c.doc_id: {"minute": int(c.doc_id.split(":")[0]), "source": SOURCE, "total": 0} for c in contributions
-    }
+    skeleton = minute_skeletons(contributions, SOURCE)
     await guarded_counts.apply(db.minute_counts, contributions, skeleton=skeleton)

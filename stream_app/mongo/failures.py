@@ -44,8 +44,29 @@ def minute_of(ts: int) -> int:
     return ts - ts % MINUTE_MS
 
 
-def minute_doc_id(minute: int, source: str) -> str:
-    return f"{minute}:{source}"
+def minute_doc_id(minute: int, source: str, partition: int) -> str:
+    """One document per minute, source *and partition*: each has a single writer.
+
+    FerretDB 1.24 applies an update as read, modify, write without isolation,
+    so two processes updating one document lose increments (measured: 4
+    concurrent guarded ``$inc`` writers kept 470 of 1,200). Partitions are
+    owned by one persister at a time, so per-partition documents are never
+    written concurrently; readers sum the documents of a minute.
+    """
+    return f"{minute}:{source}:p{partition}"
+
+
+def minute_skeletons(contributions: list[Contribution], source: str) -> dict[str, dict[str, Any]]:
+    """Fields a minute document is born with, so a reader never meets one without ``total``."""
+    return {
+        c.doc_id: {
+            "minute": int(c.doc_id.split(":")[0]),
+            "source": source,
+            "partition": c.partition,
+            "total": 0,
+        }
+        for c in contributions
+    }
 
 
 async def countable(db: Db, reads: list[Read]) -> list[Read]:
@@ -101,7 +122,8 @@ def ip_contribution(r: Read) -> Contribution:
 def minute_contribution(r: Read) -> Contribution:
     delta = Delta()
     _labels(delta, r.event)
-    return Contribution(minute_doc_id(minute_of(r.event.ts), SOURCE), r.partition, r.offset, delta)
+    doc_id = minute_doc_id(minute_of(r.event.ts), SOURCE, r.partition)
+    return Contribution(doc_id, r.partition, r.offset, delta)
 
 
 async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
@@ -114,13 +136,29 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     zero: dict[str, dict[str, Any]] = {c.doc_id: {"total": 0} for c in per_ip}
     await guarded_counts.apply(db.ip_stats, per_ip, skeleton=zero, bounded=("routes",))
     minutes = [minute_contribution(r) for r in todo]
-    skeleton: dict[str, dict[str, Any]] = {
-        c.doc_id: {"minute": int(c.doc_id.split(":")[0]), "source": SOURCE, "total": 0} for c in minutes
-    }
-    applied = await guarded_counts.apply(db.minute_counts, minutes, skeleton=skeleton, return_after=True)
-    totals = []
+    applied = await guarded_counts.apply(
+        db.minute_counts, minutes, skeleton=minute_skeletons(minutes, SOURCE), return_after=True
+    )
+    added: dict[int, int] = {}
     for delta, after in applied.values():
         if after is not None:
-            total = int(after.get("total", 0))
-            totals.append(MinuteTotal(int(after["minute"]), total - delta.inc.get("total", 0), total))
-    return totals
+            minute = int(after["minute"])
+            added[minute] = added.get(minute, 0) + delta.inc.get("total", 0)
+    return await _minute_totals(db, added)
+
+
+async def _minute_totals(db: Db, added: dict[int, int]) -> list[MinuteTotal]:
+    """Each minute's total over all partitions, read after this batch's updates.
+
+    Read after writing, the last of several concurrent persisters sees every
+    increment, so a threshold crossing is never missed (at worst it is seen
+    twice, and the alert key makes the copies one alert).
+    """
+    if not added:
+        return []
+    totals = dict.fromkeys(added, 0)
+    async for doc in db.minute_counts.find(
+        {"source": SOURCE, "minute": {"$in": sorted(added)}}, {"minute": 1, "total": 1}
+    ):
+        totals[int(doc["minute"])] += int(doc.get("total") or 0)
+    return [MinuteTotal(m, totals[m] - added[m], totals[m]) for m in sorted(added)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -71,6 +72,25 @@ async def test_replaying_batches_changes_no_number_and_crash_between_writes_lose
     assert doc["routes"] == {"POST /v1\uff0e2/login": 20}  # a dot cannot split the field name
     assert doc["reasons"] == {"invalid_token": 20} and doc["statuses"] == {"401": 20}
     await adb.client.close()
+
+
+async def test_persisters_of_different_partitions_writing_the_same_minutes_at_once_lose_no_count(
+    settings: Settings, db: Any
+) -> None:
+    """FerretDB loses one of two concurrent updates of a document; minutes must not share one."""
+    writers = [connect(settings), connect(settings)]
+    await ensure_indexes(writers[0])
+    events = batch(400)  # partitions 0 and 1 alternate, 400 s: seven shared minutes
+
+    async def persister(adb: Any, partition: int) -> None:
+        mine = [r for r in events if r.partition == partition]
+        for i in range(0, len(mine), 5):
+            await persist_failures(adb, mine[i : i + 5])
+
+    await asyncio.gather(persister(writers[0], 0), persister(writers[1], 1))
+    assert (await totals(writers[0]))[2] == 400
+    for adb in writers:
+        await adb.client.close()
 
 
 async def test_retention_sweep_deletes_only_failures_older_than_the_retention(

@@ -24,6 +24,7 @@ import sys
 import time
 
 from benchmarks.producer_bench_app import TOPIC
+from failstream.infra.debian import ensure_binary
 
 
 def _free_port() -> int:
@@ -48,7 +49,13 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
 
 def _wrk(port: int, seconds: int, connections: int) -> float:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/api/items/42"],
+        [
+            ensure_binary("wrk", "wrk"),
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            f"http://127.0.0.1:{port}/api/items/42",
+        ],
         capture_output=True,
         text=True,
         check=True,

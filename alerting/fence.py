@@ -4,9 +4,16 @@
 process insert the claim. A claim carries ``owner`` and ``lease_until``: a
 process that dies mid-send leaves a claim whose lease runs out, and the next
 process to see the alert (Kafka re-delivers it, because offsets are committed
-only after an alert is handled) takes it over with a conditional update, so
-the alert is neither lost nor sent twice. Only ``insert``, ``find`` and
-``findAndModify`` with ``$set``/``$inc`` are used: all supported by FerretDB 1.24.
+only after an alert is handled) takes it over, so the alert is neither lost
+nor sent twice.
+
+A take-over is decided by an insert too, never by a conditional update alone:
+FerretDB 1.24 runs an update as read, modify, write without isolation, so two
+processes updating the same expired claim at once were both told they won
+(and both sent). The take-over's arbiter is a unique ``_id``
+``"<key>#<generation>"`` in ``<collection>_takeovers``; only its inserter goes
+on to rewrite the claim. Only ``insert``, ``find`` and ``findAndModify`` with
+``$set`` are used: all supported by FerretDB 1.24.
 """
 
 from __future__ import annotations
@@ -102,6 +109,7 @@ class AlertFence:
 
     def __init__(self, alerts: AsyncCollection[dict[str, Any]], owner: str, lease_ms: int, clock: Clock):
         self._alerts = alerts
+        self._takeovers = alerts.database[f"{alerts.name}_takeovers"]
         self.owner = owner
         self._lease_ms = lease_ms
         self._clock = clock
@@ -143,31 +151,59 @@ class AlertFence:
                 continue
             if not isinstance(decision, LeaseExpired):
                 return decision
-            taken = await self._alerts.find_one_and_update(
-                {
-                    # exactly the claim we judged (None also matches a missing field), so
-                    # of several processes taking over at once only one wins
-                    "_id": key,
-                    "status": doc.get("status"),
-                    "owner": doc.get("owner"),
-                    "lease_until": doc.get("lease_until"),
-                },
-                {
-                    "$set": {
-                        "status": "claimed",
-                        "owner": self.owner,
-                        "lease_until": now + self._lease_ms,
-                        "updated_at": now,
+            generation = await self._win_takeover(key, int(doc.get("takeovers") or 0), now)
+            taken = None
+            if isinstance(generation, int):
+                taken = await self._alerts.find_one_and_update(
+                    {  # exactly the claim we judged (None also matches a missing field)
+                        "_id": key,
+                        "status": doc.get("status"),
+                        "owner": doc.get("owner"),
+                        "lease_until": doc.get("lease_until"),
                     },
-                    "$inc": {"takeovers": 1},
-                },
-            )
+                    {
+                        "$set": {
+                            "status": "claimed",
+                            "owner": self.owner,
+                            "lease_until": now + self._lease_ms,
+                            "updated_at": now,
+                            "takeovers": generation,
+                        },
+                    },
+                )
+            elif generation is not None:
+                return generation
             if taken is not None:
                 return Claimed(taken_over=True)
             attempts += 1
             if attempts >= MAX_TAKEOVER_RACES:  # never spin: wait a little and let the caller retry
                 return HeldElsewhere(decision.owner, now + 1000)
             # somebody else took it over or finished it first: look again
+
+    async def _win_takeover(self, key: str, done: int, now: int) -> int | HeldElsewhere | None:
+        """The take-over generation this process won, the live winner of it, or None to look again.
+
+        A winner that died between its insert and its update leaves an arbiter
+        older than a lease: the next generation is then up for grabs.
+        """
+        generation = done + 1
+        for _ in range(MAX_TAKEOVER_RACES):
+            try:
+                arbiter_doc = {"_id": f"{key}#{generation}", "owner": self.owner, "at": now}
+                await self._takeovers.insert_one(arbiter_doc)
+                return generation
+            except DuplicateKeyError:
+                pass
+            arbiter = await self._takeovers.find_one({"_id": f"{key}#{generation}"})
+            if arbiter is None:
+                continue
+            if arbiter.get("owner") == self.owner:  # ours, from a round whose update found the claim changed
+                return generation
+            if int(arbiter.get("at") or 0) + self._lease_ms > now:
+                # the winner is rewriting the claim now: look again shortly
+                return HeldElsewhere(str(arbiter.get("owner")), int(arbiter.get("at") or 0) + 1000)
+            generation += 1
+        return None
 
     async def renew(self, keys: Iterable[str]) -> set[str]:
         """Extend our leases; returns the keys this process still owns."""

@@ -43,7 +43,16 @@ def test_sigkill_mid_stream_then_restart_counts_every_failure_once_and_alerts_on
     sent_per_ip = Counter(ip for ip, *_ in trace)
     wait_until(lambda: counts(db)["by_ip"] == sent_per_ip, 120, "per-IP totals after the restart")
     wait_until(lambda: counts(db)["minutes"] == len(trace), 30, "per-minute totals after the restart")
-    wait_until(lambda: len(alerts_on_topic(settings)) >= len(expected), 30, f"{len(expected)} alerts")
+    try:
+        wait_until(lambda: len(alerts_on_topic(settings)) >= len(expected), 30, f"{len(expected)} alerts")
+    except AssertionError:
+        missing = expected - as_expected(alerts_on_topic(settings))
+        # the restarted worker's own story (rebalances, warnings), without its alert lines
+        story = [line for line in processes.log("stream-restarted").splitlines() if "] alert " not in line]
+        shown = sorted(map(str, missing))[:5]
+        raise AssertionError(
+            f"{len(missing)} alerts missing, e.g. {shown}\n" + "\n".join(story[-60:])
+        ) from None
 
     alerts = alerts_on_topic(settings)
     assert as_expected(alerts) == expected

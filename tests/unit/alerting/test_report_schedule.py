@@ -5,12 +5,21 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from alerting.reports.schedule import due_times_back, next_due, period_ending, previous_period
+from alerting.reports.schedule import ReportPeriod, due_times_back, next_due, period_ending, previous_period
 from failstream.settings import ReportSchedule
 
 
 def ms(*args: int, tz: object = UTC) -> int:
     return int(datetime(*args, tzinfo=tz).timestamp() * 1000)  # type: ignore[arg-type,misc]
+
+
+def periods_meeting_end_to_end(schedule: ReportSchedule, at: int, n: int) -> list[ReportPeriod]:
+    """The periods of the last ``n`` due times before ``at``, checked to leave no gap between them."""
+    dues = sorted(due_times_back(schedule, at, "UTC", n))
+    periods = [period_ending(schedule, due, "UTC") for due in dues]
+    for before, after in itertools.pairwise(periods):
+        assert before.end == after.start
+    return periods
 
 
 def daily_berlin() -> ReportSchedule:
@@ -76,17 +85,11 @@ def test_a_restart_inside_the_repeated_autumn_hour_still_owes_that_days_report()
 def test_periods_across_the_spring_gap_leave_no_hour_unreported() -> None:
     # 02:30 does not exist in Berlin on 2024-03-31: that report is due at 03:30 CEST
     at_0230 = ReportSchedule(name="night", at="02:30", tz="Europe/Berlin", period="day")
-    dues = sorted(due_times_back(at_0230, ms(2024, 4, 2, 12, 0), "UTC", 5))
-    periods = [period_ending(at_0230, due, "UTC") for due in dues]
-    for before, after in itertools.pairwise(periods):
-        assert before.end == after.start
+    periods_meeting_end_to_end(at_0230, ms(2024, 4, 2, 12, 0), 5)
 
 
 def test_an_hourly_cron_covers_the_repeated_autumn_hour() -> None:
     hourly = ReportSchedule(name="h", cron="0 * * * *", tz="Europe/Berlin", period="hour")
-    dues = sorted(due_times_back(hourly, ms(2024, 10, 27, 4, 0), "UTC", 6))
-    periods = [period_ending(hourly, due, "UTC") for due in dues]
-    for before, after in itertools.pairwise(periods):
-        assert before.end == after.start
+    periods = periods_meeting_end_to_end(hourly, ms(2024, 10, 27, 4, 0), 6)
     # the one after the repeated hour spans two hours of real time
     assert max(p.end - p.start for p in periods) == 2 * 3_600_000

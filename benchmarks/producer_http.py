@@ -47,10 +47,10 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not start")
 
 
-def _wrk(port: int, seconds: int, connections: int) -> float:
+def _wrk(wrk: str, port: int, seconds: int, connections: int) -> float:
     out = subprocess.run(
         [
-            ensure_binary("wrk", "wrk"),
+            wrk,
             "-t1",
             f"-c{connections}",
             f"-d{seconds}s",
@@ -87,6 +87,7 @@ def main() -> None:
     from failstream.kafka_config import ensure_topics
 
     ensure_topics(bench_settings())
+    wrk = ensure_binary("wrk", "wrk")  # once, not per round
     load_before = _loadavg()
     variants = {
         "without middleware": _serve(),
@@ -98,11 +99,11 @@ def main() -> None:
     try:
         results: dict[str, list[float]] = {name: [] for name in variants}
         for _, port in variants.values():
-            _wrk(port, 2, args.connections)  # warm-up
+            _wrk(wrk, port, 2, args.connections)  # warm-up
         names = list(variants)
         for i in range(args.rounds):
             for name in names if i % 2 == 0 else reversed(names):
-                results[name].append(_wrk(variants[name][1], args.seconds, args.connections))
+                results[name].append(_wrk(wrk, variants[name][1], args.seconds, args.connections))
         print(
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; topic {TOPIC}; "
             f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, alternated; "

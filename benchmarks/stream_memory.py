@@ -38,8 +38,8 @@ def main() -> None:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for i in range(0, len(records), 1000):
-        _, states = batches.detect(batches.decode(records[i : i + 1000]))
-        batches.store(states)
+        batches.detect(batches.decode(records[i : i + 1000]))
+        batches.states.flush()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     per_ip = (after - before) / len(table)

@@ -158,9 +158,13 @@ class Settings(BaseSettings):
     repeat_interval_s: int = Field(default=3600, ge=1)
     grace_s: int = Field(default=60, ge=0)
     allowlist: CsvList = ()
-    # stream worker: take_events batches, and how often quiet episodes resolve / old failures go
+    # stream worker: batches, and how often quiet episodes resolve / old failures go
     stream_batch_max: int = Field(default=1000, ge=1)
     stream_batch_within_s: float = Field(default=0.05, gt=0)
+    # how often changed detection states reach the table and its changelog (their
+    # messages are acked, so committable, only then): longer writes fewer changelog
+    # records for busy IPs; a rebalance flushes at once
+    stream_state_flush_s: float = Field(default=3.0, gt=0, le=30)
     stream_sweep_interval_s: float = Field(default=30.0, gt=0)
     stream_retention_sweep_s: float = Field(default=3600.0, gt=0)
     # how soon a killed worker's partitions move to the others (Kafka's floor is 6 s)

@@ -8,17 +8,19 @@ tests drive the same code without a broker.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, EmailEvent, FailedRequest
+from stream_app.buffered_states import BufferedStates
 from stream_app.decode import E, decode
 from stream_app.detection.alert import to_alert
 from stream_app.detection.email_rule import EmailState
-from stream_app.detection.ip_detector import Failure, IpDetector, IpState
+from stream_app.detection.ip_detector import IpDetector, IpState
 from stream_app.detection.notification import Notification
 from stream_app.detection.rules import SPIKE_RULE, DetectionRules
 from stream_app.live_counts import LiveCountsAccumulator
@@ -26,6 +28,21 @@ from stream_app.mongo.client import Db
 from stream_app.mongo.dead_letters import store_dead_letters
 from stream_app.mongo.emails import persist_email_counts
 from stream_app.mongo.failures import MinuteTotal, Read, persist_failures
+
+
+class KafkaRecord(Protocol):
+    """What processing reads of a Kafka message (a Faust ``Message`` or an aiokafka record)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,13 @@ def spike_notification(total: MinuteTotal, threshold: int) -> Notification | Non
 
 
 class FailureBatches:
+    """Failures through decode, detection and persistence.
+
+    Detection states live in ``states``: the worker flushes them to its Faust
+    table (and so to the changelog) between batches and acks the batches'
+    messages only after that flush.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -93,14 +117,16 @@ class FailureBatches:
     ) -> None:
         self.rules = DetectionRules.from_settings(settings)
         self.detector = IpDetector(self.rules)
-        self.table = table
+        self.states: BufferedStates[IpState] = BufferedStates(table, IpState.decode, IpState.encode)
         self.db = db
         self.live = live
 
-    def decode(self, records: list[Record], *, count_live: bool = True) -> Decoded:
+    def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> Decoded:
         out = Decoded()
         for r in records:
-            result = r.decode(FailedRequest)
+            result = decode(
+                FailedRequest, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
+            )
             if isinstance(result, DeadLetter):
                 out.letters.append((r.key, result))
             else:
@@ -110,33 +136,27 @@ class FailureBatches:
                     self.live.add_failure(result)
         return out
 
-    def detect(self, decoded: Decoded) -> tuple[list[Alert], dict[bytes, bytes]]:
-        """Run detection per IP; return the alerts and the new states, not yet stored.
+    def detect(self, decoded: Decoded) -> list[Alert]:
+        """Run detection per IP; return the alerts. The states change in ``states`` only.
 
-        The caller publishes the alerts and stores the states only once the
-        broker has them: a crash in between replays the batch and re-sends
-        the same alert keys (the alerting fence drops them), where storing
-        first could lose an alert whose state already says it was sent.
-        The table key is the message key, so the state of a key stays on
-        its partition (and its changelog partition) whatever the event says.
+        The caller publishes the alerts before the next flush of ``states``:
+        a crash in between replays the batch onto the last flushed states and
+        re-sends the same alert keys (dropped as already published), where
+        storing first could lose an alert whose state already says it was sent.
+        The key is the message key, so the state of a key stays on its
+        partition (and its changelog partition) whatever the event says.
         """
         by_key: dict[bytes, list[Read]] = defaultdict(list)
         for key, read in zip(decoded.keys, decoded.reads, strict=True):
             by_key[key].append(read)
         notes: list[Notification] = []
-        states: dict[bytes, bytes] = {}
+        observe = self.detector.observe
         for key, reads in by_key.items():
-            state = IpState.decode(self.table.get(key))
+            state = self.states.get(key)
             for r in reads:
-                e = r.event
-                failure = Failure(e.event_id, e.ts, e.ip, e.method, e.route, e.reason, e.service)
-                notes += self.detector.observe(state, failure, r.offset)
-            states[key] = state.encode()
-        return [to_alert(n) for n in notes], states
-
-    def store(self, states: dict[bytes, bytes]) -> None:
-        for key, raw in states.items():
-            self.table[key] = raw
+                notes += observe(state, r.event, r.offset)
+            self.states.put(key, state)
+        return [to_alert(n) for n in notes]
 
     async def persist(self, decoded: Decoded) -> list[Alert]:
         """Store failures and dead letters; return spike alerts found on the way."""
@@ -147,26 +167,20 @@ class FailureBatches:
         spikes = [spike_notification(t, self.rules.spike_per_minute) for t in totals]
         return [to_alert(n) for n in spikes if n is not None]
 
-    def sweep(self, now_ms: int) -> tuple[list[Alert], dict[bytes, bytes | None]]:
-        """Resolve episodes quiet for window + grace; forget idle IPs (state None)."""
+    def sweep(self, now_ms: int) -> list[Alert]:
+        """Resolve episodes quiet for window + grace; forget idle IPs.
+
+        Like ``detect``, this changes ``states`` only: publish the alerts before the next flush.
+        """
         notes: list[Notification] = []
-        changes: dict[bytes, bytes | None] = {}
-        for key, raw in list(self.table.items()):
-            state = IpState.decode(raw)
+        for key, state in self.states.items():
             found, forget = self.detector.sweep(state, key.decode(errors="replace"), now_ms)
             notes += found
             if forget:
-                changes[key] = None
+                self.states.delete(key)
             elif found:
-                changes[key] = state.encode()
-        return [to_alert(n) for n in notes], changes
-
-    def apply(self, changes: dict[bytes, bytes | None]) -> None:
-        for key, raw in changes.items():
-            if raw is None:
-                self.table.pop(key, None)
-            else:
-                self.table[key] = raw
+                self.states.put(key, state)
+        return [to_alert(n) for n in notes]
 
 
 class EmailBatches:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,10 +29,13 @@ from failstream.kafka_config import ensure_topics, faust_broker_options
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
 from stream_app import metrics
+from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
+from stream_app.direct_delivery import DirectDeliveryApp
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.persister import persister_main
 from stream_app.processing import EmailBatches, FailureBatches, Record
 from stream_app.published_alerts import PublishedAlerts
+from stream_app.table_writes import write_table
 
 log = logging.getLogger("failstream.stream")
 
@@ -43,10 +47,14 @@ def _records(events: Sequence[Any]) -> list[Record]:
     ]
 
 
+def _some(keys: list[str], shown: int = 3) -> str:
+    return " ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
 def create_app(settings: Settings) -> faust.App:
     datadir = settings.stream_data_dir / settings.stream_app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = DirectDeliveryApp(
         settings.stream_app_id,
         **faust_broker_options(settings),
         store="memory://",
@@ -61,7 +69,6 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         producer_linger=settings.stream_producer_linger_ms / 1000,
     )
-    failures_topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
     emails_topic = app.topic(settings.topic_email_events, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(settings.topic_alerts, key_type=bytes, value_type=bytes)
     live_topic = app.topic(settings.topic_live_counts, key_type=bytes, value_type=bytes)
@@ -74,6 +81,9 @@ def create_app(settings: Settings) -> faust.App:
     }
     ip_table = app.Table("ip-state", **table_options)
     email_table = app.Table("email-state", **table_options)
+
+    failure_buffer = MessageBuffer(settings.stream_batch_max, high_water=4 * settings.stream_batch_max)
+    subscribe_batched(app, settings.topic_failed_requests, failure_buffer)
 
     live = LiveCountsAccumulator()
     failures = FailureBatches(settings, ip_table, None, live)
@@ -88,22 +98,24 @@ def create_app(settings: Settings) -> faust.App:
     async def publish(alerts: Iterable[Alert]) -> None:
         """Send the alerts not sent before; return once the broker has every one.
 
-        The caller stores detection state only after this returns, so nothing
-        here may give up: a raised error would crash the agent, Faust would
-        restart it without re-reading the batch, and its alerts would be lost.
-        Failed sends are retried with backoff instead. The wait is shielded:
-        a rebalance cancels the agent, not the sends already handed to the
-        producer, and the replayed batch finds them in flight.
+        The callers flush detection state only after this returns, so nothing
+        here may give up: a raised error would end the batch with its states
+        changed and its alerts lost. Failed sends are retried with backoff
+        instead. The wait is shielded: a rebalance that cancels the email
+        agent cancels it, not the sends already handed to the producer, and
+        the replayed batch finds them in flight.
         """
         pending = list(alerts)
         delay_s = 0.1
         while pending:
             await published.ready.wait()
             waits: list[tuple[Alert, asyncio.Future[object]]] = []
+            sent: list[str] = []
+            skipped: list[str] = []
             errors: list[BaseException] = []
             for alert in pending:
                 if alert.alert_key in published:
-                    log.info("alert %s already published: not sent again", alert.alert_key)
+                    skipped.append(alert.alert_key)
                     continue
                 future = published.in_flight(alert.alert_key)
                 if future is None:
@@ -114,8 +126,13 @@ def create_app(settings: Settings) -> faust.App:
                         continue
                     future = published.sending(alert.alert_key, ack)
                     live.add_alerts(1)
-                    log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+                    sent.append(alert.alert_key)
                 waits.append((alert, future))
+            # a line per batch, not per alert: a burst of thousands is no log storm
+            if sent:
+                log.info("%d alert(s) sent to Kafka: %s", len(sent), _some(sent))
+            if skipped:
+                log.info("%d alert(s) already published, not sent again: %s", len(skipped), _some(skipped))
             results = await asyncio.shield(asyncio.gather(*(f for _, f in waits), return_exceptions=True))
             acked = [a for (a, _), r in zip(waits, results, strict=True) if not isinstance(r, BaseException)]
             metrics.observe_published(acked, now_ms())
@@ -138,18 +155,32 @@ def create_app(settings: Settings) -> faust.App:
     # detection -> publish -> store must not interleave with a sweep of the same table
     ip_lock, email_lock = asyncio.Lock(), asyncio.Lock()
 
-    @app.agent(failures_topic)
-    async def detect_failures(stream: Any) -> None:
-        async for batch in stream.take_events(
-            settings.stream_batch_max, within=settings.stream_batch_within_s
-        ):
-            decoded = failures.decode(_records(batch))
-            async with ip_lock:
-                alerts, states = failures.detect(decoded)
-                await publish(alerts)
-                failures.store(states)
-            await dead_letter(decoded.letters)
-            metrics.count_batch(len(decoded.reads), len(decoded.letters), failures=True)
+    @app.task
+    async def detect_failures() -> None:
+        """Batches of failures through detection; their states are flushed, then acked.
+
+        The flush runs at most every ``stream_state_flush_s``, and at once
+        when a rebalance closes flow control: the revocation waits for every
+        taken message to be acked before it commits and hands partitions over.
+        """
+        unacked: list[Any] = []
+        flushed_at = time.monotonic()
+        while not app.should_stop:
+            batch = await take_batch(app, failure_buffer, settings.stream_batch_within_s)
+            if batch:
+                decoded = failures.decode(batch)
+                async with ip_lock:
+                    await publish(failures.detect(decoded))
+                await dead_letter(decoded.letters)
+                metrics.count_batch(len(decoded.reads), len(decoded.letters), failures=True)
+                unacked += batch
+            due = time.monotonic() - flushed_at >= settings.stream_state_flush_s
+            if unacked and (due or not app.flow_control.is_active()):
+                async with ip_lock:
+                    await write_table(app, ip_table, failures.states.take_changes())
+                ack_all(app, unacked)
+                unacked = []
+                flushed_at = time.monotonic()
 
     @app.agent(emails_topic)
     async def process_emails(stream: Any) -> None:
@@ -178,11 +209,12 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(settings.stream_sweep_interval_s)
     async def resolve_quiet_episodes() -> None:
-        for lock, batches in ((ip_lock, failures), (email_lock, emails)):
-            async with lock:
-                alerts, changes = batches.sweep(now_ms())
-                await publish(alerts)
-                batches.apply(changes)
+        async with ip_lock:
+            await publish(failures.sweep(now_ms()))  # the states follow with the next flush
+        async with email_lock:
+            alerts, changes = emails.sweep(now_ms())
+            await publish(alerts)
+            emails.apply(changes)
 
     return app
 

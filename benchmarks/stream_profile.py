@@ -4,8 +4,8 @@
 
 The same batch code the worker runs, on a dict instead of a Faust table, timed
 per stage (``--flush-every`` batches share one flush of the changed states, as
-the worker's ``stream_state_flush_s`` lets them); compare with the worker's events/s (stream_throughput) to see
-what Faust's per-message path and changelog writes cost on top.
+the worker's ``stream_state_flush_s`` lets them); compare with the worker's
+events/s (stream_throughput) to see what Faust's path and changelog writes cost on top.
 """
 
 from __future__ import annotations

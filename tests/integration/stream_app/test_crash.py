@@ -48,7 +48,8 @@ def test_sigkill_mid_stream_then_restart_counts_every_failure_once_and_alerts_on
     except AssertionError:
         missing = expected - as_expected(alerts_on_topic(settings))
         # the restarted worker's own story (rebalances, warnings), without its alert lines
-        story = [line for line in processes.log("stream-restarted").splitlines() if "alert(s) sent to Kafka" not in line]
+        log = processes.log("stream-restarted").splitlines()
+        story = [line for line in log if "alert(s) sent to Kafka" not in line]
         shown = sorted(map(str, missing))[:5]
         raise AssertionError(
             f"{len(missing)} alerts missing, e.g. {shown}\n" + "\n".join(story[-60:])

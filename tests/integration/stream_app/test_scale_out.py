@@ -45,4 +45,5 @@ def test_two_workers_in_one_group_give_the_oracles_alerts_once_and_exact_counts(
     alerts = alerts_on_topic(settings)
     assert as_expected(alerts) == expected
     assert {k: n for k, n in messages_per_key(alerts).items() if n > 1} == {}
-    assert "alert(s) sent to Kafka" in processes.log("stream-a") and "alert(s) sent to Kafka" in processes.log("stream-b"), "one worker idle"
+    sent = "alert(s) sent to Kafka"
+    assert sent in processes.log("stream-a") and sent in processes.log("stream-b"), "one worker idle"

@@ -1,11 +1,13 @@
-"""The cheapest Faust agent there is, for comparison with the worker in one run.
+"""The cheapest Faust consumers there are, for comparison with the worker in one run.
 
-    FAILSTREAM_* env ... .venv/bin/python -m benchmarks.stream_faust_floor worker
+    FAILSTREAM_* env ... FAILSTREAM_BENCH_FLOOR=stream|direct \
+        .venv/bin/python -m benchmarks.stream_faust_floor worker
 
-The same app options as ``stream_app.worker`` (uvloop, batches of ``take_events``,
-acks on) and an agent that only counts: whatever rate it
-reaches is Faust's own per-message ceiling on this machine, which no
-detection logic can beat. It writes its rate to stderr and exits once it has
+``stream``: an agent that only counts, with the worker's former app options
+(uvloop, batches of ``take_events``, acks on): Faust's own per-event Stream
+path, which no agent can beat. ``direct``: the worker's own path (a
+``BatchedTopic`` on a ``DirectDeliveryApp``, batches taken from its buffer and
+acked), counting only. Each writes its rate to stderr and exits once it has
 seen ``FAILSTREAM_BENCH_EVENTS`` events.
 """
 
@@ -21,12 +23,15 @@ import uvloop
 
 from failstream.kafka_config import faust_broker_options
 from failstream.settings import Settings
+from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
+from stream_app.direct_delivery import DirectDeliveryApp
 
 
 def main() -> None:
     settings = Settings()
     goal = int(os.environ["FAILSTREAM_BENCH_EVENTS"])
-    app = faust.App(
+    direct = os.environ.get("FAILSTREAM_BENCH_FLOOR", "stream") == "direct"
+    app = (DirectDeliveryApp if direct else faust.App)(
         settings.stream_app_id,
         **faust_broker_options(settings),
         store="memory://",
@@ -37,21 +42,38 @@ def main() -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
-    topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
     seen = {"n": 0, "t0": 0.0}
 
-    @app.agent(topic)
-    async def count(stream: Any) -> None:
-        async for batch in stream.take_events(
-            settings.stream_batch_max, within=settings.stream_batch_within_s
-        ):
-            if not seen["t0"]:
-                seen["t0"] = time.perf_counter()
-            seen["n"] += len(batch)
-            if seen["n"] >= goal:
-                rate = seen["n"] / (time.perf_counter() - seen["t0"])
-                os.write(2, f"FLOOR-RATE {rate:.0f}\n".encode())
-                os._exit(0)
+    def count(n: int) -> None:
+        if not seen["t0"]:
+            seen["t0"] = time.perf_counter()
+        seen["n"] += n
+        if seen["n"] >= goal:
+            rate = seen["n"] / (time.perf_counter() - seen["t0"])
+            os.write(2, f"FLOOR-RATE {rate:.0f}\n".encode())
+            os._exit(0)
+
+    if direct:
+        buffer = MessageBuffer(settings.stream_batch_max, high_water=4 * settings.stream_batch_max)
+        subscribe_batched(app, settings.topic_failed_requests, buffer)
+
+        @app.task
+        async def count_batches() -> None:
+            while True:
+                batch = await take_batch(app, buffer, settings.stream_batch_within_s)
+                ack_all(app, batch)
+                if batch:
+                    count(len(batch))
+
+    else:
+        topic = app.topic(settings.topic_failed_requests, key_type=bytes, value_type=bytes)
+
+        @app.agent(topic)
+        async def count_events(stream: Any) -> None:
+            async for batch in stream.take_events(
+                settings.stream_batch_max, within=settings.stream_batch_within_s
+            ):
+                count(len(batch))
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     faust.Worker(app, loglevel="WARNING").execute_from_commandline()

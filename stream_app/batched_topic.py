@@ -111,13 +111,17 @@ class BatchedTopic(faust.Topic):
 
 
 def subscribe_batched(app: faust.App, topic: str, buffer: MessageBuffer) -> BatchedTopic:
-    """Subscribe the app to ``topic``, delivering its messages into ``buffer``."""
+    """Subscribe the app to ``topic``, delivering its messages into ``buffer``.
+
+    The buffer must be the topic's only subscriber in the app: a
+    ``DirectDeliveryApp`` fills it without asking the conductor for others.
+    """
     channel = BatchedTopic(app, topics=[topic], key_type=bytes, value_type=bytes, is_iterator=True)
     channel.buffer = buffer
     app.topics.add(channel)
     batched = getattr(app, "batched_topics", None)
-    if batched is not None:  # a DirectDeliveryApp: no task per delivered message
-        batched.add(topic)
+    if batched is not None:  # a DirectDeliveryApp: its consumer fills the buffer itself
+        batched[topic] = buffer
     app.flow_control.manage_queue(buffer)  # type: ignore[arg-type]  # a revocation clears it
     return channel
 

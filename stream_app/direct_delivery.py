@@ -5,11 +5,11 @@ Faust's drain loop hands every fetched message to the conductor inside
 can cut a delivery short that waits on a full queue. That is four tasks, an
 ``asyncio.wait`` and three cancellations per message: on this project's
 machine most of what a Faust agent costs a message, and the reason no agent
-could reach 20 000 events/s. A delivery to a :class:`BatchedTopic` cannot wait
-once flow control is open, the producer buffer is below its limit and the
-conductor's index is not being rebuilt (the buffer never refuses a
-message), so such a delivery is a plain ``await``; every other message takes
-Faust's own path, unchanged.
+could reach 20 000 events/s. A message of a batched topic cannot wait once
+flow control is open and the producer buffer is below its limit (its
+``MessageBuffer`` never refuses one), so it goes straight into that buffer,
+with the back-pressure callbacks the conductor would give it; every other
+message takes Faust's own path, unchanged.
 
 The loop below is Faust's ``Consumer._drain_messages`` (faust-streaming
 0.15.3, BSD licence) with that one branch added; read offsets, gaps and
@@ -20,35 +20,60 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TP
+from faust.types import TP, Message
 from mode import Service, ServiceT
+
+from stream_app.batched_topic import MessageBuffer
 
 
 class DirectDeliveryConsumer(aiokafka_driver.Consumer):
-    def _direct_delivery_check(self) -> Callable[[TP], bool]:
-        """``check(tp)``: would the conductor deliver a message of ``tp`` without waiting?"""
+    def _direct_delivery(self) -> Callable[[TP, Message], bool]:
+        """``deliver(tp, message)``: into its topic's buffer, as the conductor would, if nothing waits.
+
+        False leaves the message to the conductor: a topic that is not
+        batched, flow control closed (a rebalance), or a backed-up producer
+        buffer, where the conductor applies Faust's back-pressure.
+        """
         app = cast(Any, self.app)
-        batched: set[str] = app.batched_topics
+        buffers: dict[str, MessageBuffer] = app.batched_topics
+        if app.conf.producer_threaded:  # its buffer is counted elsewhere: always the conductor
+            return lambda tp, message: False
         suspended = self.suspend_flow.is_set
         flow_open = app.flow_control.is_active
-        producer_buffer = app.producer.buffer
-        index_locked = app.topics._tp_to_callback_lock.locked
+        producer_pending = app.producer.buffer.pending
+        producer_limit = app.producer.buffer.max_messages
+        on_buffer_full, on_buffer_drop = self.on_buffer_full, self.on_buffer_drop
+        sensor_buffer_full = app.sensors.on_topic_buffer_full
+        pressure: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
 
-        def check(tp: TP) -> bool:
-            return (
-                tp.topic in batched
-                and not suspended()
-                and flow_open()
-                and producer_buffer.size <= producer_buffer.max_messages
-                and not index_locked()
-            )
+        def deliver(tp: TP, message: Message) -> bool:
+            buffer = buffers.get(tp.topic)
+            if (
+                buffer is None
+                or suspended()
+                or not flow_open()
+                or producer_pending.qsize() > producer_limit
+            ):
+                return False
+            callbacks = pressure.get(tp)
+            if callbacks is None:
+                faust_tp = TP(tp.topic, tp.partition)  # the fetcher's is aiokafka's; the consumer keeps TPs
 
-        return check
+                def high() -> None:
+                    sensor_buffer_full(faust_tp)
+                    on_buffer_full(faust_tp)
+
+                callbacks = pressure[tp] = (high, partial(on_buffer_drop, faust_tp))
+            buffer.put_nowait_enhanced(message, on_pressure_high=callbacks[0], on_pressure_drop=callbacks[1])
+            return True
+
+        return deliver
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         callback = self.callback
@@ -59,7 +84,7 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
         set_read_offset = self._read_offset.__setitem__
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
-        direct = self._direct_delivery_check()
+        deliver = self._direct_delivery()
         yield_every = 100
         num_since_yield = 0
         try:
@@ -82,9 +107,7 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            if direct(tp):
-                                await callback(message)
-                            else:
+                            if not deliver(tp, message):
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             set_read_offset(tp, offset)
                     self.diag.unset_flag(CONSUMER_FETCHING)
@@ -112,12 +135,12 @@ class DirectDeliveryTransport(aiokafka_driver.Transport):
 class DirectDeliveryApp(faust.App):
     """A Faust app whose consumer delivers batched topics' messages directly."""
 
-    #: topics subscribed through ``subscribe_batched``
-    batched_topics: set[str]
+    #: topic -> buffer, for topics subscribed through ``subscribe_batched``
+    batched_topics: dict[str, MessageBuffer]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.batched_topics = set()
+        self.batched_topics = {}
 
     def _new_transport(self) -> Any:
         return DirectDeliveryTransport(self.conf.broker_consumer, self)

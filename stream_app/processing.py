@@ -1,8 +1,8 @@
 """One batch of messages through decode, detection and persistence (no Faust here).
 
-The Faust agents hand each ``take_events`` batch to these classes with the
-table that holds detection state; anything dict-like works, so benchmarks and
-tests drive the same code without a broker.
+The worker hands each batch to these classes with the table that holds
+detection state; anything dict-like works, so benchmarks and tests drive the
+same code without a broker.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class FailureBatches:
     def sweep(self, now_ms: int) -> list[Alert]:
         """Resolve episodes quiet for window + grace; forget idle IPs.
 
-        Like ``detect``, this changes ``states`` only: publish the alerts before the next flush.
+        Like ``detect``, this changes ``states`` only: publish the alerts before flushing them.
         """
         notes: list[Notification] = []
         for key, state in self.states.items():

@@ -217,7 +217,12 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(settings.stream_sweep_interval_s)
     async def resolve_quiet_episodes() -> None:
         async with ip_lock:
-            await publish(failures.sweep(now_ms()))  # the states follow with the next flush
+            await publish(failures.sweep(now_ms()))
+            # written now, not at the failures task's next flush: with no failure
+            # coming in there may be none before a rebalance hands the keys over.
+            # Writing states ahead of their messages' acks is safe (a replay skips
+            # the offsets a state already holds); acking ahead of the write is not.
+            await write_table(app, ip_table, failures.states.take_changes())
         async with email_lock:
             alerts, changes = emails.sweep(now_ms())
             await publish(alerts)

@@ -31,13 +31,21 @@ async def write_table(app: Any, table: Any, changes: dict[bytes, bytes | None]) 
     topic = table.changelog_topic_name
     producer = app.producer._ensure_producer()  # the aiokafka producer under Faust's
     partitions = table.partitions
+    # Faust's memory store drops the keys of partitions no longer assigned once a
+    # rebalance's recovery completes, but knows the partition only of keys it
+    # recovered; without this a worker kept (and swept) keys it had handed over
+    key_partition: dict[bytes, int] | None = getattr(store, "_key_partition", None)
     batches: dict[int, Any] = {}
     for key, raw in changes.items():
+        partition = changelog_partition(key, partitions)
         if raw is None:
             store.pop(key, None)
+            if key_partition is not None:
+                key_partition.pop(key, None)
         else:
             store[key] = raw
-        partition = changelog_partition(key, partitions)
+            if key_partition is not None:
+                key_partition[key] = partition
         batch = batches.get(partition)
         if batch is None:
             batch = batches[partition] = producer.create_batch()

@@ -54,12 +54,7 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
 
         def deliver(tp: TP, message: Message) -> bool:
             buffer = buffers.get(tp.topic)
-            if (
-                buffer is None
-                or suspended()
-                or not flow_open()
-                or producer_pending.qsize() > producer_limit
-            ):
+            if buffer is None or suspended() or not flow_open() or producer_pending.qsize() > producer_limit:
                 return False
             callbacks = pressure.get(tp)
             if callbacks is None:

@@ -55,15 +55,10 @@ class Record:
     key: bytes | None
     value: bytes | None
 
-    def decode(self, model: type[E]) -> E | DeadLetter:
-        return decode(
-            model,
-            topic=self.topic,
-            partition=self.partition,
-            offset=self.offset,
-            key=self.key,
-            value=self.value,
-        )
+
+def decode_record(model: type[E], r: KafkaRecord) -> E | DeadLetter:
+    """The record's event, or the dead letter saying why it is none."""
+    return decode(model, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value)
 
 
 @dataclass
@@ -124,9 +119,7 @@ class FailureBatches:
     def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> Decoded:
         out = Decoded()
         for r in records:
-            result = decode(
-                FailedRequest, topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value
-            )
+            result = decode_record(FailedRequest, r)
             if isinstance(result, DeadLetter):
                 out.letters.append((r.key, result))
             else:
@@ -196,10 +189,10 @@ class EmailBatches:
         self.db = db
         self.live = live
 
-    def decode(self, records: list[Record], *, count_live: bool = True) -> EmailBatch:
+    def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> EmailBatch:
         batch = EmailBatch()
         for r in records:
-            result = r.decode(EmailEvent)
+            result = decode_record(EmailEvent, r)
             if isinstance(result, DeadLetter):
                 batch.letters.append((r.key, result))
                 continue
@@ -209,7 +202,7 @@ class EmailBatches:
             batch.keys.append(r.key or result.recipient_domain.encode())
         return batch
 
-    def detect(self, records: list[Record]) -> EmailBatch:
+    def detect(self, records: Sequence[KafkaRecord]) -> EmailBatch:
         """Decode and detect; like the failures, states are stored after the alerts are out."""
         batch = self.decode(records)
         by_key: dict[bytes, list[tuple[EmailEvent, int]]] = defaultdict(list)

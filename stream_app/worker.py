@@ -23,7 +23,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -37,18 +37,11 @@ from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, 
 from stream_app.direct_delivery import DirectDeliveryApp
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.persister import persister_main
-from stream_app.processing import EmailBatches, FailureBatches, Record
+from stream_app.processing import EmailBatches, FailureBatches
 from stream_app.published_alerts import PublishedAlerts
 from stream_app.table_writes import write_table
 
 log = logging.getLogger("failstream.stream")
-
-
-def _records(events: Sequence[Any]) -> list[Record]:
-    return [
-        Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-        for e in events
-    ]
 
 
 def _some(keys: list[str], shown: int = 3) -> str:
@@ -195,7 +188,7 @@ def create_app(settings: Settings) -> faust.App:
             settings.stream_batch_max, within=settings.stream_batch_within_s
         ):
             async with email_lock:
-                detected = emails.detect(_records(batch))
+                detected = emails.detect([e.message for e in batch])
                 await publish(detected.alerts)
                 emails.store(detected.states)
             await dead_letter(detected.letters)

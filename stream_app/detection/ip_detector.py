@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import orjson
 
+from producer.events import FailedRequest
 from stream_app.detection.notification import Notification
 from stream_app.detection.rules import DetectionRules
 from stream_app.detection.threshold_rule import ThresholdState
@@ -53,25 +53,6 @@ class IpState:
         )
 
 
-class FailureFields(Protocol):
-    """What detection reads of a failure: a ``FailedRequest`` has these, so does ``Failure``."""
-
-    @property
-    def event_id(self) -> str: ...
-    @property
-    def ts(self) -> int: ...
-    @property
-    def ip(self) -> str: ...
-    @property
-    def method(self) -> str: ...
-    @property
-    def route(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def service(self) -> str: ...
-
-
 @dataclass(frozen=True)
 class Failure:
     """The fields of a FailedRequest that detection reads."""
@@ -89,7 +70,7 @@ class IpDetector:
     def __init__(self, rules: DetectionRules) -> None:
         self.rules = rules
 
-    def observe(self, state: IpState, event: FailureFields, offset: int) -> list[Notification]:
+    def observe(self, state: IpState, event: Failure | FailedRequest, offset: int) -> list[Notification]:
         """Apply one failure read at ``offset`` of the IP's partition.
 
         A message at or below the last applied offset is a redelivery after a

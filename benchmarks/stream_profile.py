@@ -11,6 +11,7 @@ events/s (stream_throughput) to see what Faust's path and changelog writes cost 
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 from benchmarks.stream_common import events
@@ -28,6 +29,9 @@ def main() -> None:
     records = [Record("t", 0, i, k, v) for i, (k, v) in enumerate(events(args.events, args.ips))]
     table: dict[bytes, bytes] = {}
     batches = FailureBatches(Settings(), table, None, LiveCountsAccumulator())
+    # the worker's collector settings (stream_app.worker.main)
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     spent = {"decode": 0.0, "detect": 0.0, "flush": 0.0}
     per_flush = max(1, args.flush_every)
     for n, i in enumerate(range(0, len(records), 1000), start=1):

@@ -49,16 +49,16 @@ def decode(
     model: type[E], *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
 ) -> E | DeadLetter:
     """The event, or a DeadLetter if it is not JSON, fails the schema or has an unknown ``v``."""
-
-    def letter(error: str) -> DeadLetter:
-        return dead_letter(error, topic=topic, partition=partition, offset=offset, key=key, value=value)
-
     if not value:
-        return letter("empty message")
-    try:
-        event = model.model_validate_json(value)
-    except ValidationError:
-        return letter(_why(model, value))
-    if getattr(event, "v", SCHEMA_VERSION) != SCHEMA_VERSION:
-        return letter(f"unknown schema version v={getattr(event, 'v', None)!r}")
-    return event
+        error = "empty message"
+    else:
+        try:
+            event = model.model_validate_json(value)
+        except ValidationError:
+            error = _why(model, value)
+        else:
+            version = getattr(event, "v", SCHEMA_VERSION)
+            if version == SCHEMA_VERSION:
+                return event
+            error = f"unknown schema version v={version!r}"
+    return dead_letter(error, topic=topic, partition=partition, offset=offset, key=key, value=value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from producer.events import EmailEvent, FailedRequest, LiveCounts
 
@@ -25,11 +26,12 @@ class LiveCountsAccumulator:
         self.emails: Counter[str] = Counter()
         self.alerts = 0
 
-    def add_failure(self, event: FailedRequest) -> None:
-        self.failures += 1
-        self.by_reason[event.reason] += 1
-        self.by_status[str(event.status)] += 1
-        self.by_service[event.service] += 1
+    def add_failures(self, events: Sequence[FailedRequest]) -> None:
+        """A batch at once: Counter.update counts an iterable in C."""
+        self.failures += len(events)
+        self.by_reason.update(e.reason for e in events)
+        self.by_status.update(str(e.status) for e in events)
+        self.by_service.update(e.service for e in events)
 
     def add_email(self, event: EmailEvent) -> None:
         self.emails[event.status] += 1

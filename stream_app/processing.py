@@ -118,15 +118,16 @@ class FailureBatches:
 
     def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> Decoded:
         out = Decoded()
+        reads, keys = out.reads, out.keys
         for r in records:
             result = decode_record(FailedRequest, r)
             if isinstance(result, DeadLetter):
                 out.letters.append((r.key, result))
             else:
-                out.reads.append(Read(result, r.partition, r.offset))
-                out.keys.append(r.key or result.ip.encode())
-                if count_live:
-                    self.live.add_failure(result)
+                reads.append(Read(result, r.partition, r.offset))
+                keys.append(r.key or result.ip.encode())
+        if count_live:
+            self.live.add_failures([read.event for read in reads])
         return out
 
     def detect(self, decoded: Decoded) -> list[Alert]:

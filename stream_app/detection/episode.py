@@ -12,7 +12,10 @@ OTHER = "(other)"
 
 def bump(counter: dict[str, int], label: str, n: int = 1, limit: int = MAX_LABELS) -> None:
     """Count ``label``, folding new labels into ``(other)`` once ``limit`` is reached."""
-    if label not in counter and len(counter) >= limit:
+    if label in counter:
+        counter[label] += n
+        return
+    if len(counter) >= limit:
         label = OTHER
     counter[label] = counter.get(label, 0) + n
 
@@ -32,12 +35,18 @@ class Episode:
     services: dict[str, int] = field(default_factory=dict)
 
     def add(self, ts: int, reason: str, route: str, service: str) -> None:
+        # spelled out, not looped: this runs for every event of every open episode
         self.count += 1
-        self.first = min(self.first, ts)
-        self.last = max(self.last, ts)
-        for counter, label in ((self.reasons, reason), (self.routes, route), (self.services, service)):
-            if label:  # unlabelled rules (per route) keep counts only
-                bump(counter, label)
+        if ts < self.first:
+            self.first = ts
+        if ts > self.last:
+            self.last = ts
+        if reason:  # unlabelled rules (per route) keep counts only
+            bump(self.reasons, reason)
+        if route:
+            bump(self.routes, route)
+        if service:
+            bump(self.services, service)
 
     def quiet_at(self, ts: int, window_ms: int) -> bool:
         """Has the subject been quiet for a whole window when an event at ``ts`` comes?"""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from stream_app.detection.episode import Episode
@@ -44,7 +45,7 @@ class ThresholdState:
 
     def to_json(self) -> list[Any]:
         """Compact: times relative to the newest, labels as one string each, none if unlabelled."""
-        labelled = any(any(label) for label in self.labels)
+        labelled = self.labels.count(UNLABELLED) != len(self.labels)
         return [
             self.max_ts,
             [self.max_ts - t for t in self.times],
@@ -71,25 +72,24 @@ class ThresholdRule:
     grace_ms: int
     repeat_ms: int
 
-    @property
+    @cached_property
     def max_candidates(self) -> int:
         return state_bound(self.threshold, self.window_ms, self.grace_ms)
-
-    def is_late(self, state: ThresholdState, ts: int) -> bool:
-        return state.max_ts != NO_EVENT and ts < state.max_ts - self.grace_ms
 
     def observe(
         self, state: ThresholdState, subject: str, ts: int, reason: str, route: str, service: str
     ) -> list[Notification]:
         """Apply one accepted-or-late event to ``state``; return what it triggers."""
-        if self.is_late(state, ts):
-            return []
+        max_ts = state.max_ts
+        if max_ts != NO_EVENT and ts < max_ts - self.grace_ms:
+            return []  # late: older than the newest event minus grace
         out: list[Notification] = []
         episode = state.episode
         if episode is not None and episode.quiet_at(ts, self.window_ms):
             out.append(self._notify(subject, episode, "resolved"))
             state.episode = episode = None
-        state.max_ts = max(state.max_ts, ts)
+        if ts > max_ts:
+            state.max_ts = ts
         if episode is not None:
             episode.add(ts, reason, route, service)
             if episode.renotify_due(ts, self.repeat_ms):

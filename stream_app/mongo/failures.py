@@ -11,7 +11,7 @@ producer's re-send of an event already counted: it counts for nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.errors import BulkWriteError
 
@@ -24,9 +24,8 @@ MINUTE_MS = 60_000
 SOURCE = "failures"
 
 
-@dataclass(frozen=True)
-class Read:
-    """An event with the place it was read from."""
+class Read(NamedTuple):
+    """An event with the place it was read from (a tuple: one is made per failure)."""
 
     event: FailedRequest
     partition: int

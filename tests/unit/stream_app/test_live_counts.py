@@ -6,8 +6,8 @@ from stream_app.live_counts import LiveCountsAccumulator
 
 def test_flush_reports_one_second_and_starts_the_next_from_zero() -> None:
     live = LiveCountsAccumulator()
-    for reason in ("invalid_token", "invalid_token", "forbidden"):
-        live.add_failure(
+    live.add_failures(
+        [
             FailedRequest(
                 event_id="e",
                 ts=1,
@@ -18,7 +18,9 @@ def test_flush_reports_one_second_and_starts_the_next_from_zero() -> None:
                 status=401,
                 reason=reason,
             )
-        )
+            for reason in ("invalid_token", "invalid_token", "forbidden")
+        ]
+    )
     live.add_email(
         EmailEvent(event_id="m", ts=1, service="api", message_id="x", recipient_domain="d.org", status="sent")
     )

@@ -34,6 +34,7 @@ def main() -> None:
     app = (DirectDeliveryApp if direct else faust.App)(
         settings.stream_app_id,
         **faust_broker_options(settings),
+        datadir=str(settings.stream_data_dir / settings.stream_app_id),  # as the worker: not the cwd
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.kafka_partitions,

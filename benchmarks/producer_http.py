@@ -47,7 +47,15 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not start")
 
 
-def _wrk(wrk: str, port: int, seconds: int, connections: int) -> float:
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system, every thread) the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(wrk: str, port: int, seconds: int, connections: int) -> tuple[float, int]:
+    """(requests/s, requests served) of one wrk run."""
     out = subprocess.run(
         [
             wrk,
@@ -65,7 +73,7 @@ def _wrk(wrk: str, port: int, seconds: int, connections: int) -> float:
     assert non2xx and total and non2xx.group(1) == total.group(1), "every answer must be the 401"
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert match is not None
-    return float(match.group(1))
+    return float(match.group(1)), int(total.group(1))
 
 
 def _loadavg() -> str:
@@ -98,12 +106,19 @@ def main() -> None:
         variants["pass-through middleware"] = _serve("--passthrough")
     try:
         results: dict[str, list[float]] = {name: [] for name in variants}
+        # the server's CPU time per request: unlike req/s, not moved by how much of the
+        # machine other processes (wrk, the broker, neighbours) took during the round
+        cpu_us: dict[str, list[float]] = {name: [] for name in variants}
         for _, port in variants.values():
             _wrk(wrk, port, 2, args.connections)  # warm-up
         names = list(variants)
         for i in range(args.rounds):
             for name in names if i % 2 == 0 else reversed(names):
-                results[name].append(_wrk(wrk, variants[name][1], args.seconds, args.connections))
+                proc, port = variants[name]
+                cpu0 = _cpu_s(proc.pid)
+                rate, served = _wrk(wrk, port, args.seconds, args.connections)
+                results[name].append(rate)
+                cpu_us[name].append((_cpu_s(proc.pid) - cpu0) / served * 1e6)
         print(
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; topic {TOPIC}; "
             f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, alternated; "
@@ -124,6 +139,14 @@ def main() -> None:
             print(
                 f"{name:28s} per-round ratios: {' '.join(f'{r:.2f}' for r in paired)}  "
                 f"median {statistics.median(paired):.3f}"
+            )
+        base_cpu = cpu_us["without middleware"]
+        for name, values in cpu_us.items():
+            paired = [wo / v for v, wo in zip(values, base_cpu, strict=True)]
+            print(
+                f"{name:28s} server CPU us/request: {' '.join(f'{v:.0f}' for v in values)}  "
+                f"median {statistics.median(values):.1f}  "
+                f"per-round without/with {statistics.median(paired):.3f}"
             )
         paired = [w / wo for w, wo in zip(results["with middleware"], without, strict=True)]
         print(f"with/without, median per-round ratio {statistics.median(paired):.3f} (target >= 0.97)")

@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     stream_producer_linger_ms: int = Field(default=10, ge=0, le=1000)
     # skip MongoDB writes (benchmarks only: detection and tables without persistence)
     stream_persist: bool = True
+    # events per MongoDB write batch of the persister: a batch costs one update per
+    # IP and minute it touches, whatever its size, and FerretDB applies updates one
+    # at a time, so a persister that fell behind catches up faster with big batches
+    # (20,000 events over 100 IPs: ~3,800 events/s at 4,000, ~5,700 at 16,000)
+    stream_persist_batch_max: int = Field(default=16000, ge=1)
 
     # --- alerting / SMTP -------------------------------------------------
     smtp_host: str = "127.0.0.1"

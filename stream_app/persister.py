@@ -64,7 +64,7 @@ async def run_persister(
         group_id=persist_group(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=settings.stream_batch_max,
+        max_poll_records=settings.stream_persist_batch_max,
         session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
         **aiokafka_config(settings),
     )
@@ -76,7 +76,7 @@ async def run_persister(
     await consumer.start()
     try:
         while True:
-            fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_batch_max)
+            fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_persist_batch_max)
             if not fetched:
                 continue
             async with batch_lock:

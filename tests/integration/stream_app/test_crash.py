@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 def test_sigkill_mid_stream_then_restart_counts_every_failure_once_and_alerts_once(
     settings: Settings, processes: ProcessGroup, db: Any
 ) -> None:
-    settings = settings.model_copy(update={**RULES, "stream_session_timeout_s": 6, "stream_batch_max": 200})
+    # small batches, for detection and persistence alike: the kill must land mid-stream
+    small = {"stream_batch_max": 200, "stream_persist_batch_max": 200}
+    settings = settings.model_copy(update={**RULES, "stream_session_timeout_s": 6, **small})
     trace = failure_trace(23, ips=400, base_ts=now_ms() + 86_400_000, grace_ms=60_000, window_ms=600_000)
     expected = oracle_for(trace)
     processes.start("stream", "stream", settings)

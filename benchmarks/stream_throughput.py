@@ -7,7 +7,8 @@ The same topic is read by all, alternating each round: the bare consumer,
 a Faust agent that only counts, the worker's own batched path counting
 only, and the worker.
 The worker's rate comes from its own per-second live counts (full seconds
-only); with MongoDB it is events / (first live second .. all counted in ip_stats).
+only); with MongoDB it is events / (first live second .. all counted in ip_stats),
+next to what the database takes for the raw failures alone (``insert_many``).
 """
 
 from __future__ import annotations
@@ -132,6 +133,21 @@ def worker_rate(settings: Settings, n: int, persist: bool, log_dir: Path) -> flo
         stop_worker(proc)
 
 
+def mongo_floor(settings: Settings, n: int, batch: int) -> float:
+    """Documents/s the database takes for the raw failures alone: ``insert_many`` of the
+    same events in the persister's batches, nothing else (the ceiling of any persisting worker)."""
+    client: MongoClient = MongoClient(settings.mongo_uri.get_secret_value())
+    db = client[f"{settings.mongo_db}_floor"]
+    docs = [{"_id": str(uuid.uuid4()), **orjson.loads(v)} for _, v in events(n, 100, seed=3)]
+    started = time.perf_counter()
+    for i in range(0, n, batch):
+        db.failures.insert_many(docs[i : i + batch], ordered=False)
+    rate = n / (time.perf_counter() - started)
+    client.drop_database(db.name)
+    client.close()
+    return rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
@@ -167,8 +183,10 @@ def main() -> None:
     produce_all(mongo, events(args.mongo_events, args.mongo_ips, seed=2))
     m_bare = asyncio.run(bare(mongo, args.mongo_events))
     m_worker = worker_rate(mongo, args.mongo_events, persist=True, log_dir=log_dir)
+    m_floor = mongo_floor(mongo, args.mongo_events, mongo.stream_persist_batch_max)
     print(f"with MongoDB (FerretDB) events={args.mongo_events} ips={args.mongo_ips}:")
     print(f"  bare {m_bare:,.0f} ev/s, worker {m_worker:,.0f} ev/s, ratio {m_worker / m_bare:.3f}")
+    print(f"  the database alone, insert_many of the raw failures: {m_floor:,.0f} docs/s")
     print(f"worker logs: {log_dir}")
 
 

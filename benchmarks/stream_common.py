@@ -39,6 +39,23 @@ def isolated(name: str, **overrides: object) -> Settings:
     return settings
 
 
+def drop_topics(settings: Settings, prefix: str) -> int:
+    """Delete every topic whose name starts with ``prefix`` (a run's tag); return how many.
+
+    Each benchmark round makes topics of its own (events, alerts, changelogs). Left
+    behind, they pile up on the local broker by the thousand, and every later
+    round shares the two cores with a broker that tends them all.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(confluent_config(settings))
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result()
+    return len(names)
+
+
 def failure(ip: str, ts: int, rng: random.Random) -> bytes:
     return failed_request_json(
         event_id=new_event_id(),

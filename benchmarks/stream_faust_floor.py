@@ -31,10 +31,12 @@ def main() -> None:
     settings = Settings()
     goal = int(os.environ["FAILSTREAM_BENCH_EVENTS"])
     direct = os.environ.get("FAILSTREAM_BENCH_FLOOR", "stream") == "direct"
+    datadir = settings.stream_data_dir / settings.stream_app_id  # as the worker's: not the cwd
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = (DirectDeliveryApp if direct else faust.App)(
         settings.stream_app_id,
         **faust_broker_options(settings),
-        datadir=str(settings.stream_data_dir / settings.stream_app_id),  # as the worker: not the cwd
+        datadir=str(datadir),
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.kafka_partitions,

@@ -28,7 +28,16 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from pymongo import MongoClient
 
-from benchmarks.stream_common import consumer, events, isolated, produce_all, start_worker, stop_worker, wait
+from benchmarks.stream_common import (
+    consumer,
+    drop_topics,
+    events,
+    isolated,
+    produce_all,
+    start_worker,
+    stop_worker,
+    wait,
+)
 from failstream.kafka_config import aiokafka_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import LiveCounts
@@ -86,13 +95,16 @@ def faust_floor_rate(settings: Settings, n: int, floor: str) -> float:
         update={"stream_app_id": f"{settings.stream_app_id}-floor-{uuid.uuid4().hex[:6]}"}
     )
     env = {**os.environ, **run.as_env(), "FAILSTREAM_BENCH_EVENTS": str(n), "FAILSTREAM_BENCH_FLOOR": floor}
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.stream_faust_floor", "worker"],
-        env=env,
-        capture_output=True,
-        timeout=180,
-        check=False,
-    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.stream_faust_floor", "worker"],
+            env=env,
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        drop_topics(run, f"{run.stream_app_id}-")  # its Faust topics: the next round starts clean
     for line in out.stderr.decode(errors="replace").splitlines():
         if line.startswith("FLOOR-RATE "):
             return float(line.split()[1])
@@ -131,6 +143,9 @@ def worker_rate(settings: Settings, n: int, persist: bool, log_dir: Path) -> flo
         return rate
     finally:
         stop_worker(proc)
+        # the round's changelogs, alerts and live counts: the next round starts clean
+        for prefix in (f"{run.stream_app_id}-", run.topic_alerts, run.topic_live_counts):
+            drop_topics(run, prefix)
 
 
 def mongo_floor(settings: Settings, n: int, batch: int) -> float:
@@ -148,6 +163,11 @@ def mongo_floor(settings: Settings, n: int, batch: int) -> float:
     return rate
 
 
+def _tag(settings: Settings) -> str:
+    """The prefix every topic of an ``isolated`` run starts with."""
+    return settings.topic_failed_requests.removesuffix("-failed-requests")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
@@ -159,6 +179,20 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="stream-bench-"))
 
     settings = isolated("tput")
+    try:
+        _stream_rounds(settings, args, log_dir)
+    finally:
+        drop_topics(settings, _tag(settings))
+    if args.mongo_events:
+        mongo = isolated("tput-mongo")
+        try:
+            _with_mongo(mongo, args, log_dir)
+        finally:
+            drop_topics(mongo, _tag(mongo))
+    print(f"worker logs: {log_dir}")
+
+
+def _stream_rounds(settings: Settings, args: argparse.Namespace, log_dir: Path) -> None:
     produce_all(settings, events(args.events, args.ips))
     bare_rates: list[float] = []
     floor_rates: list[float] = []
@@ -177,9 +211,8 @@ def main() -> None:
     print(f"worker, no MongoDB:                 {[round(r) for r in worker_rates]} ev/s, median {w:,.0f}")
     print(f"ratio worker/bare: {w / b:.3f}   agent floor/bare: {f / b:.3f}   worker/agent floor: {w / f:.2f}")
 
-    if not args.mongo_events:
-        return
-    mongo = isolated("tput-mongo")
+
+def _with_mongo(mongo: Settings, args: argparse.Namespace, log_dir: Path) -> None:
     produce_all(mongo, events(args.mongo_events, args.mongo_ips, seed=2))
     m_bare = asyncio.run(bare(mongo, args.mongo_events))
     m_worker = worker_rate(mongo, args.mongo_events, persist=True, log_dir=log_dir)
@@ -187,7 +220,6 @@ def main() -> None:
     print(f"with MongoDB (FerretDB) events={args.mongo_events} ips={args.mongo_ips}:")
     print(f"  bare {m_bare:,.0f} ev/s, worker {m_worker:,.0f} ev/s, ratio {m_worker / m_bare:.3f}")
     print(f"  the database alone, insert_many of the raw failures: {m_floor:,.0f} docs/s")
-    print(f"worker logs: {log_dir}")
 
 
 if __name__ == "__main__":

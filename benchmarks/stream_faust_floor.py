@@ -25,18 +25,17 @@ from failstream.kafka_config import faust_broker_options
 from failstream.settings import Settings
 from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
 from stream_app.direct_delivery import DirectDeliveryApp
+from stream_app.worker import app_data_dir
 
 
 def main() -> None:
     settings = Settings()
     goal = int(os.environ["FAILSTREAM_BENCH_EVENTS"])
     direct = os.environ.get("FAILSTREAM_BENCH_FLOOR", "stream") == "direct"
-    datadir = settings.stream_data_dir / settings.stream_app_id  # as the worker's: not the cwd
-    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = (DirectDeliveryApp if direct else faust.App)(
         settings.stream_app_id,
         **faust_broker_options(settings),
-        datadir=str(datadir),
+        datadir=str(app_data_dir(settings)),  # as the worker's: not the working directory
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.kafka_partitions,

@@ -11,13 +11,13 @@ events/s (stream_throughput) to see what Faust's path and changelog writes cost 
 from __future__ import annotations
 
 import argparse
-import gc
 import time
 
 from benchmarks.stream_common import events
 from failstream.settings import Settings
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.processing import FailureBatches, Record
+from stream_app.worker import tune_collector
 
 
 def main() -> None:
@@ -29,9 +29,7 @@ def main() -> None:
     records = [Record("t", 0, i, k, v) for i, (k, v) in enumerate(events(args.events, args.ips))]
     table: dict[bytes, bytes] = {}
     batches = FailureBatches(Settings(), table, None, LiveCountsAccumulator())
-    # the worker's collector settings (stream_app.worker.main)
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    tune_collector()  # the worker's collector settings
     spent = {"decode": 0.0, "detect": 0.0, "flush": 0.0}
     per_flush = max(1, args.flush_every)
     for n, i in enumerate(range(0, len(records), 1000), start=1):

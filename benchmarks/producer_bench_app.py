@@ -1,8 +1,11 @@
 """The host app the producer benchmarks load: one Starlette route that answers 401.
 
-``python -m benchmarks.producer_bench_app --port 8101 [--capture]`` serves it
-under uvicorn, with or without the capture middleware (events go to the
-local broker on a benchmark topic).
+``python -m benchmarks.producer_bench_app --port 8101 [--capture | --in-process]``
+serves it under uvicorn, with or without the capture middleware (events go
+to the local broker on a benchmark topic). ``--capture`` is the one line a
+host adds, so events go through the relay process unless
+``FAILSTREAM_PRODUCER_RELAY=false``; ``--in-process`` gives the middleware a
+KafkaSink of its own, in the host process.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def build_app(
     app = Starlette(routes=[Route("/api/items/{item_id}", protected, methods=["GET", "POST"])])
     if capture:
         settings = settings or bench_settings()
-        app.add_middleware(FailureCaptureMiddleware, settings=settings, sink=sink or KafkaSink(settings))
+        app.add_middleware(FailureCaptureMiddleware, settings=settings, sink=sink)
     return app
 
 
@@ -86,7 +89,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--capture", action="store_true")
+    parser.add_argument("--capture", action="store_true", help="the middleware as a host adds it (relay)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the middleware with a KafkaSink in this process"
+    )
     parser.add_argument("--discard", action="store_true", help="capture, but into a sink that drops events")
     parser.add_argument("--passthrough", action="store_true", help="a middleware that records nothing")
     args = parser.parse_args()
@@ -95,8 +101,14 @@ def main() -> None:
         app.add_middleware(PassThrough)
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="error", access_log=False)
         return
+    settings = bench_settings()
+    sink: KafkaSink | DiscardingSink | None = None
+    if args.discard:
+        sink = DiscardingSink()
+    elif args.in_process:
+        sink = KafkaSink(settings)
     uvicorn.run(
-        build_app(args.capture or args.discard, sink=DiscardingSink() if args.discard else None),
+        build_app(args.capture or sink is not None, sink=sink, settings=settings),
         host="127.0.0.1",
         port=args.port,
         log_level="error",

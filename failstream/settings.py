@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # events feed minute-scale detection: 50 ms of batching costs nothing there and
     # saves the host and the broker a request per handful of events
     producer_linger_ms: int = Field(default=50, ge=0)
+    #: build and send events in a relay child process (producer.relay), so the host's request
+    #: thread only appends each failure's facts to a list; off: everything in the host process
+    producer_relay: bool = True
 
     @field_validator("capture_statuses", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ and capture errors are swallowed so the host never sees them. One line::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from failstream.settings import Settings
 from producer.capture import FailureRecorder
 from producer.classify import REASON_STATE_KEY
 from producer.policy import CapturePolicy
+from producer.relay_client import ASGI_FACTS, RELAY_BATCH, recorder_for
+from producer.request_facts import host_reason_of, request_facts
 from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.producer")
@@ -45,13 +48,20 @@ class FailureCaptureMiddleware:
         if recorder is None:
             if settings is None:
                 raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
-            recorder = FailureRecorder(settings, sink, policy=policy)
+            recorder = recorder_for(settings, sink, policy=policy)
         self.app = app
         self.recorder = recorder
         # every request passes here: plain attribute and set lookups, no method calls
         self._failures = recorder.policy.failure_statuses
         self._skip_paths = recorder.policy.skip_paths
         self._skip_prefixes = recorder.policy.skip_prefixes
+        self._service = recorder.service
+        relay = getattr(recorder, "relay", None)
+        if relay is not None:
+            # the relay builds and sends the event in its own process (see producer.relay)
+            self._relay_batch = relay.batch
+            self._relay_ship = relay.ship_full
+            self._record = self._relay_record  # type: ignore[method-assign]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -83,48 +93,55 @@ class FailureCaptureMiddleware:
 
     def _record(self, scope: Scope, status: int, response_headers: Any) -> None:
         try:
-            wanted: dict[bytes, str] = {}
-            for key, value in scope.get("headers") or ():
-                if key in _WANTED and key not in wanted:
-                    wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
-            has_auth = b"authorization" in wanted
             client = scope.get("client")
-            route = scope.get("route")
-            state = scope.get("state")
-            # ASGI says state is a dict: the isinstance check (an ABC, slow) is only the fallback
-            if state.__class__ is dict or isinstance(state, MutableMapping):
-                host_reason = state.get(REASON_STATE_KEY)
-            else:
-                host_reason = None
-            challenge = None
-            if status == 401 and has_auth and not host_reason and response_headers:
-                found = _find(response_headers, b"www-authenticate")
-                challenge = found.decode("latin-1") if found is not None else None
+            host_reason = host_reason_of(scope.get("state"))
+            xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
+                scope.get("headers"), status, host_reason, response_headers
+            )
             # positional: this runs for every failed request, and that is the cheaper call
             self.recorder.record(
                 client[0] if client else None,
-                wanted.get(b"x-forwarded-for"),
-                wanted.get(b"forwarded"),
+                xff,
+                forwarded,
                 scope.get("method", ""),
-                getattr(route, "path", None) or UNMATCHED_ROUTE,
+                getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE,
                 status,
                 has_auth,
                 host_reason,
-                wanted.get(b"user-agent", ""),
-                wanted.get(b"x-request-id", ""),
+                user_agent,
+                request_id,
                 challenge,
             )
         except Exception:
             log.exception("failed to capture a failed request")
 
+    def _relay_record(self, scope: Scope, status: int, response_headers: Any) -> None:
+        """The request's facts as they are, for the relay process to read: the host pays one append.
 
-# only presence of authorization is used; its value is never read into the event
-_WANTED = frozenset((b"x-forwarded-for", b"forwarded", b"authorization", b"user-agent", b"x-request-id"))
+        Spelled out (no helper calls) because it is all the host pays per failure.
+        """
+        try:
+            client = scope.get("client")
+            state = scope.get("state")
+            batch = self._relay_batch
+            batch.append(
+                (
+                    ASGI_FACTS,
+                    _time_ns() // 1_000_000,
+                    self._service,
+                    client[0] if client else None,
+                    scope.get("headers"),
+                    scope.get("method", ""),
+                    getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE,
+                    status,
+                    state.get(REASON_STATE_KEY) if state.__class__ is dict else host_reason_of(state),
+                    response_headers if status == 401 else None,
+                )
+            )
+            if len(batch) >= RELAY_BATCH:
+                self._relay_ship()
+        except Exception:
+            log.exception("failed to capture a failed request")
 
 
-def _find(headers: Any, name: bytes) -> bytes | None:
-    """First value of a header; ASGI names are lower-case already."""
-    for key, value in headers:
-        if key == name:
-            return value  # type: ignore[no-any-return]
-    return None
+_time_ns = time.time_ns

@@ -51,11 +51,16 @@ class FailureRecorder:
         user_agent: str,
         request_id: str,
         www_authenticate: str | None = None,
+        ts_ms: int | None = None,
     ) -> None:
-        """Build the event and hand it to the sink; the ASGI middleware calls it positionally (cheaper)."""
+        """Build the event and hand it to the sink; the ASGI middleware calls it positionally (cheaper).
+
+        ``ts_ms`` is when the request failed, for a caller that records it later
+        (the relay process); by default, now.
+        """
         ip = client_ip(peer, x_forwarded_for, forwarded, self.trusted)
         reason = classify(status, has_auth, host_reason, www_authenticate)
-        ts = _time_ns() // 1_000_000  # the contract's now_ms(), without its call
+        ts = _time_ns() // 1_000_000 if ts_ms is None else ts_ms  # the contract's now_ms(), without its call
         value = failed_request_json(
             event_id=next_event_id(ts),  # one clock read: the id carries the event's own ms
             ts=ts,

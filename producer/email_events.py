@@ -14,6 +14,7 @@ from __future__ import annotations
 from failstream.settings import Settings
 from producer import metrics
 from producer.events import EmailEvent, dumps, new_event_id, now_ms
+from producer.relay_client import MESSAGE, shared_relay
 from producer.shared import shared_sink
 from producer.sink import KafkaSink
 
@@ -56,7 +57,11 @@ def report_email_event(
         attempt=attempt,
         error=error[:2000],
     )
-    (sink or shared_sink(settings)).send(settings.topic_email_events, event.recipient_domain, dumps(event))
+    topic, key, value = settings.topic_email_events, event.recipient_domain, dumps(event)
+    if sink is None and settings.producer_relay:
+        shared_relay(settings).add((MESSAGE, topic, key, value))  # one Kafka client per host: the relay's
+    else:
+        (sink or shared_sink(settings)).send(topic, key, value)
     metrics.EMAIL_EVENTS.inc()
     return event
 

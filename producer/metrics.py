@@ -82,3 +82,39 @@ DROPPED = Counter(
 QUEUE_DEPTH = Gauge("failstream_producer_queue_depth", "Events in librdkafka's queue, not yet acknowledged")
 SPOOL_EVENTS = Gauge("failstream_producer_spool_events", "Events waiting in the on-disk spool")
 SPOOL_BYTES = Gauge("failstream_producer_spool_bytes", "Bytes used by the on-disk spool")
+
+
+_SINK_COUNTERS = (
+    ("delivered", DELIVERED),
+    ("delivery_errors", DELIVERY_ERRORS),
+    ("spooled", SPOOLED),
+    ("replayed", REPLAYED),
+    ("dropped_spool_full", DROPPED.labels("spool_full")),
+    ("dropped_other", DROPPED.labels("spool_error")),
+)
+
+
+class SinkMetricsPublisher:
+    """Adds a sink's running totals to the Prometheus counters, and sets its gauges.
+
+    The totals come from a :meth:`KafkaSink.stats` call, in this process or,
+    for the relay, in its child process. A new child counts from zero again:
+    :meth:`restart` says so, and its totals are then added on top.
+    """
+
+    def __init__(self) -> None:
+        self._published: dict[str, int] = {}
+
+    def publish(self, stats: dict[str, int]) -> None:
+        for name, counter in _SINK_COUNTERS:
+            value = stats.get(name, 0)
+            delta = value - self._published.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+                self._published[name] = value
+        QUEUE_DEPTH.set(stats.get("queue_depth", 0))
+        SPOOL_EVENTS.set(stats.get("spool_events", 0))
+        SPOOL_BYTES.set(stats.get("spool_bytes", 0))
+
+    def restart(self) -> None:
+        self._published.clear()

@@ -90,7 +90,7 @@ class KafkaSink:
         self.replayed = 0
         self.dropped_spool_full = 0
         self.dropped_other = 0
-        self._published: dict[str, int] = {}
+        self._metrics = metrics.SinkMetricsPublisher()
 
     # --- configuration ------------------------------------------------------
 
@@ -437,24 +437,23 @@ class KafkaSink:
         except KafkaCredentialsError as exc:
             self.config_error = str(exc)
 
-    def _publish_metrics(self) -> None:
-        for name, counter in (
-            ("delivered", metrics.DELIVERED),
-            ("delivery_errors", metrics.DELIVERY_ERRORS),
-            ("spooled", metrics.SPOOLED),
-            ("replayed", metrics.REPLAYED),
-            ("dropped_spool_full", metrics.DROPPED.labels("spool_full")),
-            ("dropped_other", metrics.DROPPED.labels("spool_error")),
-        ):
-            value = getattr(self, name)
-            delta = value - self._published.get(name, 0)
-            if delta > 0:
-                counter.inc(delta)
-                self._published[name] = value
+    def stats(self) -> dict[str, int]:
+        """Running totals and current depths, as :class:`metrics.SinkMetricsPublisher` reads them."""
         producer = self._producer
-        metrics.QUEUE_DEPTH.set(len(producer) if producer is not None else 0)
-        metrics.SPOOL_EVENTS.set(self._spool.events)
-        metrics.SPOOL_BYTES.set(self._spool.size_bytes)
+        return {
+            "delivered": self.delivered,
+            "delivery_errors": self.delivery_errors,
+            "spooled": self.spooled,
+            "replayed": self.replayed,
+            "dropped_spool_full": self.dropped_spool_full,
+            "dropped_other": self.dropped_other,
+            "queue_depth": len(producer) if producer is not None else 0,
+            "spool_events": self._spool.events,
+            "spool_bytes": self._spool.size_bytes,
+        }
+
+    def _publish_metrics(self) -> None:
+        self._metrics.publish(self.stats())
 
     def _finish(self) -> None:
         producer = self._producer

@@ -26,6 +26,7 @@ from failstream.settings import Settings
 from producer.capture import FailureRecorder
 from producer.classify import REASON_STATE_KEY
 from producer.policy import CapturePolicy
+from producer.relay_client import recorder_for
 from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.producer")
@@ -67,7 +68,7 @@ class FailureCaptureWSGIMiddleware:
         if recorder is None:
             if settings is None:
                 raise TypeError("FailureCaptureWSGIMiddleware needs settings= or recorder=")
-            recorder = FailureRecorder(settings, sink, policy=policy)
+            recorder = recorder_for(settings, sink, policy=policy)
         self.app = app
         self.recorder = recorder
         self.route_of = route_of

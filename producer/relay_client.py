@@ -66,6 +66,7 @@ _PIPE_BYTES = 1 << 20
 _MAX_BACKLOG_BYTES = 64 << 20
 _SPAWN_TRIES = 3
 _RESPAWN_EVERY_S = 1.0
+_SHORT_LIFE_S = 5.0  # a relay that dies sooner than this did not really start
 _time_ns = time.time_ns
 
 
@@ -84,6 +85,7 @@ class RelayClient:
         self._fd = -1
         self._spawn_failures = 0
         self._next_spawn = 0.0
+        self._started_at = 0.0
         self._fallback: EntryDelivery | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -219,7 +221,7 @@ class RelayClient:
             if self._spawn_failures >= _SPAWN_TRIES:
                 self._fall_back()
             return
-        self._spawn_failures = 0
+        self._started_at = now
         fd = proc.stdin.fileno()
         try:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
@@ -239,6 +241,14 @@ class RelayClient:
             self._close_pipes(proc)
             self.restarts += 1
             self._end_counts()
+            if time.monotonic() - self._started_at < _SHORT_LIFE_S:
+                # it can start but not run here (a broken install, say): that counts as failing to start
+                self._spawn_failures += 1
+                if self._spawn_failures >= _SPAWN_TRIES:
+                    self._fall_back()
+                    return
+            else:
+                self._spawn_failures = 0
         self._spawn()
 
     def _fall_back(self) -> None:

@@ -161,10 +161,13 @@ def test_a_killed_relay_is_replaced_and_later_failures_still_arrive(relay_settin
     assert sorted(event["ip"] for _, event in events) == sorted(f"10.9.0.{i}" for i in range(30))
 
 
-def test_where_no_relay_can_start_the_host_sends_the_events_itself(
-    relay_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("python", ["missing", "/bin/false"], ids=["cannot-start", "dies-at-once"])
+def test_where_no_relay_can_run_the_host_sends_the_events_itself(
+    relay_settings: Settings, python: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(sys, "executable", str(Path(relay_settings.producer_spool_dir) / "no-python"))
+    if python == "missing":
+        python = str(Path(relay_settings.producer_spool_dir) / "no-python")
+    monkeypatch.setattr(sys, "executable", python)
     relay = RelayClient(relay_settings)
     for i in range(7):
         relay.add(_entry(relay_settings, f"10.8.0.{i}"))

@@ -5,6 +5,10 @@ same producer settings (idempotent, lz4, murmur2_random, linger), and are
 timed from the first send until the broker acknowledged the last one
 (flush), in alternating rounds.
 
+A third loop hands the relay what the ASGI middleware hands it per failed
+request (its facts, not the JSON), timed from the first ``add`` until the
+relay process has built, sent and had acknowledged the last event and exited.
+
     .venv/bin/python -m benchmarks.producer_throughput [--events 200000 --rounds 3]
 """
 
@@ -20,6 +24,7 @@ from benchmarks.producer_bench_app import TOPIC, bench_settings
 from failstream.kafka_config import ensure_topics
 from producer.events import failed_request_json
 from producer.ids import next_event_id
+from producer.relay_client import ASGI_FACTS, RelayClient
 from producer.sink import KafkaSink
 
 
@@ -57,6 +62,33 @@ def sink_rate(payloads: list[tuple[bytes, bytes]]) -> float:
     return len(payloads) / elapsed
 
 
+def _facts(n: int) -> list[tuple[object, ...]]:
+    headers = ((b"host", b"127.0.0.1:8000"), (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) bench"))
+    return [
+        (ASGI_FACTS, 1_700_000_000_000 + i, "bench", f"198.51.{i % 200}.{i % 250}", headers, "POST",
+         "/api/items/{item_id}", 401, None, None)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def relay_rate(entries: list[tuple[object, ...]]) -> float:
+    settings = bench_settings().model_copy(update={"producer_relay": True})
+    relay = RelayClient(settings)
+    relay.add(entries[0])  # start the relay and its Kafka client before the clock does
+    relay.ship()
+    deadline = time.monotonic() + 30
+    while relay.relay_stats.get("delivered", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.perf_counter()
+    for entry in entries:
+        relay.add(entry)
+    unsent = relay.close(120)
+    elapsed = time.perf_counter() - started
+    stats = relay.relay_stats
+    assert unsent == 0 and stats.get("delivered") == len(entries) + 1 and not stats.get("spooled"), stats
+    return len(entries) / elapsed
+
+
 def raw_rate(payloads: list[tuple[bytes, bytes]]) -> float:
     settings = bench_settings()
     config = {k: v for k, v in KafkaSink(settings)._config().items() if k not in ("on_delivery", "error_cb")}
@@ -83,17 +115,26 @@ def main() -> None:
     args = parser.parse_args()
     ensure_topics(bench_settings())
     payloads = _payloads(args.events)
+    entries = _facts(args.events)
     print(f"{args.events} events of {len(payloads[0][1])} bytes per run, {args.rounds} alternating rounds")
-    sink, raw = [], []
+    sink: list[float] = []
+    raw: list[float] = []
+    relayed: list[float] = []
     for i in range(args.rounds):
-        order = [(sink_rate, sink), (raw_rate, raw)]
+        order = [
+            (lambda: sink_rate(payloads), sink),
+            (lambda: raw_rate(payloads), raw),
+            (lambda: relay_rate(entries), relayed),
+        ]
         for run, results in order if i % 2 == 0 else reversed(order):
-            results.append(run(payloads))
+            results.append(run())
     print("KafkaSink.send  events/s:", " ".join(f"{r:,.0f}" for r in sink))
     print("raw produce     events/s:", " ".join(f"{r:,.0f}" for r in raw))
+    print("relay, facts in events/s:", " ".join(f"{r:,.0f}" for r in relayed))
     print(
         f"median KafkaSink {statistics.median(sink):,.0f}/s, raw {statistics.median(raw):,.0f}/s, "
-        f"ratio {statistics.median(sink) / statistics.median(raw):.2f} (target >= 100,000/s)"
+        f"ratio {statistics.median(sink) / statistics.median(raw):.2f} (target >= 100,000/s); "
+        f"through the relay {statistics.median(relayed):,.0f}/s"
     )
 
 

@@ -92,6 +92,7 @@ class RelayClient:
         self._full_ships = 0  # batches request threads shipped: while it grows, the thread idles
         self.dropped = 0
         self.restarts = 0
+        self.relay_stats: dict[str, int] = {}  # the running relay's last report of its sink
         # the relay's counters, published here (captured failures and the sink's)
         self._sink_metrics = metrics.SinkMetricsPublisher()
         self._captured: dict[str, metrics.CapturedCounts] = {}
@@ -316,7 +317,8 @@ class RelayClient:
             return False
         if not isinstance(report, dict):
             return False
-        self._sink_metrics.publish(report.get("sink") or {})
+        self.relay_stats = report.get("sink") or {}
+        self._sink_metrics.publish(self.relay_stats)
         self._captured_now = {(s, r, st): n for s, r, st, n in report.get("captured") or ()}
         self._publish_captured()
         return True

@@ -14,7 +14,9 @@ Wire: each frame is a 4-byte little-endian length and a :mod:`marshal`
 payload, as both ends run the same Python. The host's first frame is its
 settings (``Settings.as_env()``); every later one is a list of entries
 (see :class:`EntryDelivery`). The relay writes its counters back on
-stdout, one frame a second and a last one before it exits. It
+stdout: once as soon as it can take entries (the host writes none before,
+so a relay that cannot even start loses nothing), then once a second and a
+last time before it exits. It
 stops when the host closes the pipe (or dies): it drains what it has read,
 closes the sink (deadline :data:`producer.shared.EXIT_FLUSH_S`, the rest to
 the spool) and exits.
@@ -165,6 +167,7 @@ def run(stdin: IO[bytes], stdout: IO[bytes], on_entry_error: Callable[[BaseExcep
         sink.start()
     except Exception:
         pass  # logged once by the sink; events wait in its spool
+    reporter.report()  # the first report says we are ready: until then the host holds its frames
     reporter.start()
     try:
         while (batch := read_frame(stdin)) is not None:

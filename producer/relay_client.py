@@ -86,6 +86,7 @@ class RelayClient:
         self._spawn_failures = 0
         self._next_spawn = 0.0
         self._started_at = 0.0
+        self._ready = False  # the relay reported once: it has read the settings and holds a sink
         self._fallback: EntryDelivery | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -160,7 +161,7 @@ class RelayClient:
 
     def _pump(self) -> None:
         """Write whole frames while the pipe takes them; caller holds the lock."""
-        while self._frames and self._fd >= 0:
+        while self._frames and self._fd >= 0 and self._ready:
             data = self._frames[0][0]
             try:
                 written = os.write(self._fd, memoryview(data)[self._written :])
@@ -200,6 +201,7 @@ class RelayClient:
         env = dict(os.environ)
         root = str(Path(producer.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        proc: subprocess.Popen[bytes] | None = None
         try:
             if not sys.executable:
                 raise OSError("no Python executable to start it with")
@@ -215,6 +217,10 @@ class RelayClient:
             proc.stdin.write(frame(self._settings.as_env()))
             proc.stdin.flush()
         except (OSError, ValueError) as exc:
+            if proc is not None:  # started, but gone before it read its settings
+                self._close_pipes(proc)
+                proc.kill()
+                proc.wait()
             self._spawn_failures += 1
             log.error(
                 "could not start the Failstream relay (%d of %d): %s", self._spawn_failures, _SPAWN_TRIES, exc
@@ -230,12 +236,14 @@ class RelayClient:
             pass  # the default 64 KiB still works: frames wait in the backlog sooner
         os.set_blocking(fd, False)
         self._proc, self._fd = proc, fd
+        self._ready = False
         self._written = 0  # a frame the last relay only half read goes whole to this one
 
     def _lost_relay(self) -> None:
         """The relay died: start another; caller holds the lock."""
         proc = self._proc
         self._proc, self._fd = None, -1
+        self._ready = False
         if proc is not None:
             code = proc.poll()
             log.error("the Failstream relay stopped (exit code %s); starting another", code)
@@ -317,6 +325,7 @@ class RelayClient:
             return False
         if not isinstance(report, dict):
             return False
+        self._ready = True
         self.relay_stats = report.get("sink") or {}
         self._sink_metrics.publish(self.relay_stats)
         self._captured_now = {(s, r, st): n for s, r, st, n in report.get("captured") or ()}
@@ -349,10 +358,16 @@ class RelayClient:
         """
         deadline = time.monotonic() + timeout_s
         self.ship()
+        while not self._ready and self._proc is not None and self._proc.poll() is None:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)  # a relay just started: its first report lets the frames go
         with self._lock:
             self._closing = True
             proc = self._proc
-            while self._frames and proc is not None and proc.poll() is None and time.monotonic() < deadline:
+            while self._frames and self._ready and proc is not None and proc.poll() is None:
+                if time.monotonic() >= deadline:
+                    break
                 self._pump()
                 if self._frames:
                     select.select([], [self._fd], [], 0.05)
@@ -397,7 +412,7 @@ class RelayClient:
         del self.batch[:]  # emptied, not replaced: middlewares hold this list
         self._frames = deque()
         self._written = self._backlog_bytes = 0
-        self._proc, self._fd, self._thread = None, -1, None
+        self._proc, self._fd, self._thread, self._ready = None, -1, None, False
         self._captured_before, self._captured_now = {}, {}
 
 

@@ -43,7 +43,7 @@ from producer import metrics
 from producer.capture import FailureRecorder
 from producer.policy import CapturePolicy
 from producer.relay import ASGI_FACTS, MESSAGE, RECORDED_FACTS, EntryDelivery, frame, read_frame
-from producer.shared import EXIT_FLUSH_S, shared_sink
+from producer.shared import EXIT_FLUSH_S, PerConnection, shared_sink
 from producer.sink import KafkaSink
 
 __all__ = [
@@ -264,6 +264,9 @@ class RelayClient:
         """No relay can run here: build and send in this process, starting with the backlog."""
         log.error("capturing without the relay: events are built and sent in this process")
         self._fallback = EntryDelivery(self._settings, shared_sink(self._settings))
+        # exit handlers run last-registered first: the relays hand their last entries to
+        # the sink before the sink closes
+        atexit.register(close_shared_relays)
         frames, self._frames = self._frames, deque()
         self._backlog_bytes = self._written = 0
         for data, _ in frames:
@@ -483,29 +486,13 @@ def _after_fork() -> None:
 
 os.register_at_fork(after_in_child=_after_fork)
 
-_lock = threading.Lock()
-_relays: dict[tuple[str, str, str], RelayClient] = {}
+_RELAYS = PerConnection(RelayClient)
 
 
 def shared_relay(settings: Settings) -> RelayClient:
     """The relay for these connection settings, created on first use and closed at exit."""
-    key = (
-        settings.kafka_bootstrap_servers,
-        settings.kafka_security_protocol,
-        str(settings.producer_spool_dir),
-    )
-    with _lock:
-        relay = _relays.get(key)
-        if relay is None:
-            relay = _relays[key] = RelayClient(settings)
-            if len(_relays) == 1:
-                atexit.register(close_shared_relays)
-        return relay
+    return _RELAYS.get(settings)
 
 
 def close_shared_relays(timeout_s: float = EXIT_FLUSH_S) -> None:
-    with _lock:
-        relays = list(_relays.values())
-        _relays.clear()
-    for relay in relays:
-        relay.close(timeout_s)
+    _RELAYS.close_all(timeout_s)

@@ -34,7 +34,7 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 class FailureCaptureMiddleware:
-    """Give it ``settings`` (shared sink, policy from settings) or a ready ``recorder``."""
+    """Give it ``settings`` (the shared relay, or ``sink=``; policy from settings) or a ``recorder``."""
 
     def __init__(
         self,

@@ -1,23 +1,25 @@
 """The host's end of the relay: failed requests leave the request thread as one list append.
 
 ``add`` appends an entry (see :mod:`producer.relay`) to a list; every
-:data:`_BATCH` entries the adding thread ships the list as one frame down a
-non-blocking pipe to the relay process, and a background thread ships what
-is left every :data:`_TICK_S` when traffic is light (every
+:data:`RELAY_BATCH` entries the adding thread ships the list as one frame
+down a non-blocking pipe to the relay process. A background thread ships
+what is left every :data:`_TICK_S` while traffic is light, and every
 :data:`_BUSY_TICK_S` while request threads ship full batches themselves:
-each wake of a second thread costs a busy host dozens of GIL hand-overs,
-measured as ~2.5 us of CPU per request at ten wakes a second against
-~0.3 us at two). The same thread reads
-the relay's counters and publishes them as this process's Prometheus
-metrics, so a host's ``/metrics`` looks as if the sink ran inside it.
+each wake of a second thread costs a busy host dozens of GIL hand-overs
+(measured: ~2.5 us of CPU per request at ten wakes a second, ~0.3 us at
+two). The same thread reads the relay's counters and publishes them as
+this process's Prometheus metrics, so a host's ``/metrics`` looks as if
+the sink ran inside it.
 
-The host is never made to wait: a full pipe keeps frames in memory (at most
-:data:`_MAX_BACKLOG_BYTES`, then the oldest are dropped, counted and
-logged); a relay that died is started again and given the frames it had not
-fully read; a relay that cannot be started (three tries) gives way to the
-same recorder and sink in this process, so nothing captured is lost to a
-missing relay. What a relay had read but not yet handed to librdkafka when
-it was killed is lost, as it would be inside a host killed the same way.
+The host is never made to wait. Nothing is written to a relay before its
+first report says it runs, so one that cannot start loses nothing. A full
+pipe keeps frames in memory (at most :data:`_MAX_BACKLOG_BYTES`, then the
+oldest are dropped, counted and logged). A relay that died is started
+again and given the frames it had not fully read. A relay that cannot be
+started, or dies at once, three times running gives way to the same
+recorder and sink in this process. What a relay had read but not yet
+handed to librdkafka when it was killed is lost, as it would be inside a
+host killed the same way.
 """
 
 from __future__ import annotations

@@ -330,7 +330,9 @@ class RelayClient:
             return False
         if not isinstance(report, dict):
             return False
-        self._ready = True
+        proc = self._proc
+        if proc is not None and stdout is proc.stdout:  # not the last word of a relay already replaced
+            self._ready = True
         self.relay_stats = report.get("sink") or {}
         self._sink_metrics.publish(self.relay_stats)
         self._captured_now = {(s, r, st): n for s, r, st, n in report.get("captured") or ()}

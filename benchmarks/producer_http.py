@@ -52,11 +52,15 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not start")
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU time (user + system, every thread) the process has used so far."""
+def _stat(pid: int) -> tuple[int, float]:
+    """(parent pid, CPU time used so far: user + system, every thread) of a process."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    return _stat(pid)[1]
 
 
 def _children_cpu_s(pid: int) -> float:
@@ -66,12 +70,11 @@ def _children_cpu_s(pid: int) -> float:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
+            parent, cpu = _stat(int(entry))
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if parent == pid:
+            total += cpu
     return total
 
 

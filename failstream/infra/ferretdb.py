@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 from failstream.infra.process import DATA_DIR, INFRA_DIR, InfraError, ManagedProcess, port_open, run_step, say
 from failstream.settings import ROOT, Settings
@@ -36,18 +37,23 @@ def ensure_binary() -> None:
     )
 
 
-def up(settings: Settings) -> str:
+def up(settings: Settings, *, process: ManagedProcess = FERRETDB, data_dir: Path | None = None) -> str:
+    """Start FerretDB unless it answers; ``process``/``data_dir`` run another one.
+
+    Tests that must stop the database start their own this way (another port
+    in ``settings``, a temporary data dir) and never touch the shared one.
+    """
     address = local_address(settings)
     if address is None:
         return "mongodb: using FAILSTREAM_MONGO_URI (remote, not started here)"
     host, port = address
-    if FERRETDB.pid() is None and port_open(host, port):
+    if process.pid() is None and port_open(host, port):
         return f"mongodb already answering on {host}:{port} (not started by failstream)"
-    if FERRETDB.pid() is None:
+    if process.pid() is None:
         ensure_binary()
+        data = data_dir or DATA_DIR / "ferretdb"
+        data.mkdir(parents=True, exist_ok=True)
         say(f"starting FerretDB on {host}:{port}")
-        FERRETDB.start(
-            [str(BINARY), "-listen-addr", f"{host}:{port}", "-sqlite-dir", str(DATA_DIR / "ferretdb")]
-        )
-    FERRETDB.wait_ready(lambda: port_open(host, port), timeout_s=30)
-    return f"ferretdb up on {host}:{port} (pid {FERRETDB.pid()})"
+        process.start([str(BINARY), "-listen-addr", f"{host}:{port}", "-sqlite-dir", str(data)])
+    process.wait_ready(lambda: port_open(host, port), timeout_s=30)
+    return f"ferretdb up on {host}:{port} (pid {process.pid()})"

@@ -1,0 +1,118 @@
+"""Riding out an outage of a dependency (MongoDB, Kafka, SMTP): wait, retry, say so once.
+
+A process that loses its database must neither exit nor pretend. Each
+dependency it needs is one ``Dependency``: the first failure logs one
+warning and sets ``failstream_dependency_up{dependency}`` to 0, readiness
+(``failstream.metrics.http``) answers 503 while any is down, and the first
+success after logs one line and sets it back. ``until_done`` retries an
+operation with capped exponential backoff and full jitter until it
+succeeds, so the caller holds its work (and its uncommitted offsets) rather
+than dropping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import Gauge
+
+log = logging.getLogger("failstream.dependency")
+
+T = TypeVar("T")
+
+DEPENDENCY_UP = Gauge(
+    "failstream_dependency_up",
+    "1 while the process reaches the dependency, 0 while it waits for it to come back",
+    ["dependency"],
+)
+
+
+class Backoff:
+    """Capped exponential delays with full jitter (AWS's "full jitter"): pure, tested without a clock."""
+
+    def __init__(
+        self, first_s: float = 0.2, cap_s: float = 10.0, rand: Callable[[], float] = random.random
+    ) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self._rand = rand
+        self._attempt = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap_s, self.first_s * 2**self._attempt)
+        self._attempt = min(self._attempt + 1, 32)
+        # never below half the ceiling: a crowd of retries spreads out, yet none spins
+        return ceiling * (0.5 + self._rand() / 2)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class Dependency:
+    """One dependency's state as this process sees it; every change is logged once."""
+
+    #: Every dependency of this process, for readiness.
+    known: dict[str, Dependency] = {}
+
+    def __init__(self, name: str, *, gauge: Gauge = DEPENDENCY_UP, logger: logging.Logger = log) -> None:
+        self.name = name
+        self.up = True
+        self.last_error = ""
+        self._down_since = 0.0
+        self._gauge = gauge.labels(name)
+        self._gauge.set(1)
+        self._log = logger
+        Dependency.known[name] = self
+
+    def down(self, error: BaseException) -> None:
+        self.last_error = _describe(error)
+        if self.up:
+            self.up = False
+            self._down_since = time.monotonic()
+            self._gauge.set(0)
+            self._log.warning("%s is down (%s); holding work and retrying with backoff", self.name, self.last_error)
+
+    def back(self) -> None:
+        if not self.up:
+            self.up = True
+            self._gauge.set(1)
+            self._log.warning("%s is back after %.1f s; resuming", self.name, time.monotonic() - self._down_since)
+
+    @classmethod
+    def down_now(cls) -> dict[str, str]:
+        """The dependencies this process waits for, with the last error of each."""
+        return {name: dep.last_error for name, dep in cls.known.items() if not dep.up}
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+
+
+async def until_done(
+    operation: Callable[[], Awaitable[T]],
+    dependency: Dependency,
+    retry_on: tuple[type[BaseException], ...],
+    *,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> T:
+    """Run ``operation`` until it succeeds; errors of ``retry_on`` mark the dependency down meanwhile.
+
+    Any other error is a bug, not an outage, and propagates.
+    """
+    delays = backoff or Backoff()
+    while True:
+        try:
+            result = await operation()
+        except retry_on as exc:
+            dependency.down(exc)
+            await sleep(delays.next())
+            continue
+        dependency.back()
+        return result

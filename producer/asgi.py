@@ -9,6 +9,7 @@ and capture errors are swallowed so the host never sees them. One line::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -18,7 +19,7 @@ from failstream.settings import Settings
 from producer.capture import FailureRecorder
 from producer.classify import REASON_STATE_KEY
 from producer.policy import CapturePolicy
-from producer.relay_client import ASGI_FACTS, RELAY_BATCH, recorder_for
+from producer.relay_client import ASGI_FACTS, READY_WAIT_S, RELAY_BATCH, RelayClient, recorder_for
 from producer.request_facts import host_reason_of, request_facts
 from producer.sink import KafkaSink
 
@@ -57,13 +58,20 @@ class FailureCaptureMiddleware:
         self._skip_prefixes = recorder.policy.skip_prefixes
         self._service = recorder.service
         relay = getattr(recorder, "relay", None)
+        self._relay: RelayClient | None = relay
         if relay is not None:
             # the relay builds and sends the event in its own process (see producer.relay)
             self._relay_batch = relay.batch
             self._relay_ship = relay.ship_full
+            self._relay_start = relay.start
             self._record = self._relay_record  # type: ignore[method-assign]
+            # Starlette builds middlewares at the first call (lifespan startup under a
+            # server): the relay gets ready then, not when a quiet host's first failure comes
+            relay.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._relay is not None:
+            receive = self._after_relay_ready(receive)
         if (
             scope["type"] != "http"
             or scope["path"] in self._skip_paths
@@ -90,6 +98,19 @@ class FailureCaptureMiddleware:
             raise
         if status in self._failures:
             self._record(scope, status, response_headers)
+
+    def _after_relay_ready(self, receive: Receive) -> Receive:
+        """The server's start-up also waits (bounded) for the relay: once it serves, capture works."""
+        relay = self._relay
+        assert relay is not None
+
+        async def receive_after_relay_ready() -> Message:
+            message = await receive()
+            if message.get("type") == "lifespan.startup":
+                await asyncio.to_thread(relay.wait_ready, READY_WAIT_S)  # the event loop keeps running
+            return message
+
+        return receive_after_relay_ready
 
     def _record(self, scope: Scope, status: int, response_headers: Any) -> None:
         try:
@@ -142,8 +163,11 @@ class FailureCaptureMiddleware:
                     tuple(response_headers) if status == 401 and response_headers else None,
                 )
             )
-            if len(batch) >= RELAY_BATCH:
+            queued = len(batch)
+            if queued >= RELAY_BATCH:
                 self._relay_ship()
+            elif queued == 1:
+                self._relay_start()  # no-op once running; starts a forked worker's own relay
         except Exception:
             log.exception("failed to capture a failed request")
 

@@ -1,4 +1,9 @@
-"""The demo host service: ``POST /api/submit`` needs ``Authorization: Bearer <token>``."""
+"""The demo host service: ``POST /api/submit`` needs ``Authorization: Bearer <token>``.
+
+It captures failures the way the README tells a user to: one
+``add_middleware`` line, so the relay, its start-up and its exit flush are
+the ones every host gets. A test may pass its own ``sink`` instead.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +17,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from failstream.kafka_config import KafkaCredentialsError
 from failstream.settings import Settings
 from producer.asgi import FailureCaptureMiddleware
-from producer.capture import FailureRecorder
 from producer.classify import set_failure_reason
 from producer.sink import KafkaSink
 
 
 def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAPI:
-    sink = sink or KafkaSink(settings)
     tokens = [t.get_secret_value().encode() for t in settings.demo_tokens]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            sink.start()  # surface certificate problems at start-up, in one line
-        except KafkaCredentialsError:
-            pass  # already logged by the sink; the service answers, events wait in the spool
+        # the shared relay (README install) is started by the middleware and flushed at exit;
+        # only a sink handed in by the caller is this app's to start and close
+        if sink is not None:
+            try:
+                sink.start()  # surface certificate problems at start-up, in one line
+            except KafkaCredentialsError:
+                pass  # already logged by the sink; the service answers, events wait in the spool
         yield
-        sink.close(timeout_s=10)
+        if sink is not None:
+            sink.close(timeout_s=10)
 
     app = FastAPI(title="Failstream demo service", lifespan=lifespan)
 
@@ -51,5 +58,8 @@ def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAP
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(FailureCaptureMiddleware, recorder=FailureRecorder(settings, sink))
+    if sink is None:
+        app.add_middleware(FailureCaptureMiddleware, settings=settings)  # the README's one line
+    else:
+        app.add_middleware(FailureCaptureMiddleware, settings=settings, sink=sink)
     return app

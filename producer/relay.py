@@ -167,6 +167,7 @@ def run(stdin: IO[bytes], stdout: IO[bytes], on_entry_error: Callable[[BaseExcep
         sink.start()
     except Exception:
         pass  # logged once by the sink; events wait in its spool
+    sink.warm_up((settings.topic_failed_requests, settings.topic_email_events))
     reporter.report()  # the first report says we are ready: until then the host holds its frames
     reporter.start()
     try:

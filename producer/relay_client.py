@@ -2,8 +2,11 @@
 
 ``add`` appends an entry (see :mod:`producer.relay`) to a list; every
 :data:`RELAY_BATCH` entries the adding thread ships the list as one frame
-down a non-blocking pipe to the relay process. A background thread ships
-what is left every :data:`_TICK_S` while traffic is light, and every
+down a non-blocking pipe to the relay process. The relay and a background
+thread start with the middleware (:meth:`RelayClient.start`), or at the
+latest with the first entry, so a quiet host's lone failure does not wait
+for a batch to fill. The thread ships what is left every :data:`_TICK_S`
+while traffic is light, and every
 :data:`_BUSY_TICK_S` while request threads ship full batches themselves:
 each wake of a second thread costs a busy host dozens of GIL hand-overs
 (measured: ~2.5 us of CPU per request at ten wakes a second, ~0.3 us at
@@ -66,6 +69,8 @@ _TICK_S = 0.1
 _BUSY_TICK_S = 1.0  # stragglers wait this long at most when traffic stops all at once
 _PIPE_BYTES = 1 << 20
 _MAX_BACKLOG_BYTES = 64 << 20
+#: how long a starting host waits for its relay's first report before it serves anyway
+READY_WAIT_S = 3.0
 _SPAWN_TRIES = 3
 _RESPAWN_EVERY_S = 1.0
 _SHORT_LIFE_S = 5.0  # a relay that dies sooner than this did not really start
@@ -109,8 +114,27 @@ class RelayClient:
         """Queue one entry; never raises into the caller and never waits."""
         batch = self.batch
         batch.append(entry)
-        if len(batch) >= RELAY_BATCH:
+        queued = len(batch)
+        if queued >= RELAY_BATCH:
             self.ship_full()
+        elif queued == 1:
+            self.start()  # first of a batch: the thread that ships partial batches must be running
+
+    def start(self) -> None:
+        """Start the relay and the shipping thread unless they run; cheap when they do, never raises.
+
+        The middlewares call it when they are built, so the relay is ready
+        before the first failure, and with the first entry of every batch, so
+        a forked worker (whose relay is not started yet) starts its own.
+        """
+        if self._thread is not None or self._closing or self._fallback is not None:
+            return
+        try:
+            with self._lock:
+                if self._thread is None and self._proc is None and not self._closing:
+                    self._spawn()
+        except Exception:
+            log.exception("failed to start the Failstream relay")
 
     def ship_full(self) -> None:
         """``ship`` for a request thread whose batch is full: tells the thread traffic is busy."""
@@ -140,6 +164,24 @@ class RelayClient:
                 self._bound_backlog()
         except Exception:
             log.exception("failed to hand captured events to the relay")
+
+    @property
+    def ready(self) -> bool:
+        """Entries handed over now go straight on: the relay reported, or this process sends them."""
+        return self._ready or self._fallback is not None
+
+    def wait_ready(self, timeout_s: float = READY_WAIT_S) -> bool:
+        """Start the relay and wait (bounded) for its first report; for a host that is starting up.
+
+        A host that waits for this before it serves makes its first failure
+        as quick to reach Kafka as any later one. Past the bound, entries are
+        held until the relay reports, as always.
+        """
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.ready and not self._closing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.ready
 
     # --- pipe ---------------------------------------------------------------
 
@@ -296,7 +338,16 @@ class RelayClient:
     # --- background thread --------------------------------------------------
 
     def _run(self) -> None:
-        full_ships = -1
+        while not self._closing:
+            try:
+                self._run_until_closed()
+            except Exception:
+                # a dead shipping thread would lose every later partial batch without a word
+                log.exception("the Failstream relay thread failed; restarting it")
+                time.sleep(_TICK_S)
+
+    def _run_until_closed(self) -> None:
+        full_ships = self._full_ships  # not "busy" at start: a quiet host's first entry must not wait
         while not self._closing:
             busy = full_ships != self._full_ships
             full_ships = self._full_ships
@@ -304,7 +355,7 @@ class RelayClient:
             proc = self._proc
             stdout = proc.stdout if proc is not None else None
             if stdout is None:
-                time.sleep(tick)
+                time.sleep(_TICK_S)  # no relay yet, or being replaced: look again soon
             else:
                 try:
                     ready, _, _ = select.select([stdout], [], [], tick)

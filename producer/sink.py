@@ -51,6 +51,7 @@ _QUIET_TICK_S = 0.5
 _SERVE_EVERY = 64  # sends between two rounds of serving librdkafka's reports on the sending thread
 _PROBE_EVERY_S = 1.0
 _PROBE_TIMEOUT_S = 1.0
+_WARM_UP_TIMEOUT_S = 1.0  # a host may wait for the relay's warm-up (relay_client.READY_WAIT_S)
 _REPLAY_CHUNK = 500
 _REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
 
@@ -152,6 +153,22 @@ class KafkaSink:
                 raise
             finally:
                 self._thread.start()
+
+    def warm_up(self, topics: tuple[str, ...], timeout_s: float = _WARM_UP_TIMEOUT_S) -> None:
+        """Connect and fetch the topics' metadata now, so the first event does not wait for both.
+
+        librdkafka connects lazily and learns a topic's partitions on its first
+        produce; for a quiet host that first event is the one that matters.
+        Never raises: a broker that is down is the sink's ordinary business.
+        """
+        producer = self._producer
+        if producer is None:
+            return
+        for topic in topics:
+            try:
+                producer.list_topics(topic, timeout=timeout_s)
+            except KafkaException:
+                return
 
     def close(self, timeout_s: float = 10.0) -> int:
         """Deliver what is queued within ``timeout_s``; spool the rest. Returns events left on disk."""

@@ -72,6 +72,11 @@ class FailureCaptureWSGIMiddleware:
         self.app = app
         self.recorder = recorder
         self.route_of = route_of
+        relay = getattr(recorder, "relay", None)
+        if relay is not None:
+            # WSGI has no start-up hook: the app is built before it serves, so waiting
+            # (bounded) here makes a quiet host's first failure as quick as any later one
+            relay.wait_ready()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self.recorder.skips(environ.get("PATH_INFO", "")):

@@ -114,9 +114,16 @@ def test_an_unknown_entry_kind_is_refused(unit_settings: Settings, recording_sin
         EntryDelivery(unit_settings, recording_sink).deliver(("z", 1))
 
 
+class _HeldRelay(RelayClient):
+    """A relay client that never starts its process: the test reads the entries it holds."""
+
+    def start(self) -> None:
+        pass
+
+
 @pytest.fixture
 def relay(unit_settings: Settings) -> Iterator[RelayClient]:
-    client = RelayClient(unit_settings)  # starts no process until something is shipped
+    client = _HeldRelay(unit_settings)
     yield client
     assert client._proc is None
     del client.batch[:]
@@ -137,7 +144,7 @@ def test_headers_marshal_cannot_carry_are_copied_as_byte_pairs(relay: RelayClien
 def test_the_relay_is_the_default_unless_a_sink_is_given_or_it_is_off(
     unit_settings: Settings, recording_sink
 ) -> None:
-    assert isinstance(recorder_for(unit_settings), RelayedRecorder)  # no process until a failure ships
+    assert isinstance(recorder_for(unit_settings), RelayedRecorder)  # no process until a middleware starts it
     assert isinstance(recorder_for(unit_settings, recording_sink), FailureRecorder)
     assert not isinstance(recorder_for(unit_settings, recording_sink), RelayedRecorder)
     off = unit_settings.model_copy(update={"producer_relay": False})

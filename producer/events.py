@@ -21,6 +21,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
+#: Event times a consumer accepts: [2000-01-01, 2100-01-01) UTC in ms. Outside it a
+#: clock is broken or the event forged; windows, buckets and sweeps would be
+#: stretched across centuries, so such an event goes to dead letters instead.
+TS_MIN_MS = 946_684_800_000
+TS_MAX_MS = 4_102_444_800_000
+
+# Longest field values an event may carry: past them a consumer dead-letters it,
+# so the middleware cuts what it captures to them (see failed_request_json).
+SERVICE_MAX = 200
+IP_MAX = 64
+METHOD_MAX = 16
+ROUTE_MAX = 500
+USER_AGENT_MAX = 500
+REQUEST_ID_MAX = 200
+
 FailureReason = Literal[
     "missing_token",
     "invalid_token",
@@ -44,31 +59,36 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     v: int = SCHEMA_VERSION
-    event_id: str
+    event_id: str = Field(min_length=1, max_length=64)  # a UUID; dedupe keys and Mongo _ids stay small
     ts: int = Field(ge=0, description="event time, ms since the epoch, UTC")
 
 
 class FailedRequest(_Event):
     """One failed client request, keyed by client IP on ``failed-requests``."""
 
-    service: str = Field(max_length=200)
-    ip: str = Field(max_length=64)
-    method: str = Field(max_length=16)
-    route: str = Field(max_length=500)
+    # bounded on the events that come from outside (hosts); the stream's own (Alert) carry its clock
+    ts: int = Field(ge=TS_MIN_MS, lt=TS_MAX_MS, description="event time, ms since the epoch, UTC")
+
+    service: str = Field(max_length=SERVICE_MAX)
+    ip: str = Field(max_length=IP_MAX)
+    method: str = Field(max_length=METHOD_MAX)
+    route: str = Field(max_length=ROUTE_MAX)
     status: int = Field(ge=100, le=599)
     reason: FailureReason
-    user_agent: str = Field(default="", max_length=500)
-    request_id: str = Field(default="", max_length=200)
+    user_agent: str = Field(default="", max_length=USER_AGENT_MAX)
+    request_id: str = Field(default="", max_length=REQUEST_ID_MAX)
 
 
 class EmailEvent(_Event):
     """One email delivery event, keyed by recipient domain on ``email-events``."""
 
+    ts: int = Field(ge=TS_MIN_MS, lt=TS_MAX_MS, description="event time, ms since the epoch, UTC")
+
     service: str = Field(max_length=200)
     message_id: str = Field(max_length=500)
     recipient_domain: str = Field(max_length=255)
     status: EmailStatus
-    attempt: int = Field(default=1, ge=0)
+    attempt: int = Field(default=1, ge=0, le=1000)  # an int MongoDB can store, and then some
     error: str = Field(default="", max_length=2000)
 
 
@@ -178,22 +198,23 @@ def failed_request_json(
 ) -> bytes:
     """Serialise a FailedRequest without building a model.
 
-    This is the request path of the host service, so it skips validation:
-    every field comes from the middleware itself, not from outside input,
-    and consumers validate against :class:`FailedRequest` anyway.
+    This is the request path of the host service, so it skips validation;
+    instead every field is cut or clamped into what :class:`FailedRequest`
+    accepts, so a client's absurd method or user agent (or a host clock gone
+    wrong) still makes an event the stream counts rather than a dead letter.
     """
     return orjson.dumps(
         {
             "v": SCHEMA_VERSION,
             "event_id": event_id,
-            "ts": ts,
-            "service": service,
-            "ip": ip,
-            "method": method,
-            "route": route[:500],
-            "status": status,
+            "ts": ts if TS_MIN_MS <= ts < TS_MAX_MS else min(max(ts, TS_MIN_MS), TS_MAX_MS - 1),
+            "service": service[:SERVICE_MAX],
+            "ip": ip[:IP_MAX],
+            "method": method[:METHOD_MAX],
+            "route": route[:ROUTE_MAX],
+            "status": status if 100 <= status <= 599 else 599,
             "reason": reason,
-            "user_agent": user_agent[:500],
-            "request_id": request_id[:200],
+            "user_agent": user_agent[:USER_AGENT_MAX],
+            "request_id": request_id[:REQUEST_ID_MAX],
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import subprocess
@@ -14,7 +15,7 @@ import orjson
 import pytest
 
 from failstream.settings import Settings
-from producer.events import DeadLetter, new_event_id, now_ms
+from producer.events import TS_MAX_MS, TS_MIN_MS, DeadLetter, new_event_id, now_ms
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import counts
 from tests.integration.stream_app.kafka_io import failure_json, produce, read_all
@@ -122,3 +123,63 @@ def test_redrive_republishes_pending_letters_to_their_source_topic_once(
     wait_until(lambda: counts(db)["by_ip"] == {"10.7.0.1": 1}, 60, "the re-driven failure counted")
     assert db.dead_letters.find_one({"_id": f"{settings.topic_failed_requests}:0:41"})["redriven_at"] > 0
     assert "re-drove 0 dead letters" in redrive()
+
+
+def _json(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()  # orjson refuses ints past 64 bits, which is the point here
+
+
+def _out_of_range() -> dict[str, dict[str, Any]]:
+    """Events that parse as JSON and look right, with one field out of the schema's range each."""
+    good = orjson.loads(failure_json(new_event_id(), "10.9.9.8", now_ms()))
+    return {
+        "ts before 2000": {**good, "ts": TS_MIN_MS - 1},
+        "ts in 1970": {**good, "ts": 0},
+        "ts from 2100 on": {**good, "ts": TS_MAX_MS},
+        "ts past int64": {**good, "ts": 10**30},
+        "method too long": {**good, "method": "M" * 17},
+        "route of 200 kB": {**good, "route": "/r" * 100_000},
+        "user agent of 300 kB": {**good, "user_agent": "u" * 300_000},
+        "event id too long": {**good, "event_id": "e" * 10_000},
+        "status past 599": {**good, "status": 10**20},
+    }
+
+
+def test_out_of_range_events_are_dead_lettered_and_the_valid_ones_around_them_counted(
+    settings: Settings, processes: ProcessGroup, db: Any
+) -> None:
+    bad = _out_of_range()
+    valid_per_ip: Counter[str] = Counter()
+    messages: list[tuple[bytes | None, bytes]] = []
+    for round_ in range(3):
+        for i, event in enumerate(bad.values()):
+            ip = f"10.8.1.{i}"
+            valid_per_ip[ip] += 1
+            messages.append((ip.encode(), failure_json(new_event_id(), ip, now_ms())))
+            messages.append((b"10.9.9.8", _json({**event, "event_id": f"{round_}-{event['event_id']}"})))
+    emails_bad = [
+        {"event_id": new_event_id(), "ts": 0, "service": "mail", "message_id": "<a@x>",
+         "recipient_domain": "x.org", "status": "sent"},
+        {"event_id": new_event_id(), "ts": now_ms(), "service": "mail", "message_id": "<b@x>",
+         "recipient_domain": "x.org", "status": "sent", "attempt": 10**30},
+    ]  # fmt: skip
+
+    worker = processes.start("stream", "stream", settings)
+    produce(settings, settings.topic_failed_requests, messages)
+    produce(settings, settings.topic_email_events, [(b"x.org", _json(e)) for e in emails_bad])
+
+    expected_letters = 3 * len(bad) + len(emails_bad)
+    wait_until(
+        lambda: db.dead_letters.count_documents({}) == expected_letters,
+        120,
+        "every out-of-range event dead-lettered",
+    )
+    wait_until(lambda: counts(db)["by_ip"] == valid_per_ip, 60, "every valid failure counted")
+    assert worker.poll() is None, "the worker died"
+    assert counts(db)["failures"] == sum(valid_per_ip.values())
+    sources = Counter(d["source_topic"] for d in db.dead_letters.find({}, {"source_topic": 1}))
+    assert sources == {
+        settings.topic_failed_requests: 3 * len(bad),
+        settings.topic_email_events: len(emails_bad),
+    }
+    assert all(d["error"].startswith("schema: ") for d in db.dead_letters.find({}, {"error": 1}))

@@ -83,7 +83,7 @@ def test_recorded_facts_and_ready_messages_are_delivered(unit_settings: Settings
     delivery.deliver(
         (
             RECORDED_FACTS,
-            5_000,
+            1_700_000_005_000,
             "legacy",
             "192.0.2.1",
             None,
@@ -105,7 +105,7 @@ def test_recorded_facts_and_ready_messages_are_delivered(unit_settings: Settings
         "legacy",
         "192.0.2.1",
         "server_error",
-        5000,
+        1_700_000_005_000,
     )
 
 

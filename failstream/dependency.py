@@ -36,7 +36,7 @@ class Backoff:
     """Capped exponential delays with full jitter (AWS's "full jitter"): pure, tested without a clock."""
 
     def __init__(
-        self, first_s: float = 0.2, cap_s: float = 10.0, rand: Callable[[], float] = random.random
+        self, first_s: float = 0.2, cap_s: float = 5.0, rand: Callable[[], float] = random.random
     ) -> None:
         self.first_s = first_s
         self.cap_s = cap_s
@@ -75,13 +75,17 @@ class Dependency:
             self.up = False
             self._down_since = time.monotonic()
             self._gauge.set(0)
-            self._log.warning("%s is down (%s); holding work and retrying with backoff", self.name, self.last_error)
+            self._log.warning(
+                "%s is down (%s); holding work and retrying with backoff", self.name, self.last_error
+            )
 
     def back(self) -> None:
         if not self.up:
             self.up = True
             self._gauge.set(1)
-            self._log.warning("%s is back after %.1f s; resuming", self.name, time.monotonic() - self._down_since)
+            self._log.warning(
+                "%s is back after %.1f s; resuming", self.name, time.monotonic() - self._down_since
+            )
 
     @classmethod
     def down_now(cls) -> dict[str, str]:
@@ -99,18 +103,22 @@ async def until_done(
     dependency: Dependency,
     retry_on: tuple[type[BaseException], ...],
     *,
+    retryable: Callable[[BaseException], bool] = lambda _: True,
     backoff: Backoff | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> T:
     """Run ``operation`` until it succeeds; errors of ``retry_on`` mark the dependency down meanwhile.
 
-    Any other error is a bug, not an outage, and propagates.
+    ``retryable`` narrows ``retry_on`` further (say, Kafka errors the client
+    marks retriable). Any other error is a bug, not an outage, and propagates.
     """
     delays = backoff or Backoff()
     while True:
         try:
             result = await operation()
         except retry_on as exc:
+            if not retryable(exc):
+                raise
             dependency.down(exc)
             await sleep(delays.next())
             continue

@@ -45,6 +45,13 @@ PERSISTED_FAILURES = PERSISTED.labels("failures")
 PERSISTED_EMAIL_EVENTS = PERSISTED.labels("email_events")
 PERSISTED_DEAD_LETTERS = PERSISTED.labels("dead_letters")
 
+CHILD_RESTARTS = Counter(
+    "failstream_stream_child_restarts_total",
+    "Child processes of the worker restarted after they died, by child (persister)",
+    ["child"],
+)
+PERSISTER_RESTARTS = CHILD_RESTARTS.labels("persister")
+
 ALERTS_PUBLISHED = Counter(
     "failstream_stream_alerts_published_total",
     "Alerts published to Kafka and acknowledged, by rule and state (firing, resolved)",

@@ -6,6 +6,12 @@ It reads the same topics as the detection agents with a group of its own
 (``<app id>-persist``), writes a batch, then commits: a crash replays the
 uncommitted batch, which the idempotent writes absorb. Scale-out splits its
 partitions among workers exactly like the agents'.
+
+An outage of MongoDB or Kafka is waited out, never a reason to exit: the
+batch being written is held (its offsets uncommitted) and retried with
+backoff until the dependency is back, and ``/readyz`` on the persister's
+metrics port says what it waits for. The worker restarts a persister that
+dies anyway (``stream_app.child_supervisor``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from failstream.dependency import until_done
 from failstream.kafka_config import aiokafka_config
 from failstream.settings import Settings
 from producer.events import Alert, dumps, now_ms
@@ -26,6 +33,7 @@ from stream_app import metrics
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.mongo.client import connect, ensure_indexes
 from stream_app.mongo.retention import sweep_failures
+from stream_app.outages import KAFKA_ERRORS, MONGO_ERRORS, kafka, kafka_outage, mongodb
 from stream_app.processing import EmailBatches, FailureBatches, Record
 
 log = logging.getLogger("failstream.stream.persist")
@@ -60,20 +68,29 @@ async def run_persister(
     emails: EmailBatches,
     publish: Callable[[list[Alert]], Awaitable[None]],
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        group_id=persist_group(settings),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=settings.stream_persist_batch_max,
-        session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
-        **aiokafka_config(settings),
-    )
     batch_lock = asyncio.Lock()
-    consumer.subscribe(
-        [settings.topic_failed_requests, settings.topic_email_events],
-        listener=FinishBeforeHandOver(batch_lock),
-    )
-    await consumer.start()
+
+    async def started() -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            group_id=persist_group(settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.stream_persist_batch_max,
+            session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
+            **aiokafka_config(settings),
+        )
+        consumer.subscribe(
+            [settings.topic_failed_requests, settings.topic_email_events],
+            listener=FinishBeforeHandOver(batch_lock),
+        )
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # a consumer whose start failed is not started again: a new one is
+            raise
+        return consumer
+
+    consumer = await until_done(started, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
     try:
         while True:
             fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_persist_batch_max)
@@ -108,14 +125,16 @@ async def _write_batch(
         return
     decoded = failures.decode(failure_records, count_live=False)
     batch = emails.decode(email_records, count_live=False)
+    # the writes are idempotent, so a write cut off by an outage is simply written again
     if failure_records:
-        await publish(await failures.persist(decoded))
+        spikes = await until_done(lambda: failures.persist(decoded), mongodb(), MONGO_ERRORS)
+        await publish(spikes)
     if email_records:
-        await emails.persist(batch)
+        await until_done(lambda: emails.persist(batch), mongodb(), MONGO_ERRORS)
     letters = len(decoded.letters) + len(batch.letters)
     metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
     try:
-        await consumer.commit()
+        await until_done(consumer.commit, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
     except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
         log.warning("persist commit failed, batch will be replayed: %s", exc)
 
@@ -124,23 +143,41 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
     """The persister process: its own loop, MongoDB client and producer for spike alerts."""
     metrics.serve_persister(settings, persist_group(settings))
     db = connect(settings)
-    await ensure_indexes(db)
+    await until_done(lambda: ensure_indexes(db), mongodb(), MONGO_ERRORS)
     live = LiveCountsAccumulator()  # the detection process publishes the live counts
     failures = FailureBatches(settings, {}, db, live)
     emails = EmailBatches(settings, {}, db, live)
-    producer = AIOKafkaProducer(acks="all", **aiokafka_config(settings))
-    await producer.start()
+
+    async def started() -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(acks="all", **aiokafka_config(settings))
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    producer = await until_done(started, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
 
     async def publish(alerts: list[Alert]) -> None:
         for alert in alerts:
-            await producer.send_and_wait(settings.topic_alerts, dumps(alert), key=alert.subject.encode())
+
+            async def send(alert: Alert = alert) -> object:
+                return await producer.send_and_wait(
+                    settings.topic_alerts, dumps(alert), key=alert.subject.encode()
+                )
+
+            await until_done(send, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
             log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
         metrics.observe_published(alerts, now_ms())
+
+    async def sweep_once() -> int:
+        return await sweep_failures(db, now_ms(), settings.failures_retention_days)
 
     async def retention() -> None:
         while True:
             await asyncio.sleep(settings.stream_retention_sweep_s)
-            deleted = await sweep_failures(db, now_ms(), settings.failures_retention_days)
+            deleted = await until_done(sweep_once, mongodb(), MONGO_ERRORS)
             if deleted:
                 log.info(
                     "retention: deleted %d failures older than %d days",

@@ -78,8 +78,15 @@ class EmailBatch:
 
 
 def spike_notification(total: MinuteTotal, threshold: int) -> Notification | None:
-    """A ``global-spike`` alert when this update took a minute's total across the threshold."""
-    if not total.before < threshold <= total.after:
+    """A ``global-spike`` alert when this update took a minute's total across the threshold.
+
+    A replayed minute over the threshold fires again: the batch that crossed
+    it may have been stored and then cut off before its alert was published.
+    The alert key is the minute's, so a copy of a published alert is dropped
+    downstream like any re-delivery.
+    """
+    crossed = total.before < threshold <= total.after
+    if not (crossed or (total.replayed and total.after >= threshold)):
         return None
     return Notification(
         rule=SPIKE_RULE,

@@ -18,10 +18,12 @@ counts, never an alert.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,6 +37,7 @@ from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
 from stream_app import metrics
 from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
+from stream_app.child_supervisor import ChildSupervisor
 from stream_app.direct_delivery import DirectDeliveryApp
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.persister import persister_main
@@ -244,13 +247,25 @@ def create_app(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings) -> None:
     ensure_topics(settings)
+    supervisor: ChildSupervisor | None = None
     if settings.stream_persist:
         # MongoDB writes in a process of their own: neither their CPU nor the
         # database's pace can hold up detection (alert latency) on the loop here.
-        persister = multiprocessing.get_context("spawn").Process(
-            target=persister_main, args=(settings, os.getpid()), name="failstream-persist", daemon=True
+        def start_persister() -> multiprocessing.process.BaseProcess:
+            child = multiprocessing.get_context("spawn").Process(
+                target=persister_main, args=(settings, os.getpid()), name="failstream-persist", daemon=True
+            )
+            child.start()
+            return child
+
+        supervisor = ChildSupervisor(
+            "persister",
+            start_persister,
+            on_restart=metrics.PERSISTER_RESTARTS.inc,
+            on_give_up=lambda: os.kill(os.getpid(), signal.SIGTERM),  # Faust's own graceful stop
         )
-        persister.start()
+        supervisor.start()
+        atexit.register(supervisor.stop)  # runs before multiprocessing's exit hook ends the child
     metrics.serve_worker(settings)
     # uvloop: Faust spends most of a message's time in event-loop callbacks
     # (fetch -> conductor -> channel -> stream -> ack); measured +20 % events/s
@@ -258,4 +273,10 @@ def run_worker(settings: Settings) -> None:
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="INFO")
     tune_collector()
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+            if supervisor.gave_up:
+                raise SystemExit(1)

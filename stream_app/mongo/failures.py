@@ -34,9 +34,17 @@ class Read(NamedTuple):
 
 @dataclass(frozen=True)
 class MinuteTotal:
+    """A minute's total over all partitions before and after a batch.
+
+    ``replayed``: some of the batch's events of this minute were counted
+    before (a replay after a crash, or a producer's re-send), so a threshold
+    crossing may have happened in a batch whose alert was never published.
+    """
+
     minute: int
     before: int
     after: int
+    replayed: bool = False
 
 
 def minute_of(ts: int) -> int:
@@ -138,20 +146,25 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     applied = await guarded_counts.apply(
         db.minute_counts, minutes, skeleton=minute_skeletons(minutes, SOURCE), return_after=True
     )
-    added: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    for r in reads:
+        minute = minute_of(r.event.ts)
+        seen[minute] = seen.get(minute, 0) + 1
+    added = dict.fromkeys(seen, 0)
     for delta, after in applied.values():
         if after is not None:
             minute = int(after["minute"])
             added[minute] = added.get(minute, 0) + delta.inc.get("total", 0)
-    return await _minute_totals(db, added)
+    return await _minute_totals(db, added, seen)
 
 
-async def _minute_totals(db: Db, added: dict[int, int]) -> list[MinuteTotal]:
+async def _minute_totals(db: Db, added: dict[int, int], seen: dict[int, int]) -> list[MinuteTotal]:
     """Each minute's total over all partitions, read after this batch's updates.
 
     Read after writing, the last of several concurrent persisters sees every
     increment, so a threshold crossing is never missed (at worst it is seen
-    twice, and the alert key makes the copies one alert).
+    twice, and the alert key makes the copies one alert). A minute of which
+    this batch added less than it read is marked ``replayed``.
     """
     if not added:
         return []
@@ -160,4 +173,7 @@ async def _minute_totals(db: Db, added: dict[int, int]) -> list[MinuteTotal]:
         {"source": SOURCE, "minute": {"$in": sorted(added)}}, {"minute": 1, "total": 1}
     ):
         totals[int(doc["minute"])] += int(doc.get("total") or 0)
-    return [MinuteTotal(m, totals[m] - added[m], totals[m]) for m in sorted(added)]
+    return [
+        MinuteTotal(m, totals[m] - added[m], totals[m], replayed=added[m] < seen.get(m, 0))
+        for m in sorted(added)
+    ]

@@ -1,0 +1,28 @@
+"""Which errors mean "the dependency is away" for the stream worker and its persister.
+
+Those are waited out (``failstream.dependency.until_done``) with the batch
+held and its offsets uncommitted; any other error is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, RecordTooLargeError
+from pymongo.errors import ConnectionFailure
+
+from failstream.dependency import Dependency
+
+MONGO_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)
+KAFKA_ERRORS: tuple[type[BaseException], ...] = (KafkaError,)
+
+
+def kafka_outage(exc: BaseException) -> bool:
+    """A Kafka error worth waiting out: not a lost group membership, a bad record or a misuse."""
+    return not isinstance(exc, CommitFailedError | IllegalStateError | RecordTooLargeError)
+
+
+def mongodb() -> Dependency:
+    return Dependency.known.get("mongodb") or Dependency("mongodb")
+
+
+def kafka() -> Dependency:
+    return Dependency.known.get("kafka") or Dependency("kafka")

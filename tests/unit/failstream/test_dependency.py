@@ -1,0 +1,84 @@
+"""Waiting out a dependency: backoff bounds, one log line per change, retries only of outages."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+
+from failstream.dependency import Backoff, Dependency, until_done
+
+
+REGISTRY = CollectorRegistry()
+GAUGE = Gauge("dep_up", "test", ["dependency"], registry=REGISTRY)
+
+
+def _gauge() -> Gauge:
+    return GAUGE
+
+
+def _up(name: str) -> float | None:
+    return REGISTRY.get_sample_value("dep_up", {"dependency": name})
+
+
+def test_backoff_grows_exponentially_to_its_cap_and_never_below_half_the_ceiling() -> None:
+    low = Backoff(first_s=0.1, cap_s=2.0, rand=lambda: 0.0)
+    assert [low.next() for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    high = Backoff(first_s=0.1, cap_s=2.0, rand=lambda: 1.0)
+    assert [high.next() for _ in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    high.reset()
+    assert high.next() == 0.1
+
+
+def test_dependency_logs_down_and_back_once_each_and_sets_its_gauge(caplog: pytest.LogCaptureFixture) -> None:
+    dep = Dependency("testdb-a", gauge=_gauge())
+    with caplog.at_level(logging.INFO, logger="failstream.dependency"):
+        for _ in range(3):
+            dep.down(ConnectionError("refused"))
+        assert _up("testdb-a") == 0
+        assert Dependency.down_now()["testdb-a"] == "ConnectionError: refused"
+        dep.back()
+        dep.back()
+    assert _up("testdb-a") == 1
+    assert "testdb-a" not in Dependency.down_now()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("testdb-a is down" in line for line in lines) == 1
+    assert sum("testdb-a is back" in line for line in lines) == 1
+
+
+async def test_until_done_retries_outages_with_backoff_then_returns_the_result() -> None:
+    dep = Dependency("testdb-b", gauge=_gauge())
+    attempts: list[int] = []
+    slept: list[float] = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 4:
+            raise ConnectionError("down")
+        return "written"
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+
+    result = await until_done(flaky, dep, (ConnectionError,), backoff=Backoff(rand=lambda: 1.0), sleep=sleep)
+    assert result == "written"
+    assert slept == [0.2, 0.4, 0.8]
+    assert dep.up
+
+
+async def test_until_done_lets_bugs_and_non_retryable_errors_through() -> None:
+    dep = Dependency("testdb-c", gauge=_gauge())
+
+    async def bug() -> None:
+        raise KeyError("not an outage")
+
+    with pytest.raises(KeyError):
+        await until_done(bug, dep, (ConnectionError,))
+
+    async def refused() -> None:
+        raise ConnectionRefusedError("no")
+
+    with pytest.raises(ConnectionRefusedError):
+        await until_done(refused, dep, (ConnectionError,), retryable=lambda e: False)
+    assert dep.up

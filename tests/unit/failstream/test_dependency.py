@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from failstream.dependency import Backoff, Dependency, until_done
 
-
 REGISTRY = CollectorRegistry()
 GAUGE = Gauge("dep_up", "test", ["dependency"], registry=REGISTRY)
 

@@ -22,6 +22,7 @@ log = logging.getLogger("failstream.producer")
 ErrorCallback = Callable[[KafkaError], None]
 
 REPEAT_AFTER_S = 60.0
+_UNREACHABLE = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE)
 TLS_FAILED = "Kafka TLS handshake failed"
 
 _TLS_HINTS = (
@@ -75,9 +76,16 @@ def explain(error: KafkaError, settings: Settings) -> tuple[int, str]:
 class KafkaErrorLog:
     """An ``error_cb`` that logs each distinct problem once per ``REPEAT_AFTER_S``."""
 
-    def __init__(self, settings: Settings, on_fatal: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_fatal: Callable[[], None] | None = None,
+        on_unreachable: Callable[[str], object] | None = None,
+    ) -> None:
         self._settings = settings
         self._on_fatal = on_fatal
+        # given, it says "Kafka is down" once per outage instead of this log's once a minute
+        self._on_unreachable = on_unreachable
         self._last: dict[str, float] = {}
         self._last_error_at = -REPEAT_AFTER_S
         self._lock = threading.Lock()
@@ -87,6 +95,11 @@ class KafkaErrorLog:
         if error.fatal() and self._on_fatal is not None:
             self._on_fatal()
         level, line = explain(error, self._settings)
+        if self._on_unreachable is not None and error.code() in _UNREACHABLE:
+            if error.code() == KafkaError._ALL_BROKERS_DOWN:
+                self._on_unreachable(error.str())
+            if level == logging.WARNING:
+                level = logging.DEBUG  # not a TLS/auth error: the outage is said once, by on_unreachable
         # the problem, not the broker address or timing that vary per connection
         key = line.split(" (", 1)[0]
         now = time.monotonic()

@@ -76,12 +76,22 @@ REPLAYED = Counter(
 )
 DROPPED = Counter(
     "failstream_producer_dropped_events",
-    "Events lost for good, by cause (spool_full: oldest dropped for room; spool_error: disk failed)",
+    "Events lost for good, by cause (spool_full: oldest dropped for room; spool_error: disk failed; "
+    "spool_corrupt: damaged stretches of the spool skipped on reading, an event or more each)",
     ["cause"],
 )
 QUEUE_DEPTH = Gauge("failstream_producer_queue_depth", "Events in librdkafka's queue, not yet acknowledged")
 SPOOL_EVENTS = Gauge("failstream_producer_spool_events", "Events waiting in the on-disk spool")
 SPOOL_BYTES = Gauge("failstream_producer_spool_bytes", "Bytes used by the on-disk spool")
+SPOOL_WRITE_FAILURES = Counter(
+    "failstream_producer_spool_write_failures",
+    "Writes to the on-disk spool that failed (disk full, permissions)",
+)
+KAFKA_UP = Gauge(
+    "failstream_producer_kafka_up",
+    "1 while the capture's Kafka producer reaches the broker, 0 while it keeps events for later",
+)
+KAFKA_UP.set(1)
 
 
 _SINK_COUNTERS = (
@@ -91,6 +101,8 @@ _SINK_COUNTERS = (
     ("replayed", REPLAYED),
     ("dropped_spool_full", DROPPED.labels("spool_full")),
     ("dropped_other", DROPPED.labels("spool_error")),
+    ("spool_corrupt", DROPPED.labels("spool_corrupt")),
+    ("spool_write_failures", SPOOL_WRITE_FAILURES),
 )
 
 
@@ -115,6 +127,7 @@ class SinkMetricsPublisher:
         QUEUE_DEPTH.set(stats.get("queue_depth", 0))
         SPOOL_EVENTS.set(stats.get("spool_events", 0))
         SPOOL_BYTES.set(stats.get("spool_bytes", 0))
+        KAFKA_UP.set(stats.get("kafka_up", 1))
 
     def restart(self) -> None:
         self._published.clear()

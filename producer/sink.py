@@ -40,7 +40,8 @@ from failstream.kafka_config import KafkaCredentialsError, confluent_config
 from failstream.settings import Settings
 from producer import metrics
 from producer.kafka_errors import KafkaErrorLog
-from producer.spool import DiskSpool, Record
+from producer.kafka_state import KafkaReachability
+from producer.spool import DiskSpool, Record, SpoolWriteError
 
 log = logging.getLogger("failstream.producer")
 
@@ -53,7 +54,18 @@ _PROBE_EVERY_S = 1.0
 _PROBE_TIMEOUT_S = 1.0
 _WARM_UP_TIMEOUT_S = 1.0  # a host may wait for the relay's warm-up (relay_client.READY_WAIT_S)
 _REPLAY_CHUNK = 500
+# delivery failures that mean "Kafka is not there", as opposed to "Kafka refused this event"
+_UNREACHABLE = (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
 _REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
+
+
+class _Clocks:
+    """When the background thread next probes and publishes, and the senders' serve count it saw."""
+
+    def __init__(self) -> None:
+        self.next_probe = 0.0
+        self.next_metrics = 0.0
+        self.served = -1
 
 
 class KafkaSink:
@@ -78,7 +90,9 @@ class KafkaSink:
         self._closed = threading.Event()
         self._wake = threading.Event()  # ends a quiet tick early: something needs the thread
         self._deadline = 0.0
-        self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal)
+        self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
+        self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal, on_unreachable=self.kafka.down)
+        self._spool_failing = False  # the last spool write failed: said once, and once when it works
         self.config_error: str | None = None
         self.left_on_disk = 0
         # plain counters, published to Prometheus by the background thread
@@ -91,6 +105,7 @@ class KafkaSink:
         self.replayed = 0
         self.dropped_spool_full = 0
         self.dropped_other = 0
+        self.spool_write_failures = 0
         self._metrics = metrics.SinkMetricsPublisher()
 
     # --- configuration ------------------------------------------------------
@@ -283,6 +298,8 @@ class KafkaSink:
             self._failed += 1
             self.delivery_errors += 1
         self._last_replay_ok = False
+        if error.code() in _UNREACHABLE:
+            self.kafka.down(error.str())
         self._divert(message.topic() or "", message.key(), message.value() or b"")
 
     def _mark_fatal(self) -> None:
@@ -290,38 +307,52 @@ class KafkaSink:
         self._wake.set()
 
     def _run(self) -> None:
-        next_probe = next_metrics = 0.0
-        served = -1
+        clocks = _Clocks()
         try:
             while True:
-                producer = self._producer
-                if producer is None or served != self._served_by_senders:
-                    # senders served the reports since the last tick: polling here too
-                    # would take the GIL per report from a busy request thread
-                    served = self._served_by_senders
-                    quiet = producer is not None and not (self._spooling or self._closing or self._fatal)
-                    self._wake.wait(_QUIET_TICK_S if quiet else _TICK_S)
-                    self._wake.clear()
-                else:
-                    producer.poll(_TICK_S)
-                if self._fatal:
-                    self._recreate_producer()
-                self._write_pending()
-                now = time.monotonic()
-                if now >= next_metrics:
-                    self._publish_metrics()
-                    next_metrics = now + 0.5
-                if self._closing and (now >= self._deadline or self.waiting() == 0):
-                    break
-                if producer is not None and self._spooling and now >= next_probe:
-                    if not self._replay_oldest_segment():
-                        if self._closing:
-                            break  # broker down: spool the rest instead of waiting out the deadline
-                        next_probe = now + _PROBE_EVERY_S
-        except Exception:
-            log.exception("producer background thread failed; events are spooled")
+                try:
+                    if self._tick(clocks):
+                        break
+                except Exception:
+                    # the thread is all that moves diverted events to disk and back: it must not end
+                    log.exception("producer background thread hit an error; carrying on")
+                    self._wake.wait(_TICK_S)
+                    if self._closing and time.monotonic() >= self._deadline:
+                        break
         finally:
             self._finish()
+
+    def _tick(self, clocks: _Clocks) -> bool:
+        """One round of the background thread; True when it is done."""
+        producer = self._producer
+        if producer is None or clocks.served != self._served_by_senders:
+            # senders served the reports since the last tick: polling here too
+            # would take the GIL per report from a busy request thread
+            clocks.served = self._served_by_senders
+            quiet = producer is not None and not (self._spooling or self._closing or self._fatal)
+            self._wake.wait(_QUIET_TICK_S if quiet else _TICK_S)
+            self._wake.clear()
+        else:
+            producer.poll(_TICK_S)
+        if self._fatal:
+            self._recreate_producer()
+        self._write_pending()
+        now = time.monotonic()
+        if now >= clocks.next_metrics:
+            self._publish_metrics()
+            clocks.next_metrics = now + 0.5
+        if self._closing and (now >= self._deadline or self.waiting() == 0):
+            return True
+        if producer is not None and self._spooling and now >= clocks.next_probe:
+            if not self._replay_oldest_segment():
+                if self._closing:
+                    return True  # broker down: spool the rest instead of waiting out the deadline
+                clocks.next_probe = now + _PROBE_EVERY_S
+        elif producer is not None and not self.kafka.up and now >= clocks.next_probe:
+            # events wait in librdkafka, not the spool: only a probe can tell Kafka is back
+            self._broker_reachable(producer)
+            clocks.next_probe = now + _PROBE_EVERY_S
+        return False
 
     def _write_pending(self, allow_direct: bool = True) -> None:
         """Move diverted events on: back to Kafka if it is healthy and nothing older waits, else to disk."""
@@ -341,10 +372,31 @@ class KafkaSink:
                 return
             try:
                 self.dropped_spool_full += self._spool.append(batch)
-                self.spooled += len(batch)
-            except OSError as exc:
-                self.dropped_other += len(batch)
-                log.error("could not write %d events to the spool: %s", len(batch), exc)
+            except SpoolWriteError as exc:
+                self.spooled += exc.written
+                self.dropped_other += len(batch) - exc.written
+                self._spool_write_failed(exc, len(batch) - exc.written)
+                return
+            self.spooled += len(batch)
+            self._spool_works()
+
+    def _spool_write_failed(self, exc: SpoolWriteError, lost: int) -> None:
+        """Counted every time, logged when writes start failing (the host's log is not a disk monitor)."""
+        self.spool_write_failures += 1
+        if not self._spool_failing:
+            self._spool_failing = True
+            log.error(
+                "writing to the spool %s failed, %d events lost (%s); events Kafka can't take are "
+                "dropped until it works again",
+                self._spool.dir,
+                lost,
+                exc.cause,
+            )
+
+    def _spool_works(self) -> None:
+        if self._spool_failing:
+            self._spool_failing = False
+            log.warning("writing to the spool %s works again", self._spool.dir)
 
     def _healthy(self) -> bool:
         """Kafka took the last replay and nothing failed since, so diverted events can skip the disk."""
@@ -367,9 +419,13 @@ class KafkaSink:
 
     def _broker_reachable(self, producer: Producer) -> bool:
         try:
-            return bool(producer.list_topics(timeout=_PROBE_TIMEOUT_S).brokers)
-        except KafkaException:
+            reachable = bool(producer.list_topics(timeout=_PROBE_TIMEOUT_S).brokers)
+        except KafkaException as exc:
+            self.kafka.down(f"no answer to a metadata request: {exc}")
             return False
+        if reachable:
+            self.kafka.back(self.waiting())
+        return reachable
 
     def _replay_oldest_segment(self) -> bool:
         """Replay one segment in order; False if the broker is down or some events failed again.
@@ -387,7 +443,11 @@ class KafkaSink:
         if not self._broker_reachable(producer):
             return False
         with self._spool_lock:
-            oldest = self._spool.oldest()
+            try:
+                oldest = self._spool.oldest()
+            except OSError as exc:
+                log.error("could not read the spool %s, trying again later: %s", self._spool.dir, exc)
+                return False
         if oldest is None:
             return True
         path, records = oldest
@@ -415,12 +475,20 @@ class KafkaSink:
             # is unknown, so all of it stays on disk (a duplicate, which consumers
             # drop by event_id, rather than a loss)
             again = records
+        if len(again) < len(records):
+            with self._spool_lock:
+                try:
+                    # what failed keeps its place ahead of newer events, written before the old segment goes
+                    self.dropped_spool_full += self._spool.requeue(path, again)
+                except SpoolWriteError as exc:
+                    # the whole segment stays: its delivered part goes again (a duplicate, not a loss)
+                    self._spool_write_failed(exc, 0)
+                    again = records
+                else:
+                    if again:
+                        self._spool_works()
         delivered = len(records) - len(again)
         self.replayed += delivered
-        with self._spool_lock:
-            self._spool.remove(path)
-            if again:
-                self.dropped_spool_full += self._spool.append(again)
         self._last_replay_ok = not again
         if delivered:
             log.info("replayed %d spooled events (%d still waiting)", delivered, self._spool.events)
@@ -467,6 +535,9 @@ class KafkaSink:
             "queue_depth": len(producer) if producer is not None else 0,
             "spool_events": self._spool.events,
             "spool_bytes": self._spool.size_bytes,
+            "spool_corrupt": self._spool.corrupt,
+            "spool_write_failures": self.spool_write_failures,
+            "kafka_up": int(self.kafka.up),
         }
 
     def _publish_metrics(self) -> None:

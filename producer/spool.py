@@ -18,56 +18,29 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import struct
 import time
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from producer.spool_format import Decoded, Record, decode_all, encode
+
+__all__ = ["DiskSpool", "Record", "SpoolWriteError", "decode_all", "encode"]
+
 log = logging.getLogger("failstream.producer")
 
-#: (topic, key, value) — what ``KafkaSink.send`` was given.
-Record = tuple[str, bytes | None, bytes]
-
-_HEADER = struct.Struct(">II")  # payload length, crc32 of payload
-_NO_KEY = 0xFFFFFFFF
 _SUFFIX = ".seg"
+_REQUEUED = "r"  # a segment's replacement sorts right after it, before any newer segment
 _MAX_SLOTS = 64
 
 
-def encode(record: Record) -> bytes:
-    topic, key, value = record
-    topic_bytes = topic.encode()
-    key_part = struct.pack(">I", _NO_KEY) if key is None else struct.pack(">I", len(key)) + key
-    payload = struct.pack(">H", len(topic_bytes)) + topic_bytes + key_part + value
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+class SpoolWriteError(OSError):
+    """A write to the spool failed (disk full, permissions); ``written`` records made it first."""
 
-
-def decode_all(data: bytes) -> tuple[list[Record], int]:
-    """Records in ``data`` and how many bytes at the end were torn or corrupt.
-
-    A crash can leave half a record at the end of the active segment; the
-    crc stops us from replaying garbage as an event.
-    """
-    records: list[Record] = []
-    pos, end = 0, len(data)
-    while pos + _HEADER.size <= end:
-        length, crc = _HEADER.unpack_from(data, pos)
-        start = pos + _HEADER.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            break
-        (topic_len,) = struct.unpack_from(">H", payload, 0)
-        topic = payload[2 : 2 + topic_len].decode()
-        (key_len,) = struct.unpack_from(">I", payload, 2 + topic_len)
-        at = 6 + topic_len
-        key: bytes | None = None
-        if key_len != _NO_KEY:
-            key, at = payload[at : at + key_len], at + key_len
-        records.append((topic, key, payload[at:]))
-        pos = start + length
-    return records, end - pos
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"spool write failed after {written} records: {cause}")
+        self.written = written
+        self.cause = cause
 
 
 class DiskSpool:
@@ -84,9 +57,11 @@ class DiskSpool:
         self._sizes: dict[Path, int] = {}
         self._active: IO[bytes] | None = None
         self._active_path: Path | None = None
+        self._read_before: set[Path] = set()  # segments whose damage was already counted
         # totals kept as ints so other threads can read them without the lock
         self.events = 0
         self.size_bytes = 0
+        self.corrupt = 0  # damaged stretches skipped while reading, each at least one event lost
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -105,9 +80,7 @@ class DiskSpool:
             raise OSError(f"all {_MAX_SLOTS} spool slots under {self.root} are in use")
         self._adopt_orphans()
         for path in sorted(self.dir.glob(f"*{_SUFFIX}")):
-            records, torn = decode_all(path.read_bytes())
-            if torn:
-                log.warning("spool segment %s: ignored %d torn bytes at its end", path.name, torn)
+            records = self._read(path)
             if not records:
                 path.unlink()
                 continue
@@ -144,6 +117,25 @@ class DiskSpool:
             finally:
                 lock.close()
 
+    def _read(self, path: Path) -> list[Record]:
+        """A segment's intact records; damage in it is counted and logged the first time it is read."""
+        decoded: Decoded = decode_all(path.read_bytes())
+        if path not in self._read_before:
+            self._read_before.add(path)
+            if decoded.corrupt:
+                self.corrupt += decoded.corrupt
+                log.error(
+                    "spool segment %s: skipped %d damaged stretches (%d bytes, an event or more each); "
+                    "read the %d intact events around them",
+                    path.name,
+                    decoded.corrupt,
+                    decoded.corrupt_bytes,
+                    len(decoded.records),
+                )
+            if decoded.torn:
+                log.warning("spool segment %s: ignored %d torn bytes at its end", path.name, decoded.torn)
+        return decoded.records
+
     def close(self) -> None:
         self._close_active()
         if self._lock_file is not None:
@@ -153,6 +145,7 @@ class DiskSpool:
         self._segments.clear()
         self._counts.clear()
         self._sizes.clear()
+        self._read_before.clear()
         self.events = self.size_bytes = 0
 
     def __bool__(self) -> bool:
@@ -161,23 +154,62 @@ class DiskSpool:
     # --- writing ------------------------------------------------------------
 
     def append(self, records: Iterable[Record]) -> int:
-        """Write records at the tail; returns how many of the oldest were dropped for room."""
+        """Write records at the tail; returns how many of the oldest were dropped for room.
+
+        Raises :class:`SpoolWriteError` if the disk fails; what was written
+        before stays (a record cut short reads as a torn or damaged one), and
+        the next append starts a new segment.
+        """
         assert self.dir is not None, "spool not open"
-        written = False
-        for record in records:
-            if self._active is None or self._sizes[self._active_path] >= self.segment_bytes:  # type: ignore[index]
-                self._roll()
-            assert self._active is not None and self._active_path is not None
-            data = encode(record)
-            self._active.write(data)
-            self._sizes[self._active_path] += len(data)
-            self._counts[self._active_path] += 1
-            self.events += 1
-            self.size_bytes += len(data)
-            written = True
-        if written:
-            assert self._active is not None
-            self._active.flush()  # to the OS: survives the process, not a power cut
+        written = 0
+        try:
+            for record in records:
+                if self._active is None or self._sizes[self._active_path] >= self.segment_bytes:  # type: ignore[index]
+                    self._roll()
+                assert self._active is not None and self._active_path is not None
+                data = encode(record)
+                self._active.write(data)
+                self._sizes[self._active_path] += len(data)
+                self._counts[self._active_path] += 1
+                self.events += 1
+                self.size_bytes += len(data)
+                written += 1
+            if written:
+                assert self._active is not None
+                self._active.flush()  # to the OS: survives the process, not a power cut
+        except OSError as exc:
+            self._abandon_active()
+            raise SpoolWriteError(written, exc) from exc
+        return self._enforce_budget()
+
+    def requeue(self, path: Path, records: list[Record]) -> int:
+        """Put ``records`` back in place of the segment ``path``, ahead of every newer event.
+
+        For a replay that partly failed: the events Kafka did not take keep
+        their place in the order. The replacement is written before the old
+        segment goes, so a crash in between replays both (a duplicate, which
+        consumers drop by event id), never neither. Returns events dropped for room.
+        """
+        assert self.dir is not None, "spool not open"
+        if not records:
+            self.remove(path)
+            return 0
+        replacement = path.with_name(path.stem + _REQUEUED + _SUFFIX)
+        data = b"".join(encode(record) for record in records)
+        try:
+            with replacement.open("wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            replacement.unlink(missing_ok=True)
+            raise SpoolWriteError(0, exc) from exc  # the old segment stays: nothing is lost
+        index = self._segments.index(path)
+        self._forget(path)
+        self._segments.insert(index, replacement)
+        self._counts[replacement] = len(records)
+        self._sizes[replacement] = len(data)
+        self._read_before.add(replacement)
+        self.events += len(records)
+        self.size_bytes += len(data)
         return self._enforce_budget()
 
     def _roll(self) -> None:
@@ -198,6 +230,17 @@ class DiskSpool:
             self._active.close()
             self._active = None
             self._active_path = None
+
+    def _abandon_active(self) -> None:
+        """After a failed write: stop appending to this segment (what it holds is still read)."""
+        active = self._active
+        self._active = None
+        self._active_path = None
+        if active is not None:
+            try:
+                active.close()  # flushes what is buffered: may fail the same way
+            except OSError:
+                pass
 
     def _enforce_budget(self) -> int:
         dropped = 0
@@ -221,11 +264,17 @@ class DiskSpool:
         """The oldest segment and its records (closing it first if it is the active one)."""
         if not self._segments:
             return None
-        path = self._segments[0]
-        if path == self._active_path:
-            self._close_active()
-        records, _ = decode_all(path.read_bytes())
-        return path, records
+        while self._segments:
+            path = self._segments[0]
+            if path == self._active_path:
+                self._close_active()
+            try:
+                return path, self._read(path)
+            except FileNotFoundError:
+                # removed behind our back: what it held is gone, and must not block the rest
+                log.error("spool segment %s vanished with %d events", path.name, self._counts[path])
+                self._forget(path)
+        return None
 
     def remove(self, path: Path) -> None:
         """Forget a segment that was replayed."""
@@ -237,4 +286,5 @@ class DiskSpool:
         self._segments.remove(path)
         self.events -= self._counts.pop(path)
         self.size_bytes -= self._sizes.pop(path)
+        self._read_before.discard(path)
         path.unlink(missing_ok=True)

@@ -16,7 +16,8 @@ from failstream.settings import Settings
 from producer.asgi import FailureCaptureMiddleware
 from producer.capture import FailureRecorder
 from producer.relay import ASGI_FACTS, MESSAGE, RECORDED_FACTS, EntryDelivery, frame, read_frame
-from producer.relay_client import RelayClient, RelayedRecorder, recorder_for
+from producer.relay_client import READY_WAIT_S, RELAY_BATCH, RelayClient, RelayedRecorder, recorder_for
+from producer.wsgi import FailureCaptureWSGIMiddleware
 
 TOKEN = "tok-unit-relay-77"
 
@@ -183,3 +184,62 @@ async def test_the_middleware_hands_the_relay_one_entry_per_failure_and_it_makes
         del event["event_id"], event["ts"]
     assert through_relay == in_process
     assert through_relay["reason"] == "invalid_token" and through_relay["ip"] == "198.51.100.4"
+
+
+class _CountingRelay(_HeldRelay):
+    """Counts what the middlewares ask of it; never starts a process."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.starts = 0
+        self.waited: list[float] = []
+
+    def start(self) -> None:
+        self.starts += 1
+
+    def wait_ready(self, timeout_s: float = 3.0) -> bool:
+        self.waited.append(timeout_s)
+        return True
+
+
+async def test_the_relay_starts_when_the_middleware_is_built_and_a_servers_start_up_waits_for_it(
+    unit_settings: Settings,
+) -> None:
+    relay = _CountingRelay(unit_settings)
+    app = Starlette(routes=[Route("/items/{id}", _denied)])
+    app.add_middleware(FailureCaptureMiddleware, recorder=RelayedRecorder(unit_settings, relay=relay))
+    sent: list[dict] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)  # type: ignore[arg-type]
+    assert relay.starts == 1 and len(relay.waited) == 1  # built at start-up, which waited for the relay
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.get("/items/1")).status_code == 401
+    assert relay.starts == 2  # the first entry of a batch makes sure it runs (a forked worker's own)
+    assert len(relay.batch) == 1  # and it is not shipped by the request thread
+
+
+def test_the_wsgi_middleware_waits_for_the_relay_when_built(unit_settings: Settings) -> None:
+    relay = _CountingRelay(unit_settings)
+    FailureCaptureWSGIMiddleware(
+        lambda environ, start: [], recorder=RelayedRecorder(unit_settings, relay=relay)
+    )
+    assert relay.waited == [READY_WAIT_S]
+
+
+def test_a_lone_entry_makes_sure_the_relay_runs_and_a_full_batch_ships(unit_settings: Settings) -> None:
+    relay = _CountingRelay(unit_settings)
+    shipped: list[int] = []
+    relay.ship_full = lambda: shipped.append(len(relay.batch)) or relay.batch.clear()  # type: ignore[method-assign,func-returns-value]
+    for i in range(RELAY_BATCH + 1):
+        relay.add(_asgi_entry(peer=f"10.0.0.{i % 9}"))
+    assert relay.starts == 2 and shipped == [RELAY_BATCH]  # the first entry of each batch starts it

@@ -15,8 +15,10 @@ payload, as both ends run the same Python. The host's first frame is its
 settings (``Settings.as_env()``); every later one is a list of entries
 (see :class:`EntryDelivery`). The relay writes its counters back on
 stdout: once as soon as it can take entries (the host writes none before,
-so a relay that cannot even start loses nothing), then once a second and a
-last time before it exits. It
+so a relay that cannot even start loses nothing; it first connects and
+learns the topics, so the first event does not pay for that), then once a
+second and a last time before it exits. The sink's counters include
+whether it reaches Kafka, which the host publishes as its own gauge. It
 stops when the host closes the pipe (or dies): it drains what it has read,
 closes the sink (deadline :data:`producer.shared.EXIT_FLUSH_S`, the rest to
 the spool) and exits.

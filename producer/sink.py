@@ -54,9 +54,9 @@ _PROBE_EVERY_S = 1.0
 _PROBE_TIMEOUT_S = 1.0
 _WARM_UP_TIMEOUT_S = 1.0  # a host may wait for the relay's warm-up (relay_client.READY_WAIT_S)
 _REPLAY_CHUNK = 500
+_REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
 # delivery failures that mean "Kafka is not there", as opposed to "Kafka refused this event"
 _UNREACHABLE = (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
-_REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
 
 
 class _Clocks:

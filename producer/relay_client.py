@@ -66,7 +66,9 @@ log = logging.getLogger("failstream.producer")
 RELAY_BATCH = 64  # entries per frame when the request thread ships; the thread ships smaller ones
 # how long a lone failure may wait; woken more often, the thread costs a busy host GIL hand-overs
 _TICK_S = 0.1
-_BUSY_TICK_S = 1.0  # stragglers wait this long at most when traffic stops all at once
+# stragglers wait this long at most when traffic stops all at once: well under a second, so
+# a host killed outright has handed over every failure it answered a second earlier
+_BUSY_TICK_S = 0.5
 _PIPE_BYTES = 1 << 20
 _MAX_BACKLOG_BYTES = 64 << 20
 #: how long a starting host waits for its relay's first report before it serves anyway

@@ -64,7 +64,8 @@ class ChildSupervisor:
         self._on_restart = on_restart
         self._on_give_up = on_give_up
         self._budget = budget or RestartBudget()
-        self._backoff = backoff or Backoff(first_s=0.5, cap_s=30.0)
+        # never sooner than half a second: a signal that ended the child may be stopping the parent too
+        self._backoff = backoff or Backoff(first_s=1.0, cap_s=30.0)
         self._stopping = threading.Event()
         self.child: BaseProcess | None = None
 

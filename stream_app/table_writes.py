@@ -7,15 +7,25 @@ delivering messages (its back-pressure), so a flush of thousands of states
 stalled ingestion for most of a second. Here each key goes to the table's
 store, and its changelog record (the same bytes, key and partition Faust
 would write) into one record batch per partition, handed to the worker's own
-aiokafka producer. Faust flushes that producer before every offset commit,
-as it does for its own changelog records.
+aiokafka producer; the write returns once the broker acknowledged every
+batch (a failed one is sent again), so the messages acked after it are
+covered by their changelog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+
+from failstream.dependency import Dependency
+from stream_app.faust_internals import aiokafka_producer, key_partitions
+from stream_app.kafka_writes import until_acknowledged
+
+#: Changelog records (key, value; None deletes) of one partition, in order.
+Records = list[tuple[bytes, bytes | None]]
 
 
 def changelog_partition(key: bytes, partitions: int) -> int:
@@ -23,19 +33,17 @@ def changelog_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-async def write_table(app: Any, table: Any, changes: dict[bytes, bytes | None]) -> None:
-    """Store each value (None deletes the key) and send it to the table's changelog topic."""
+async def write_table(app: Any, table: Any, changes: dict[bytes, bytes | None], kafka: Dependency) -> None:
+    """Store each value (None deletes the key); return once its changelog record is acknowledged."""
     if not changes:
         return
     store = table.data
     topic = table.changelog_topic_name
-    producer = app.producer._ensure_producer()  # the aiokafka producer under Faust's
+    producer = aiokafka_producer(app)
     partitions = table.partitions
-    # Faust's memory store drops the keys of partitions no longer assigned once a
-    # rebalance's recovery completes, but knows the partition only of keys it
-    # recovered; without this a worker kept (and swept) keys it had handed over
-    key_partition: dict[bytes, int] | None = getattr(store, "_key_partition", None)
-    batches: dict[int, Any] = {}
+    # without this a worker kept (and swept) keys it had handed over in a rebalance
+    key_partition = key_partitions(store)
+    records: dict[int, Records] = {}
     for key, raw in changes.items():
         partition = changelog_partition(key, partitions)
         if raw is None:
@@ -46,12 +54,31 @@ async def write_table(app: Any, table: Any, changes: dict[bytes, bytes | None]) 
             store[key] = raw
             if key_partition is not None:
                 key_partition[key] = partition
-        batch = batches.get(partition)
-        if batch is None:
-            batch = batches[partition] = producer.create_batch()
-        if batch.append(key=key, value=raw, timestamp=None) is None:  # full: send it, start another
-            await producer.send_batch(batch, topic, partition=partition)
-            batch = batches[partition] = producer.create_batch()
+        records.setdefault(partition, []).append((key, raw))
+    sends = [
+        partial(_send_batch, producer, topic, partition, chunk)
+        for partition, recs in records.items()
+        for chunk in _chunks(producer, recs)
+    ]
+    await until_acknowledged(sends, kafka)
+
+
+def _chunks(producer: Any, records: Records) -> list[Records]:
+    """The records split where a record batch is full (each chunk is one batch, resent whole)."""
+    chunks: list[Records] = [[]]
+    batch = producer.create_batch()
+    for key, raw in records:
+        if batch.append(key=key, value=raw, timestamp=None) is None:
+            batch = producer.create_batch()
             batch.append(key=key, value=raw, timestamp=None)
-    for partition, batch in batches.items():
-        await producer.send_batch(batch, topic, partition=partition)
+            chunks.append([])
+        chunks[-1].append((key, raw))
+    return chunks
+
+
+async def _send_batch(producer: Any, topic: str, partition: int, records: Records) -> Awaitable[object]:
+    batch = producer.create_batch()
+    for key, raw in records:
+        batch.append(key=key, value=raw, timestamp=None)
+    ack: Awaitable[object] = await producer.send_batch(batch, topic, partition=partition)
+    return ack

@@ -25,7 +25,8 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ import uvloop
 from failstream.kafka_config import ensure_topics, faust_broker_options
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, dumps, now_ms
-from stream_app import metrics
+from stream_app import metrics, outages
+from stream_app.alert_publisher import AlertPublisher
 from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
 from stream_app.child_supervisor import ChildSupervisor
-from stream_app.direct_delivery import DirectDeliveryApp
+from stream_app.faust_internals import DirectDeliveryApp
+from stream_app.kafka_writes import until_acknowledged
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.persister import persister_main
 from stream_app.processing import EmailBatches, FailureBatches
@@ -46,10 +49,6 @@ from stream_app.published_alerts import PublishedAlerts
 from stream_app.table_writes import write_table
 
 log = logging.getLogger("failstream.stream")
-
-
-def _some(keys: list[str], shown: int = 3) -> str:
-    return " ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
 
 
 def app_data_dir(settings: Settings) -> Path:
@@ -107,71 +106,25 @@ def create_app(settings: Settings) -> faust.App:
     emails = EmailBatches(settings, email_table, None, live)
 
     published = PublishedAlerts(settings)
+    kafka = outages.kafka()
 
     @app.task
     async def read_published_alerts() -> None:
         await published.run()
 
-    async def publish(alerts: Iterable[Alert]) -> None:
-        """Send the alerts not sent before; return once the broker has every one.
+    async def send_alert(alert: Alert) -> Awaitable[object]:
+        # the producer itself, not Topic.send: no FutureMessage and no trip
+        # through Faust's producer buffer for each alert of a burst
+        ack: Awaitable[object] = await app.producer.send(
+            settings.topic_alerts, alert.subject.encode(), dumps(alert), None, None, None
+        )
+        return ack
 
-        The callers flush detection state only after this returns, so nothing
-        here may give up: a raised error would end the batch with its states
-        changed and its alerts lost. Failed sends are retried with backoff
-        instead. The wait is shielded: a rebalance that cancels the email
-        agent cancels it, not the sends already handed to the producer, and
-        the replayed batch finds them in flight.
-        """
-        pending = list(alerts)
-        delay_s = 0.1
-        while pending:
-            await published.ready.wait()
-            waits: list[tuple[Alert, asyncio.Future[object]]] = []
-            sent: list[str] = []
-            skipped: list[str] = []
-            errors: list[BaseException] = []
-            for alert in pending:
-                if alert.alert_key in published:
-                    skipped.append(alert.alert_key)
-                    continue
-                future = published.in_flight(alert.alert_key)
-                if future is None:
-                    try:
-                        # the producer itself, not Topic.send: no FutureMessage and no trip
-                        # through Faust's producer buffer for each alert of a burst
-                        ack = await app.producer.send(
-                            settings.topic_alerts, alert.subject.encode(), dumps(alert), None, None, None
-                        )
-                    except Exception as exc:  # producer not ready: retried below like a failed ack
-                        errors.append(exc)
-                        continue
-                    future = published.sending(alert.alert_key, ack)
-                    live.add_alerts(1)
-                    sent.append(alert.alert_key)
-                waits.append((alert, future))
-            # a line per batch, not per alert: a burst of thousands is no log storm
-            if sent:
-                log.info("%d alert(s) sent to Kafka: %s", len(sent), _some(sent))
-            if skipped:
-                log.info("%d alert(s) already published, not sent again: %s", len(skipped), _some(skipped))
-            results = await asyncio.shield(asyncio.gather(*(f for _, f in waits), return_exceptions=True))
-            acked = [a for (a, _), r in zip(waits, results, strict=True) if not isinstance(r, BaseException)]
-            metrics.observe_published(acked, now_ms())
-            errors += [r for r in results if isinstance(r, BaseException)]
-            pending = [a for a in pending if a.alert_key not in published]
-            if pending:
-                log.warning(
-                    "%d alert(s) not acknowledged by Kafka (%r); retrying in %.1f s",
-                    len(pending),
-                    errors[0] if errors else "still in flight",
-                    delay_s,
-                )
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5.0)
+    publish = AlertPublisher(published, send_alert, kafka, on_sent=live.add_alerts).publish
 
     async def dead_letter(letters: Iterable[tuple[bytes | None, DeadLetter]]) -> None:
-        for key, letter in letters:
-            await dead_topic.send(key=key, value=dumps(letter))
+        sends = [partial(dead_topic.send, key=key, value=dumps(letter)) for key, letter in letters]
+        await until_acknowledged(sends, kafka)
 
     # detection -> publish -> store must not interleave with a sweep of the same table
     ip_lock, email_lock = asyncio.Lock(), asyncio.Lock()
@@ -198,7 +151,7 @@ def create_app(settings: Settings) -> faust.App:
             due = time.monotonic() - flushed_at >= settings.stream_state_flush_s
             if unacked and (due or not app.flow_control.is_active()):
                 async with ip_lock:
-                    await write_table(app, ip_table, failures.states.take_changes())
+                    await write_table(app, ip_table, failures.states.take_changes(), kafka)
                 ack_all(app, unacked)
                 unacked = []
                 flushed_at = time.monotonic()
@@ -226,7 +179,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(1.0)
     async def publish_live_counts() -> None:
         counts = live.flush(now_ms() // 1000 * 1000)
-        await live_topic.send(value=dumps(counts))
+        await until_acknowledged([partial(live_topic.send, value=dumps(counts))], kafka)
 
     @app.timer(settings.stream_sweep_interval_s)
     async def resolve_quiet_episodes() -> None:
@@ -236,13 +189,30 @@ def create_app(settings: Settings) -> faust.App:
             # coming in there may be none before a rebalance hands the keys over.
             # Writing states ahead of their messages' acks is safe (a replay skips
             # the offsets a state already holds); acking ahead of the write is not.
-            await write_table(app, ip_table, failures.states.take_changes())
+            await write_table(app, ip_table, failures.states.take_changes(), kafka)
         async with email_lock:
             alerts, changes = emails.sweep(now_ms())
             await publish(alerts)
             emails.apply(changes)
 
     return app
+
+
+class SupervisingWorker(faust.Worker):
+    """A Faust worker that stops restarting its children as soon as it begins to stop.
+
+    A SIGTERM to the process group reaches the persister too; without this
+    the supervisor would start a new one while the worker shuts down.
+    """
+
+    def __init__(self, app: faust.App, supervisor: ChildSupervisor | None, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.persister_supervisor = supervisor
+
+    async def on_stop(self) -> None:
+        if self.persister_supervisor is not None:
+            self.persister_supervisor.stop()
+        await super().on_stop()
 
 
 def run_worker(settings: Settings) -> None:
@@ -271,7 +241,7 @@ def run_worker(settings: Settings) -> None:
     # (fetch -> conductor -> channel -> stream -> ack); measured +20 % events/s
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel="INFO")
+    worker = SupervisingWorker(app, supervisor, loglevel="INFO")
     tune_collector()
     try:
         worker.execute_from_commandline()

@@ -1,4 +1,16 @@
-"""Faust's aiokafka transport, delivering messages of batched topics without a task each.
+"""Every touch of a private or undocumented part of faust, mode and aiokafka, in one module.
+
+``tests/unit/stream_app/test_faust_internals.py`` fails with a clear message
+when the pinned versions no longer have one of them. What is here:
+
+- the aiokafka producer under Faust's (``Producer._ensure_producer``) and the
+  memory store's key-to-partition map (``Store._key_partition``), for
+  ``table_writes``;
+- ``BatchedTopic``, a topic whose decoder (``Topic._compile_decode``) hands
+  the raw message on;
+- Faust's aiokafka transport, delivering messages of batched topics without
+  a task each (``App._new_transport``, ``Consumer._drain_messages`` and the
+  consumer state that loop reads):
 
 Faust's drain loop hands every fetched message to the conductor inside
 ``wait_first(callback(message), suspend_flow.wait())`` so that a rebalance
@@ -29,7 +41,40 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
 from mode import Service, ServiceT
 
-from stream_app.batched_topic import MessageBuffer
+from stream_app.message_buffer import MessageBuffer
+
+
+def aiokafka_producer(app: faust.App) -> Any:
+    """The aiokafka producer under Faust's, started if it was not."""
+    return cast(Any, app.producer)._ensure_producer()
+
+
+def key_partitions(store: Any) -> dict[bytes, int] | None:
+    """The memory store's key -> partition map (None on another store).
+
+    Faust drops the keys of partitions no longer assigned once a rebalance's
+    recovery completes, but knows the partition only of keys it recovered.
+    """
+    found: dict[bytes, int] | None = getattr(store, "_key_partition", None)
+    return found
+
+
+class BatchedTopic(faust.Topic):
+    """A subscribed topic whose conductor callback appends raw messages to a MessageBuffer."""
+
+    buffer: MessageBuffer
+
+    @property
+    def queue(self) -> Any:  # the conductor only calls full() and put_nowait_enhanced()
+        return self.buffer
+
+    def _compile_decode(self) -> None:
+        # Faust compiles the schema's decoder onto the instance; ours makes no
+        # Event and runs no serializer: the batch handler reads key and value itself.
+        async def message_itself(message: Message, *, propagate: bool = False) -> Message:
+            return message
+
+        self.decode = message_itself  # type: ignore[method-assign,assignment]
 
 
 class DirectDeliveryConsumer(aiokafka_driver.Consumer):

@@ -3,14 +3,16 @@
 ``service`` consumes ``alerts`` and feeds ``pipeline``, which wires one module
 per stage: ``fence`` (claim the alert key in MongoDB) -> ``silence`` ->
 ``ratelimit`` -> ``grouping`` -> ``render`` -> ``smtp`` + ``retry`` ->
-``email_log`` / ``email_events`` / ``dead_letters``. ``redrive`` re-sends
-what failed for good (``failstream alerts redrive``).
+``email_log`` / ``email_events`` / ``dead_letters``; ``lease`` sizes and
+renews claims, ``dependencies`` waits out outages, ``consumer`` reads Kafka.
+``redrive`` re-sends what failed for good (``failstream alerts redrive``).
 
 Delivery guarantee: an alert key is claimed before anything is sent and
 finished after, and Kafka offsets are committed only for finished alerts,
 so re-deliveries, restarts and extra processes never email it twice, and a
-crash never loses it (its lease runs out and it is taken over). The one
-window left is a crash after the relay accepted the message but before
-``sent`` was recorded: the alert is then sent a second time after the lease,
-which is the side an alerting system should err on.
+crash never loses it (its lease runs out and it is taken over). Outages of
+MongoDB, Kafka or the relay are waited out, never a reason to exit. What can
+still send an email twice (a crash after the relay accepted it and before
+``sent`` was recorded, say) is listed in docs/alert-delivery.md; such a
+second copy carries the same Message-ID, so receivers can drop it.
 """

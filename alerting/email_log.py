@@ -3,6 +3,10 @@
 Each transition is appended to ``history`` (status, time, attempt, error)
 so the log shows how an email got where it is, and is published as an
 EmailEvent. Only ``$set`` and a plain ``$push`` are used (FerretDB 1.24).
+
+An alert email's id is its Message-ID, the same for the same alerts: a
+second PENDING for an id already logged is a re-send (after a take-over, or
+an insert whose reply an outage lost) and is appended to that email's history.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from alerting import metrics
 from alerting.clock import Clock
@@ -38,6 +43,29 @@ class EmailLog:
     ) -> None:
         now = self._clock()
         self._recipients[message_id] = list(recipients)
+        try:
+            await self._insert_pending(message_id, now, kind, subject, recipients, alert_keys, extra)
+        except DuplicateKeyError:
+            await self._emails.update_one(
+                {"_id": message_id},
+                {
+                    "$set": {"status": "PENDING", "updated_at": now},
+                    "$push": {"history": {"status": "PENDING", "at": now, "attempt": 0, "error": "re-send"}},
+                },
+            )
+        self._events.publish(message_id, recipients, "PENDING", 0)
+        metrics.EMAILS.labels("PENDING").inc()
+
+    async def _insert_pending(
+        self,
+        message_id: str,
+        now: int,
+        kind: str,
+        subject: str,
+        recipients: Sequence[str],
+        alert_keys: Sequence[str],
+        extra: dict[str, Any],
+    ) -> None:
         await self._emails.insert_one(
             {
                 "_id": message_id,
@@ -55,8 +83,6 @@ class EmailLog:
                 **extra,
             }
         )
-        self._events.publish(message_id, recipients, "PENDING", 0)
-        metrics.EMAILS.labels("PENDING").inc()
 
     async def _transition(
         self, message_id: str, status: str, attempts: int, error: str, **fields: Any

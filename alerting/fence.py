@@ -14,6 +14,14 @@ processes updating the same expired claim at once were both told they won
 ``"<key>#<generation>"`` in ``<collection>_takeovers``; only its inserter goes
 on to rewrite the claim. Only ``insert``, ``find`` and ``findAndModify`` with
 ``$set`` are used: all supported by FerretDB 1.24.
+
+Each claim and take-over writes a random ``token``; the holder renews and
+finishes with that token, not only its owner name, so work left over from an
+older claim of the same process can never finish a newer one. Finishing
+(``sent``, ``failed``, ``suppressed``) inserts the next generation's arbiter
+first, in the same unique ``_id`` space a take-over needs: a late ``sent``
+and a take-over of the same claim can then never both win, whatever
+FerretDB's updates do.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import uuid4
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -38,8 +47,15 @@ MAX_TAKEOVER_RACES = 5
 
 @dataclass(frozen=True)
 class Claimed:
-    """This process owns the alert now; ``taken_over`` if another owner's lease had run out."""
+    """This process owns the alert now; ``taken_over`` if another owner's lease had run out.
 
+    ``token`` and ``generation`` identify this very claim: renewing and
+    finishing match them, so they are carried with the work, not looked up.
+    """
+
+    key: str = ""
+    token: str = ""
+    generation: int = 0
     taken_over: bool = False
 
 
@@ -75,10 +91,18 @@ def judge_existing_claim(doc: Mapping[str, Any], owner: str, now: int) -> FenceD
     holder = str(doc.get("owner", ""))
     lease_until = int(doc.get("lease_until", 0))
     if holder == owner:
-        return Claimed()
+        return Claimed(str(doc.get("_id", "")), str(doc.get("token", "")), int(doc.get("takeovers") or 0))
     if lease_until <= now:
         return LeaseExpired(holder, lease_until)
     return HeldElsewhere(holder, lease_until)
+
+
+def new_token() -> str:
+    return uuid4().hex
+
+
+def arbiter_id(key: str, generation: int) -> str:
+    return f"{key}#{generation}"
 
 
 def mongo_safe_keys(counts: Mapping[str, int]) -> dict[str, int]:
@@ -123,6 +147,7 @@ class AlertFence:
         attempts = 0
         while True:
             now = self._clock()
+            token = new_token()
             try:
                 await self._alerts.insert_one(
                     {
@@ -130,12 +155,14 @@ class AlertFence:
                         "_id": key,
                         "status": "claimed",
                         "owner": self.owner,
+                        "token": token,
+                        "takeovers": 0,
                         "lease_until": now + self._lease_ms,
                         "created_at": now,
                         "updated_at": now,
                     }
                 )
-                return Claimed()
+                return Claimed(key, token, 0)
             except DuplicateKeyError:
                 pass
             doc = await self._alerts.find_one({"_id": key})
@@ -143,7 +170,7 @@ class AlertFence:
                 continue
             decision = judge_existing_claim(doc, self.owner, now)
             if isinstance(decision, Claimed):  # our own claim, seen again: give it a full lease
-                if await self.renew([key]):
+                if await self.renew_claims([decision]):
                     return decision
                 attempts += 1
                 if attempts >= MAX_TAKEOVER_RACES:
@@ -160,21 +187,23 @@ class AlertFence:
                         "status": doc.get("status"),
                         "owner": doc.get("owner"),
                         "lease_until": doc.get("lease_until"),
+                        "token": doc.get("token"),
                     },
                     {
                         "$set": {
                             "status": "claimed",
                             "owner": self.owner,
+                            "token": token,
                             "lease_until": now + self._lease_ms,
                             "updated_at": now,
                             "takeovers": generation,
                         },
                     },
                 )
+                if taken is not None:
+                    return Claimed(key, token, generation, taken_over=True)
             elif generation is not None:
                 return generation
-            if taken is not None:
-                return Claimed(taken_over=True)
             attempts += 1
             if attempts >= MAX_TAKEOVER_RACES:  # never spin: wait a little and let the caller retry
                 return HeldElsewhere(decision.owner, now + 1000)
@@ -189,12 +218,12 @@ class AlertFence:
         generation = done + 1
         for _ in range(MAX_TAKEOVER_RACES):
             try:
-                arbiter_doc = {"_id": f"{key}#{generation}", "owner": self.owner, "at": now}
+                arbiter_doc = {"_id": arbiter_id(key, generation), "owner": self.owner, "at": now}
                 await self._takeovers.insert_one(arbiter_doc)
                 return generation
             except DuplicateKeyError:
                 pass
-            arbiter = await self._takeovers.find_one({"_id": f"{key}#{generation}"})
+            arbiter = await self._takeovers.find_one({"_id": arbiter_id(key, generation)})
             if arbiter is None:
                 continue
             if arbiter.get("owner") == self.owner:  # ours, from a round whose update found the claim changed
@@ -205,8 +234,58 @@ class AlertFence:
             generation += 1
         return None
 
+    async def renew_claims(self, claims: Iterable[Claimed]) -> set[str]:
+        """Extend the leases of these very claims; returns the keys still held with their token."""
+        now = self._clock()
+        held: set[str] = set()
+        for claim in claims:
+            done = await self._alerts.update_one(
+                {"_id": claim.key, "token": claim.token, "status": {"$in": list(LIVE)}},
+                {"$set": {"lease_until": now + self._lease_ms}},
+            )
+            if done.matched_count:
+                held.add(claim.key)
+        return held
+
+    async def mark_claims(self, claims: Iterable[Claimed], status: str, **fields: Any) -> None:
+        """Record a live state (``grouped``) of these claims; a claim taken over meanwhile is left alone."""
+        update = {"$set": {"status": status, "updated_at": self._clock(), **fields}}
+        for claim in claims:
+            await self._alerts.update_one({"_id": claim.key, "token": claim.token}, update)
+
+    async def finish(self, claims: Iterable[Claimed], status: str, **fields: Any) -> list[Claimed]:
+        """Record a terminal state of these claims; returns those another process took over first.
+
+        The next generation's arbiter is inserted before the status is written:
+        whoever inserts it, this finish or a take-over, is the only one to act.
+        """
+        lost: list[Claimed] = []
+        update = {"$set": {"status": status, "updated_at": self._clock(), **fields}}
+        for claim in claims:
+            if not await self._win_finish(claim):
+                lost.append(claim)
+                continue
+            await self._alerts.update_one({"_id": claim.key, "token": claim.token}, update)
+        return lost
+
+    async def _win_finish(self, claim: Claimed) -> bool:
+        arbiter = {
+            "_id": arbiter_id(claim.key, claim.generation + 1),
+            "owner": self.owner,
+            "token": claim.token,
+            "at": self._clock(),
+            "finish": True,
+        }
+        try:
+            await self._takeovers.insert_one(arbiter)
+            return True
+        except DuplicateKeyError:
+            # our own insert whose reply was lost to an outage counts as won
+            found = await self._takeovers.find_one({"_id": arbiter["_id"]})
+            return found is not None and found.get("token") == claim.token
+
     async def renew(self, keys: Iterable[str]) -> set[str]:
-        """Extend our leases; returns the keys this process still owns."""
+        """Extend our leases by owner name (scheduled reports); returns the keys this process still owns."""
         keys = list(keys)
         if not keys:
             return set()

@@ -49,9 +49,17 @@ class SubjectLanes:
             await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
 
     def raise_if_failed(self) -> None:
-        """A failed alert (MongoDB gone, a bug) stops the process: its offset stays uncommitted."""
+        """A bug in handling an alert stops the process: its offset stays uncommitted.
+
+        Outages never get here: they are waited out where they happen.
+        """
         if self._error is not None:
             raise self._error
+
+    def cancel(self) -> None:
+        """Give up on what is under way (shutdown): its offsets stay uncommitted, its claims expire."""
+        for task in list(self._running):
+            task.cancel()
 
     async def drain(self) -> None:
         if self._running:

@@ -40,6 +40,11 @@ class OffsetTracker:
                     del offsets[offset]
         return ready
 
+    def restore(self, offsets: dict[Hashable, int]) -> None:
+        """Take back offsets ``committable`` gave out whose commit failed, so the next round repeats it."""
+        for partition, next_offset in offsets.items():
+            self._open.setdefault(partition, {})[next_offset - 1] = True
+
     def forget(self, partitions: Iterable[Hashable]) -> None:
         """Drop revoked partitions: their new owner re-reads from the last commit."""
         for partition in partitions:

@@ -5,6 +5,11 @@ takes one alert off Kafka through the stages up to its digest group;
 ``flush_due`` sends the groups whose ``group_wait`` is over. When an alert is
 finished (sent, suppressed, failed, or found already handled) ``on_handled``
 is told, so the service commits its Kafka offset only then.
+
+Every MongoDB call goes through ``Held``: while MongoDB is away the alert
+waits at the stage it reached (its claim, its record of a sent email) and
+goes on when MongoDB is back, so an outage neither ends the process nor
+sends an email twice. An unreachable relay is waited out the same way.
 """
 
 from __future__ import annotations
@@ -13,23 +18,25 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from alerting import metrics
 from alerting.clock import Clock, Sleep, system_clock, system_sleep
 from alerting.dead_letters import FailedSendLetters
 from alerting.delivery import AlertDelivery
+from alerting.dependencies import MONGO_OUTAGE, Held, smtp, smtp_backoff
 from alerting.email_events import EmailEventPublisher
 from alerting.email_log import EmailLog
 from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
 from alerting.folding import MAX_FOLDED, RateLimitedBacklog
 from alerting.grouping import DigestGroups, PendingGroup
+from alerting.lease import LeaseKeeper, LeasePlan, lease_plan
 from alerting.ratelimit import AlertRateLimiter
 from alerting.recipients import recipients_for, wants_resolved
-from alerting.render import FoldedAlert, render_email
-from alerting.retry import RetryPolicy, SendOutcome, send_with_retry
+from alerting.render import FoldedAlert, alert_message_id, render_email
+from alerting.retry import RelayWait, RetryPolicy, SendOutcome, send_with_retry
 from alerting.silence import SilenceStage
 from alerting.smtp import EmailNotifier, SendFailure
 from alerting.store import Database
@@ -37,6 +44,8 @@ from failstream.settings import Settings
 from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.alerting")
+
+T = TypeVar("T")
 
 #: How often a process waiting on another owner's live claim looks again.
 HELD_RECHECK_MS = 1000
@@ -48,6 +57,7 @@ class Waiting:
 
     delivery: AlertDelivery
     claimed_at: int
+    claim: Claimed
     extra: list[AlertDelivery] = field(default_factory=list)
 
     @property
@@ -67,6 +77,8 @@ class Stages:
     email_log: EmailLog
     letters: FailedSendLetters
     backlog: RateLimitedBacklog
+    lease: LeasePlan = field(default_factory=lambda: LeasePlan(60.0, 20.0))
+    mongo: Held = field(default_factory=Held)
 
 
 class AlertPipeline:
@@ -90,6 +102,11 @@ class AlertPipeline:
         self._waiting: dict[str, Waiting] = {}
         # another process may have left rate-limited alerts: look once, then after our own
         self._backlog_maybe = True
+        self._relay = smtp()
+
+    async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """A MongoDB step, waited for across an outage (each stage call is safe to repeat)."""
+        return await self._s.mongo(operation)
 
     # --- fence, silence, rate limit, group ----------------------------------
 
@@ -100,8 +117,9 @@ class AlertPipeline:
         if waiting is not None:  # re-delivered while still waiting here
             waiting.extra.append(delivery)
             return
+        fence = self._s.fence
         claimed_at = self._clock()
-        decision = await self._s.fence.claim(alert)
+        decision = await self._db(lambda: fence.claim(alert))
         while isinstance(decision, HeldElsewhere):
             # a live process owns it; if it dies, its lease runs out and we take over
             await self._sleep(
@@ -109,42 +127,43 @@ class AlertPipeline:
             )
             await self.flush_due()
             claimed_at = self._clock()
-            decision = await self._s.fence.claim(alert)
+            decision = await self._db(lambda: fence.claim(alert))
         if isinstance(decision, AlreadyHandled):
             log.info("alert %s already %s: not sent again", alert.alert_key, decision.status)
             metrics.ALERTS.labels("duplicate").inc()
             self._on_handled(delivery)
             return
         assert isinstance(decision, Claimed)
+        claim = decision
         if decision.taken_over:
             log.warning("alert %s taken over from an owner whose lease ran out", alert.alert_key)
         if self._settings.alerting_test_pause_after_claim_s:
             await self._sleep(self._settings.alerting_test_pause_after_claim_s)
 
         if alert.state == "resolved" and not wants_resolved(alert.rule, self._settings):
-            await self._suppress(delivery, "resolved_off")
+            await self._suppress(delivery, claim, "resolved_off")
             return
-        silence = await self._s.silences.silenced_by(alert)
+        silence = await self._db(lambda: self._s.silences.silenced_by(alert))
         if silence is not None:
-            await self._suppress(delivery, "silence", silence_id=str(silence.get("_id", "")))
+            await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
             return
         if not await self._s.limiter.admit_alert(alert):
-            await self._suppress(delivery, "rate_limit", folded_into=None)
+            await self._suppress(delivery, claim, "rate_limit", folded_into=None)
             return
 
         recipients = recipients_for(alert.severity, self._settings)
-        waiting = Waiting(delivery, claimed_at)
+        waiting = Waiting(delivery, claimed_at, claim)
         self._waiting[alert.alert_key] = waiting
         if self._settings.group_wait_s > 0:
-            await self._s.fence.mark([alert.alert_key], "grouped")
+            await self._db(lambda: fence.mark_claims([claim], "grouped"))
         self._groups.add(recipients, waiting, self._clock())
         await self.flush_due()
 
-    async def _suppress(self, delivery: AlertDelivery, by: str, **fields: Any) -> None:
+    async def _suppress(self, delivery: AlertDelivery, claim: Claimed, by: str, **fields: Any) -> None:
         self._backlog_maybe |= by == "rate_limit"
         log.info("alert %s suppressed by %s", delivery.alert.alert_key, by)
         metrics.ALERTS.labels(f"suppressed_{by}").inc()
-        await self._s.fence.mark([delivery.alert.alert_key], "suppressed", suppressed_by=by, **fields)
+        await self._db(lambda: self._s.fence.finish([claim], "suppressed", suppressed_by=by, **fields))
         self._on_handled(delivery)
 
     # --- render, send, record -----------------------------------------------
@@ -172,9 +191,9 @@ class AlertPipeline:
 
     async def _send_group(self, group: PendingGroup[Waiting]) -> None:
         fence = self._s.fence
-        stale = [w.key for w in group.items if not fence.still_fresh(w.claimed_at)]
-        renewed = await fence.renew(stale) if stale else set()
-        lost = [w for w in group.items if w.key in stale and w.key not in renewed]
+        stale = [w.claim for w in group.items if not fence.still_fresh(w.claimed_at)]
+        renewed = await self._db(lambda: fence.renew_claims(stale)) if stale else set()
+        lost = [w for w in group.items if w.claim in stale and w.key not in renewed]
         for w in lost:
             log.warning("alert %s: lease lost while grouped; its new owner sends it", w.key)
         self._finish(lost)
@@ -182,9 +201,12 @@ class AlertPipeline:
         if not items:
             return
         keys = [w.key for w in items]
+        claims = [w.claim for w in items]
         if not await self._s.limiter.admit_email():
             log.warning("global rate limit reached: %d alert(s) held back for the next email", len(keys))
-            await fence.mark(keys, "suppressed", suppressed_by="rate_limit", folded_into=None)
+            await self._db(
+                lambda: fence.finish(claims, "suppressed", suppressed_by="rate_limit", folded_into=None)
+            )
             metrics.ALERTS.labels("suppressed_rate_limit").inc(len(keys))
             self._backlog_maybe = True
             self._finish(items)
@@ -192,7 +214,7 @@ class AlertPipeline:
         folded_keys: list[str] = []
         folded: list[FoldedAlert] = []
         if self._backlog_maybe:
-            folded_keys, folded = await self._s.backlog.take(exclude=keys)
+            folded_keys, folded = await self._db(lambda: self._s.backlog.take(exclude=keys))
             self._backlog_maybe = len(folded_keys) >= MAX_FOLDED
         rendered = render_email(
             [w.delivery.alert for w in items],
@@ -200,33 +222,43 @@ class AlertPipeline:
             sender=self._settings.smtp_from,
             dashboard_url=self._settings.dashboard_url,
             folded=folded,
+            message_id=alert_message_id(keys),
         )
         email_id = rendered.message_id
         recipients = list(group.recipients)
-        await self._s.email_log.pending(
-            email_id,
-            kind=rendered.kind,
-            subject=str(rendered.message["Subject"]),
-            recipients=recipients,
-            alert_keys=keys,
-            folded_keys=folded_keys,
+        await self._db(
+            lambda: self._s.email_log.pending(
+                email_id,
+                kind=rendered.kind,
+                subject=str(rendered.message["Subject"]),
+                recipients=recipients,
+                alert_keys=keys,
+                folded_keys=folded_keys,
+            )
         )
+        # real time, not the injected sleep: the keeper runs beside the send, whatever its clock
+        keeper = LeaseKeeper(fence.renew_claims, claims, self._s.lease.renew_every_s, MONGO_OUTAGE)
 
         async def before_retry(attempt: int, failure: SendFailure) -> bool:
-            if await fence.renew(keys) != set(keys):
+            if keeper.lost or await self._db(lambda: fence.renew_claims(claims)) != set(keys):
                 return False
-            log.warning("email %s attempt %d failed, retrying: %s", email_id, attempt, failure.reason)
-            await self._s.email_log.retrying(email_id, attempt, failure.reason)
+            if failure.unreachable:
+                log.warning("email %s waits for the SMTP relay: %s", email_id, failure.reason)
+            else:
+                log.warning("email %s attempt %d failed, retrying: %s", email_id, attempt, failure.reason)
+            await self._db(lambda: self._s.email_log.retrying(email_id, attempt, failure.reason))
             return True
 
         started = time.perf_counter()
-        outcome = await send_with_retry(
-            lambda: self._s.notifier.send(rendered.message, recipients),
-            self._policy,
-            before_retry,
-            self._sleep,
-            self._rand,
-        )
+        async with keeper:  # renewed all along, also while the relay is away
+            outcome = await send_with_retry(
+                lambda: self._s.notifier.send(rendered.message, recipients),
+                self._policy,
+                before_retry,
+                self._sleep,
+                self._rand,
+                RelayWait(self._relay, smtp_backoff(), lambda: not keeper.lost),
+            )
         metrics.SEND_SECONDS.observe(time.perf_counter() - started)
         metrics.ALERTS_PER_EMAIL.observe(len(items))
         await self._record(outcome, email_id, items, folded_keys)
@@ -236,40 +268,53 @@ class AlertPipeline:
         self, outcome: SendOutcome, email_id: str, items: list[Waiting], folded_keys: list[str]
     ) -> None:
         keys = [w.key for w in items]
+        claims = [w.claim for w in items]
         fence, email_log = self._s.fence, self._s.email_log
         if outcome.status == "sent":
-            await asyncio.gather(
-                email_log.sent(email_id, outcome.attempts, outcome.note),
-                fence.mark(keys, "sent", email_id=email_id, sent_at=self._clock()),
-                self._s.backlog.mark_folded(folded_keys, email_id),
+            # the relay has the email: each record waits for MongoDB rather than be lost
+            _, lost, _ = await asyncio.gather(
+                self._db(lambda: email_log.sent(email_id, outcome.attempts, outcome.note)),
+                self._db(lambda: fence.finish(claims, "sent", email_id=email_id, sent_at=self._clock())),
+                self._db(lambda: self._s.backlog.mark_folded(folded_keys, email_id)),
             )
+            for claim in lost:
+                log.warning(
+                    "alert %s: sent as %s, but its claim was taken over first; the new owner may send it "
+                    "again with the same Message-ID",
+                    claim.key,
+                    email_id,
+                )
             metrics.ALERTS.labels("sent").inc(len(keys))
             metrics.observe_sent([w.delivery.alert for w in items], outcome.attempts, self._clock())
             log.info(
                 "email %s sent for %d alert(s) after %d attempt(s)", email_id, len(keys), outcome.attempts
             )
         elif outcome.status == "failed":
-            await email_log.failed(email_id, outcome.attempts, outcome.error)
-            await fence.mark(keys, "failed", email_id=email_id, last_error=outcome.error)
+            await self._db(lambda: email_log.failed(email_id, outcome.attempts, outcome.error))
+            await self._db(
+                lambda: fence.finish(claims, "failed", email_id=email_id, last_error=outcome.error)
+            )
             deliveries = [d for w in items for d in w.deliveries()]
-            await self._s.letters.record_failed_send(deliveries, email_id, outcome.error)
+            await self._db(lambda: self._s.letters.record_failed_send(deliveries, email_id, outcome.error))
             metrics.ALERTS.labels("failed").inc(len(keys))
             metrics.EMAIL_ATTEMPTS.labels("failed").observe(outcome.attempts)
             log.error("email %s failed after %d attempt(s): %s", email_id, outcome.attempts, outcome.error)
         else:
             error = f"abandoned: another process took the alerts over ({outcome.error})"
-            await email_log.failed(email_id, outcome.attempts, error)
+            await self._db(lambda: email_log.failed(email_id, outcome.attempts, error))
             log.warning("email %s %s", email_id, error)
 
 
 def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock) -> Stages:
     events = EmailEventPublisher(settings, sink)
+    lease = lease_plan(settings)
     return Stages(
-        fence=AlertFence(db.alerts, owner, int(settings.fence_lease_s * 1000), clock),
+        fence=AlertFence(db.alerts, owner, lease.lease_ms, clock),
         silences=SilenceStage(db.silences, clock),
         limiter=AlertRateLimiter.from_settings(settings),
         notifier=EmailNotifier(settings),
         email_log=EmailLog(db.emails, events, clock),
         letters=FailedSendLetters(db.dead_letters, clock),
         backlog=RateLimitedBacklog(db.alerts),
+        lease=lease,
     )

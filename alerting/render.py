@@ -8,10 +8,11 @@ a route or user agent is attacker-controlled text. The Subject keeps
 
 from __future__ import annotations
 
+import hashlib
 import html
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -138,6 +139,18 @@ def _folded_html(folded: Sequence[FoldedAlert]) -> str:
     return f"<h3>{len(folded)} alert(s) held back by the rate limit since the last email</h3><ul>{items}</ul>"
 
 
+def alert_message_id(alert_keys: Iterable[str]) -> str:
+    """The same set of alerts always gets the same Message-ID.
+
+    A process that takes alerts over after a lease ran out sends them with
+    the Message-ID the first owner may already have used, so a receiver that
+    drops repeated Message-IDs shows the email once. A different set of alerts
+    never shares an id, so dropping one can never hide another alert.
+    """
+    digest = hashlib.sha256("\n".join(sorted(set(alert_keys))).encode()).hexdigest()[:32]
+    return f"<alert-{digest}@failstream>"
+
+
 def render_email(
     alerts: Sequence[Alert],
     recipients: Sequence[str],
@@ -145,11 +158,15 @@ def render_email(
     sender: str,
     dashboard_url: str,
     folded: Sequence[FoldedAlert] = (),
+    message_id: str | None = None,
 ) -> RenderedEmail:
-    """One email for ``alerts`` (one alert, or a digest naming every subject)."""
+    """One email for ``alerts`` (one alert, or a digest naming every subject).
+
+    It gets a new Message-ID unless one is given (``alert_message_id``).
+    """
     if not alerts:
         raise ValueError("an email needs at least one alert")
-    message_id = f"<{new_event_id()}@failstream>"
+    message_id = message_id or f"<{new_event_id()}@failstream>"
     msg = EmailMessage()
     msg["Subject"] = subject_line(alerts)
     msg["From"] = sender

@@ -3,6 +3,11 @@
 ``next_delay`` is the pure "retry?" decision; ``send_with_retry`` runs the
 attempts with an injected sleep and random source, and lets the caller veto
 a retry (the pipeline does when it no longer holds the alert's lease).
+
+A relay that cannot be reached at all is an outage, not a failed attempt:
+given a ``RelayWait``, the send waits for the relay with capped backoff for
+as long as it takes (the relay's ``Dependency`` says so once, in the log,
+the gauge and ``/readyz``), and only the relay's answers use up attempts.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Literal
 
 from alerting.clock import Sleep
 from alerting.smtp import SendFailure, classify_failure
+from failstream.dependency import Backoff, Dependency
 from failstream.settings import Settings
 
 
@@ -53,20 +59,50 @@ class SendOutcome:
 BeforeRetry = Callable[[int, SendFailure], Awaitable[bool]]
 
 
+@dataclass
+class RelayWait:
+    """How a send waits out an unreachable relay.
+
+    ``still_ours`` is asked before every probe (no I/O: the lease keeper's
+    view), so an email whose alerts were taken over stops waiting.
+    """
+
+    relay: Dependency
+    backoff: Backoff
+    still_ours: Callable[[], bool] = lambda: True
+
+
 async def send_with_retry(
     send: Callable[[], Awaitable[str]],
     policy: RetryPolicy,
     before_retry: BeforeRetry,
     sleep: Sleep,
     rand: Callable[[], float] = random.random,
+    wait: RelayWait | None = None,
 ) -> SendOutcome:
     attempt = 0
+    waiting = False
     while True:
         attempt += 1
         try:
             note = await send()
         except Exception as exc:
             failure = classify_failure(exc)
+            if failure.unreachable and wait is not None:
+                attempt -= 1  # the relay never answered: this was no attempt at the email
+                wait.relay.down(exc)
+                if not waiting:  # once per wait: the log and the lease, not every probe
+                    waiting = True
+                    if not await before_retry(attempt, failure):
+                        return SendOutcome("abandoned", attempt, failure.reason)
+                if not wait.still_ours():
+                    return SendOutcome("abandoned", attempt, failure.reason)
+                await sleep(wait.backoff.next())
+                continue
+            if wait is not None:
+                wait.relay.back()  # it answered, if only to refuse
+                wait.backoff.reset()
+            waiting = False
             delay = next_delay(failure, attempt, policy, rand())
             if delay is None:
                 return SendOutcome("failed", attempt, failure.reason)
@@ -74,4 +110,6 @@ async def send_with_retry(
                 return SendOutcome("abandoned", attempt, failure.reason)
             await sleep(delay)
         else:
+            if wait is not None:
+                wait.relay.back()
             return SendOutcome("sent", attempt, note=note)

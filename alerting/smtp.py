@@ -18,6 +18,7 @@ from aiosmtplib import SMTPResponse
 
 from alerting import metrics
 from alerting.exceptions import AlertingConfigError
+from alerting.lease import attempt_deadline_s
 from failstream.settings import Settings
 
 MAX_REASON = 500
@@ -27,6 +28,9 @@ MAX_REASON = 500
 class SendFailure:
     retryable: bool
     reason: str
+    #: no SMTP session was made (refused, unreachable, connect timed out): the relay is down, and
+    #: the email waits for it without using up its attempts, which are for what the relay answers
+    unreachable: bool = False
 
 
 def _code_text(code: int, message: str) -> str:
@@ -35,6 +39,9 @@ def _code_text(code: int, message: str) -> str:
 
 def classify_failure(exc: BaseException) -> SendFailure:
     """Retry only what may work next time: no connection, timeouts, 4xx replies.
+
+    A connect failure is an outage of the relay (``unreachable``); a 4xx
+    greeting is the relay answering, and counts as an attempt like any 4xx.
 
     5xx replies, refused recipients, TLS verification and unsupported
     features are permanent: retrying them would only delay the dead letter.
@@ -51,6 +58,9 @@ def classify_failure(exc: BaseException) -> SendFailure:
         return SendFailure(False, f"TLS failure: {exc}"[:MAX_REASON])
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return SendFailure(False, f"not supported by the server: {exc}"[:MAX_REASON])
+    connect_failed = isinstance(exc, aiosmtplib.SMTPConnectError | ConnectionRefusedError)
+    if connect_failed and not isinstance(exc.__cause__, ssl.SSLError):
+        return SendFailure(True, f"relay unreachable: {type(exc).__name__}: {exc}"[:MAX_REASON], True)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | ConnectionError | OSError):
         if isinstance(exc.__cause__, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return SendFailure(False, f"TLS failure: {exc}"[:MAX_REASON])
@@ -77,7 +87,9 @@ class EmailNotifier:
         """Send once; raises on failure. Returns a note on recipients refused while others accepted."""
         started, result = time.perf_counter(), "error"
         try:
-            refused, _ = await self._send(message, recipients)
+            # the lease is sized on this deadline (alerting.lease)
+            async with asyncio.timeout(attempt_deadline_s(self._settings.smtp_timeout_s)):
+                refused, _ = await self._send(message, recipients)
             result = "ok"
         finally:
             metrics.SMTP_ATTEMPT_SECONDS.labels(result).observe(time.perf_counter() - started)

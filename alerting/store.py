@@ -27,8 +27,22 @@ _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
 }
 
 
+#: An operation gives up on finding a server after this long, so an outage is seen (logged, /readyz)
+#: within seconds; the caller retries it (``alerting.dependencies.Held``) for as long as it lasts.
+SERVER_SELECTION_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_MS = 5000
+#: A server that stops answering mid-operation, rather than closing the connection, counts as away.
+SOCKET_TIMEOUT_MS = 30000
+
+
 def connect(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
-    return AsyncMongoClient(settings.mongo_uri.get_secret_value(), tz_aware=True)
+    return AsyncMongoClient(
+        settings.mongo_uri.get_secret_value(),
+        tz_aware=True,
+        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+        connectTimeoutMS=CONNECT_TIMEOUT_MS,
+        socketTimeoutMS=SOCKET_TIMEOUT_MS,
+    )
 
 
 async def ensure_indexes(db: Database) -> None:

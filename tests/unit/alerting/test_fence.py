@@ -28,9 +28,9 @@ def test_claim_whose_lease_ran_out_can_be_taken_over() -> None:
     assert judge_existing_claim(doc, "me", now=10_000) == LeaseExpired("dead", 10_000)
 
 
-def test_own_claim_seen_again_is_still_ours() -> None:
-    doc = {"status": "claimed", "owner": "me", "lease_until": 1}
-    assert judge_existing_claim(doc, "me", now=10_000) == Claimed()
+def test_own_claim_seen_again_is_still_ours_with_its_token() -> None:
+    doc = {"_id": "k", "status": "claimed", "owner": "me", "lease_until": 1, "token": "t1", "takeovers": 2}
+    assert judge_existing_claim(doc, "me", now=10_000) == Claimed("k", "t1", 2)
 
 
 def test_route_keys_mongodb_would_reject_are_made_storable() -> None:

@@ -41,14 +41,18 @@ class FakeFence:
         if a.alert_key in self.status:
             return AlreadyHandled(self.status[a.alert_key]["status"])
         self.status[a.alert_key] = {"status": "claimed"}
-        return Claimed()
+        return Claimed(a.alert_key, "token", 0)
 
-    async def renew(self, keys: Any) -> set[str]:
-        return {k for k in keys if k not in self.lost}
+    async def renew_claims(self, claims: Any) -> set[str]:
+        return {c.key for c in claims if c.key not in self.lost}
 
-    async def mark(self, keys: Any, status: str, **fields: Any) -> None:
-        for key in keys:
-            self.status[key] = {"status": status, **fields}
+    async def mark_claims(self, claims: Any, status: str, **fields: Any) -> None:
+        for claim in claims:
+            self.status[claim.key] = {"status": status, **fields}
+
+    async def finish(self, claims: Any, status: str, **fields: Any) -> list[Claimed]:
+        await self.mark_claims(claims, status, **fields)
+        return []
 
     def still_fresh(self, claimed_at: int) -> bool:
         return self.clock() - claimed_at < 2_500
@@ -217,10 +221,26 @@ async def test_alert_whose_lease_was_lost_while_grouped_is_left_to_its_new_owner
 
 async def test_retryable_failures_log_retrying_then_sent() -> None:
     h = Harness()
-    h.notifier.failures = [aiosmtplib.SMTPConnectError("refused"), aiosmtplib.SMTPReadTimeoutError("slow")]
+    h.notifier.failures = [aiosmtplib.SMTPReadTimeoutError("slow"), aiosmtplib.SMTPDataError(451, "later")]
     await h.feed(alert("10.0.0.1"))
     assert [s for _, s in h.log.transitions] == ["PENDING", "RETRYING", "RETRYING", "SENT"]
     assert h.clock.now == T0 + 500 + 1000  # equal jitter with rand = 0: half of 1 s, then of 2 s
+
+
+async def test_unreachable_relay_is_waited_for_without_using_up_attempts() -> None:
+    h = Harness(send_attempts=2)
+    h.notifier.failures = [aiosmtplib.SMTPConnectError("refused") for _ in range(6)]
+    await h.feed(alert("10.0.0.1"))
+    assert len(h.notifier.sent) == 1  # six refusals, yet two attempts would have given up
+    assert [s for _, s in h.log.transitions] == ["PENDING", "RETRYING", "SENT"]  # one line per wait
+    assert h.fence.status[alert("10.0.0.1").alert_key]["status"] == "sent"
+
+
+async def test_resent_alert_keeps_its_message_id() -> None:
+    first, second = Harness(), Harness()
+    await first.feed(alert("10.0.0.1"))
+    await second.feed(alert("10.0.0.1"))  # another process, after a take-over
+    assert first.notifier.sent[0]["Message-ID"] == second.notifier.sent[0]["Message-ID"]
 
 
 async def test_permanent_failure_is_failed_at_once_with_a_dead_letter() -> None:
@@ -237,7 +257,10 @@ async def test_permanent_failure_is_failed_at_once_with_a_dead_letter() -> None:
 async def test_claim_held_by_a_live_process_is_waited_for_then_taken_over() -> None:
     h = Harness()
     a = alert("10.0.0.1")
-    h.fence.scripted[a.alert_key] = [HeldElsewhere("other", T0 + 2_500), Claimed(taken_over=True)]
+    h.fence.scripted[a.alert_key] = [
+        HeldElsewhere("other", T0 + 2_500),
+        Claimed(a.alert_key, "t", 1, taken_over=True),
+    ]
     await h.feed(a)
     assert len(h.notifier.sent) == 1
     assert h.clock.now >= T0 + 1_000  # it waited before looking again

@@ -4,8 +4,9 @@ import asyncio
 
 import aiosmtplib
 
-from alerting.retry import RetryPolicy, next_delay, send_with_retry
+from alerting.retry import RelayWait, RetryPolicy, next_delay, send_with_retry
 from alerting.smtp import SendFailure, classify_failure
+from failstream.dependency import Backoff, Dependency
 
 POLICY = RetryPolicy(attempts=3, base_s=1.0, cap_s=30.0)
 RETRYABLE = SendFailure(True, "timeout")
@@ -115,3 +116,38 @@ def test_missing_smtp_ca_file_fails_at_start_with_the_variable_named(tmp_path) -
 
     with pytest.raises(AlertingConfigError, match="SMTP_CA_FILE"):
         EmailNotifier(Settings(smtp_tls="starttls", smtp_ca_file=str(tmp_path / "missing.pem")))
+
+
+def _relay_wait(still_ours: bool = True) -> RelayWait:
+    return RelayWait(Dependency("smtp-test"), Backoff(0.5, 5.0, rand=lambda: 1.0), lambda: still_ours)
+
+
+def test_unreachable_relay_is_waited_for_without_counting_attempts_and_said_once() -> None:
+    script = _Script(*[aiosmtplib.SMTPConnectError("refused")] * 5, "")
+    told: list[int] = []
+
+    async def note(attempt: int, failure: SendFailure) -> bool:
+        told.append(attempt)
+        return True
+
+    wait = _relay_wait()
+    outcome = asyncio.run(send_with_retry(script.send, POLICY, note, script.sleep, wait=wait))
+    assert (outcome.status, outcome.attempts, script.calls) == ("sent", 1, 6)
+    assert told == [0]  # one RETRYING for the whole wait, not one per probe
+    assert script.slept == [0.5, 1.0, 2.0, 4.0, 5.0]  # capped: back within one cap of the return
+    assert wait.relay.up
+
+
+def test_waiting_for_the_relay_stops_once_the_alerts_are_taken_over() -> None:
+    script = _Script(*[aiosmtplib.SMTPConnectError("refused")] * 3, "")
+    outcome = asyncio.run(send_with_retry(script.send, POLICY, _allow, script.sleep, wait=_relay_wait(False)))
+    assert (outcome.status, script.calls) == ("abandoned", 1)
+
+
+def test_connect_failures_are_outages_and_replies_are_attempts() -> None:
+    assert classify_failure(aiosmtplib.SMTPConnectError("refused")).unreachable
+    assert classify_failure(aiosmtplib.SMTPConnectTimeoutError("no answer")).unreachable
+    assert classify_failure(ConnectionRefusedError()).unreachable
+    assert not classify_failure(aiosmtplib.SMTPConnectResponseError(421, "busy")).unreachable
+    assert not classify_failure(aiosmtplib.SMTPReadTimeoutError("slow")).unreachable
+    assert not classify_failure(aiosmtplib.SMTPServerDisconnected("gone mid-DATA")).unreachable

@@ -1,0 +1,61 @@
+"""The outside services alerting waits for instead of exiting: MongoDB, the SMTP relay, Kafka.
+
+Each is one ``failstream.dependency.Dependency`` (one log line per change, the
+``failstream_dependency_up`` gauge, ``/readyz``). ``Held`` runs a MongoDB
+operation until it succeeds, so an outage holds the alert in place (its Kafka
+offset uncommitted) rather than ending the process. Backoff caps are short:
+held work must resume within seconds of the dependency's return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pymongo.errors import ConnectionFailure
+
+from failstream.dependency import Backoff, Dependency, until_done
+
+T = TypeVar("T")
+
+#: Connection refused, reset, timed out, no server selectable: the server is away, not the query wrong.
+MONGO_OUTAGE: tuple[type[BaseException], ...] = (ConnectionFailure,)
+#: Backoff of one held operation; MongoDB's server selection already waits a few seconds per try.
+MONGO_BACKOFF_FIRST_S = 0.2
+MONGO_BACKOFF_CAP_S = 3.0
+#: Probing an unreachable SMTP relay: a held email goes out within this long of the relay's return.
+SMTP_BACKOFF_FIRST_S = 0.5
+SMTP_BACKOFF_CAP_S = 5.0
+
+
+def _dependency(name: str) -> Dependency:
+    # one object per name in a process: the pipeline, reports and the service share its state
+    return Dependency.known.get(name) or Dependency(name)
+
+
+def mongodb() -> Dependency:
+    return _dependency("mongodb")
+
+
+def smtp() -> Dependency:
+    return _dependency("smtp")
+
+
+def kafka() -> Dependency:
+    return _dependency("kafka")
+
+
+def smtp_backoff() -> Backoff:
+    return Backoff(SMTP_BACKOFF_FIRST_S, SMTP_BACKOFF_CAP_S)
+
+
+@dataclass
+class Held:
+    """Run MongoDB operations until they succeed, marking MongoDB down meanwhile."""
+
+    dependency: Dependency = field(default_factory=mongodb)
+
+    async def __call__(self, operation: Callable[[], Awaitable[T]]) -> T:
+        backoff = Backoff(MONGO_BACKOFF_FIRST_S, MONGO_BACKOFF_CAP_S)
+        return await until_done(operation, self.dependency, MONGO_OUTAGE, backoff=backoff)

@@ -1,0 +1,188 @@
+"""The alerting process rides out outages of MongoDB and the SMTP relay by itself.
+
+Each test runs the real ``failstream alerting`` process, takes a dependency
+away mid-stream of alerts (the test's own FerretDB, never the shared one; the
+test's own SMTP server) while alerts keep arriving on Kafka, brings it back,
+and checks: every alert emailed exactly once, the process never exited, the
+log said down and back once each, ``/readyz`` answered 503 meanwhile, and the
+overdue alerts went out within 15 s of the return.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from alerting.service import consumer_group
+from failstream.kafka_config import confluent_config
+from failstream.settings import Settings
+from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts
+from tests.integration.alerting.outage import AlertStream, ReadinessProbe, emails_per_subject, readiness
+from tests.integration.services import ProcessGroup, SmtpSink, free_port, wait_until
+from tests.integration.throwaway import ThrowawayFerretDB
+
+pytestmark = pytest.mark.integration
+
+#: The issue's target: overdue alerts out within this long of the dependency's return.
+OVERDUE_WITHIN_S = 15.0
+
+
+def _committed_total(settings: Settings) -> int:
+    consumer = Consumer({**confluent_config(settings), "group.id": consumer_group(settings)})
+    try:
+        parts = [TopicPartition(settings.topic_alerts, p) for p in range(settings.kafka_partitions)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def own_ferretdb(alerting_settings: Settings, tmp_path: Path) -> Iterator[ThrowawayFerretDB]:
+    db = ThrowawayFerretDB(alerting_settings, tmp_path / "ferretdb")
+    yield db
+    db.kill()
+
+
+def _settings_for_outage(base: Settings) -> Settings:
+    return base.model_copy(
+        update={
+            "metrics_alerting_port": free_port(),
+            "fence_lease_s": 10.0,
+            "rate_limit_global": "1000/hour",  # every alert of the stream is its own email
+        }
+    )
+
+
+def _all_emailed_once(
+    settings: Settings, stream: AlertStream, sink: SmtpSink, mongo: Mongo, since: float
+) -> float:
+    """Wait until every alert is emailed and handled; returns seconds from ``since`` to the last email."""
+    total = len(stream.sent)
+    wait_until(lambda: len(sink.messages()) >= total, 60, f"{total} alert emails")
+    last_email_s = time.monotonic() - since
+    # every offset committed: every alert finished, so no further email can still be on its way
+    wait_until(lambda: _committed_total(settings) == total, 30, "every alert's offset committed")
+    messages = sink.messages()
+    counts = emails_per_subject(messages, stream.sent)
+    assert len(messages) == total, f"{len(messages)} emails for {total} alerts"
+    assert all(counts[a.subject] == 1 for a in stream.sent), counts
+    assert len({m["Message-ID"] for m in messages}) == total
+    assert all((mongo.alert(a.alert_key) or {}).get("status") == "sent" for a in stream.sent)
+    return last_email_s
+
+
+def test_mongodb_down_for_30s_mid_stream_every_alert_is_emailed_once_after_it_returns(
+    alerting_settings: Settings,
+    own_ferretdb: ThrowawayFerretDB,
+    smtp_sink: SmtpSink,
+    processes: ProcessGroup,
+) -> None:
+    own_ferretdb.start()
+    settings = _settings_for_outage(own_ferretdb.settings)
+    mongo = Mongo(settings)
+    proc = processes.start("alerting", "alerting", settings)
+    probe = ReadinessProbe(settings.metrics_alerting_port)
+    stream = AlertStream(settings, "10.61.0")
+    try:
+        stream.produce(5)
+        wait_until(lambda: len(smtp_sink.messages()) == 5, 60, "the first five emails")
+        stream.start()  # one new alert a second, before, during and after the outage
+
+        own_ferretdb.stop()
+        down_at = time.monotonic()
+        wait_until(lambda: "mongodb is down" in processes.log("alerting"), 30, "the down line")
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        emailed_early = 0
+        while time.monotonic() - down_at < 30:  # the outage goes on while alerts keep coming
+            assert proc.poll() is None, processes.log("alerting")
+            time.sleep(0.5)
+            if not emailed_early and time.monotonic() - down_at > 10:  # what was in flight is out
+                emailed_early = len(smtp_sink.messages())
+        emailed_in_outage = len(smtp_sink.messages())
+        own_ferretdb.start()
+        back_at = time.monotonic()
+        wait_until(lambda: "mongodb is back" in processes.log("alerting"), 30, "the back line")
+        after = len(stream.sent)
+        wait_until(lambda: len(stream.sent) >= after + 3, 30, "three more alerts after the return")
+        stream.stop()
+
+        last_email_s = _all_emailed_once(settings, stream, smtp_sink, mongo, back_at)
+        print(f"\nmongodb back -> last overdue email: {last_email_s:.1f} s ({len(stream.sent)} alerts)")
+        assert emailed_in_outage == emailed_early  # nothing goes out unclaimed while MongoDB is away
+        assert last_email_s < OVERDUE_WITHIN_S + 3 + 1  # the alerts produced after the return included
+        assert proc.poll() is None
+        log = processes.log("alerting")
+        assert log.count("mongodb is down") == 1 and log.count("mongodb is back") == 1, log
+        assert 503 in probe.statuses_between(down_at + 10, back_at)
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+    finally:
+        stream.stop()
+        probe.stop()
+        mongo.close()
+
+
+def test_mongodb_down_when_alerting_starts_it_waits_and_sends_once_mongodb_is_up(
+    alerting_settings: Settings,
+    own_ferretdb: ThrowawayFerretDB,
+    smtp_sink: SmtpSink,
+    processes: ProcessGroup,
+) -> None:
+    settings = _settings_for_outage(own_ferretdb.settings)  # not started yet
+    alert = make_alert("10.62.0.1")
+    produce_alerts(settings, [alert])
+    proc = processes.start("alerting", "alerting", settings)
+    wait_until(lambda: "mongodb is down" in processes.log("alerting"), 30, "the down line")
+    wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+    assert proc.poll() is None
+
+    own_ferretdb.start()
+    back_at = time.monotonic()
+    wait_until(lambda: len(smtp_sink.messages()) == 1, 30, "the alert's email")
+    print(f"\nmongodb up at start-up -> email: {time.monotonic() - back_at:.1f} s")
+    assert alert.subject in smtp_sink.messages()[0]["Subject"]
+    assert proc.poll() is None and processes.log("alerting").count("mongodb is back") == 1
+
+
+def test_smtp_down_for_25s_mid_stream_every_alert_is_emailed_once_after_it_returns(
+    alerting_settings: Settings, smtp_sink: SmtpSink, processes: ProcessGroup, mongo: Mongo
+) -> None:
+    # two attempts: waiting for an unreachable relay must not use them up
+    settings = _settings_for_outage(alerting_settings).model_copy(update={"send_attempts": 2})
+    proc = processes.start("alerting", "alerting", settings)
+    probe = ReadinessProbe(settings.metrics_alerting_port)
+    stream = AlertStream(settings, "10.63.0")
+    try:
+        stream.produce(3)
+        wait_until(lambda: len(smtp_sink.messages()) == 3, 60, "the first three emails")
+        smtp_sink.stop()
+        stream.start()
+        down_at = time.monotonic()
+        wait_until(lambda: "smtp is down" in processes.log("alerting"), 30, "the down line")
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        while time.monotonic() - down_at < 25:
+            assert proc.poll() is None, processes.log("alerting")
+            time.sleep(0.5)
+        smtp_sink.start()
+        back_at = time.monotonic()
+        wait_until(lambda: "smtp is back" in processes.log("alerting"), 30, "the back line")
+        after = len(stream.sent)
+        wait_until(lambda: len(stream.sent) >= after + 3, 30, "three more alerts after the return")
+        stream.stop()
+
+        last_email_s = _all_emailed_once(settings, stream, smtp_sink, mongo, back_at)
+        print(f"\nsmtp back -> last overdue email: {last_email_s:.1f} s ({len(stream.sent)} alerts)")
+        assert last_email_s < OVERDUE_WITHIN_S + 3 + 1
+        assert proc.poll() is None
+        log = processes.log("alerting")
+        assert log.count("smtp is down") == 1 and log.count("smtp is back") == 1, log
+        assert 503 in probe.statuses_between(down_at + 5, back_at)
+        failed = [e for e in mongo.emails() if e["status"] != "SENT"]
+        assert failed == []  # a relay outage is no reason to give up on an email
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+    finally:
+        stream.stop()
+        probe.stop()

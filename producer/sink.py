@@ -91,7 +91,9 @@ class KafkaSink:
         self._wake = threading.Event()  # ends a quiet tick early: something needs the thread
         self._deadline = 0.0
         self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
-        self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal, on_unreachable=self.kafka.down)
+        # librdkafka's "all brokers down" can flap as a broker comes back: the thread checks it first
+        self._suspected_down: str | None = None
+        self._errors = KafkaErrorLog(settings, on_fatal=self._mark_fatal, on_unreachable=self._suspect_down)
         self._spool_failing = False  # the last spool write failed: said once, and once when it works
         self.config_error: str | None = None
         self.left_on_disk = 0
@@ -299,8 +301,14 @@ class KafkaSink:
             self.delivery_errors += 1
         self._last_replay_ok = False
         if error.code() in _UNREACHABLE:
-            self.kafka.down(error.str())
+            self._suspect_down(error.str())
         self._divert(message.topic() or "", message.key(), message.value() or b"")
+
+    def _suspect_down(self, why: str) -> None:
+        """A sign Kafka is away; the background thread asks the broker before it says so."""
+        if self.kafka.up:
+            self._suspected_down = why
+            self._wake.set()
 
     def _mark_fatal(self) -> None:
         self._fatal = True
@@ -352,6 +360,9 @@ class KafkaSink:
             # events wait in librdkafka, not the spool: only a probe can tell Kafka is back
             self._broker_reachable(producer)
             clocks.next_probe = now + _PROBE_EVERY_S
+        why, self._suspected_down = self._suspected_down, None
+        if why is not None and producer is not None and self.kafka.up:
+            self._broker_reachable(producer, why)
         return False
 
     def _write_pending(self, allow_direct: bool = True) -> None:
@@ -417,11 +428,12 @@ class KafkaSink:
                 self._produced += 1
             self._pending.popleft()
 
-    def _broker_reachable(self, producer: Producer) -> bool:
+    def _broker_reachable(self, producer: Producer, why_down: str | None = None) -> bool:
+        """Ask the broker for metadata; whatever it answers (or not) sets :attr:`kafka`."""
         try:
             reachable = bool(producer.list_topics(timeout=_PROBE_TIMEOUT_S).brokers)
         except KafkaException as exc:
-            self.kafka.down(f"no answer to a metadata request: {exc}")
+            self.kafka.down(why_down or f"no answer to a metadata request: {exc}")
             return False
         if reachable:
             self.kafka.back(self.waiting())

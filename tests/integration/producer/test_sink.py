@@ -8,13 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError
 from prometheus_client import REGISTRY
 
 from failstream.settings import Settings
 from producer.email_events import report_email_event
 from producer.sink import KafkaSink
 from tests.integration.producer.support import read_events
-from tests.integration.services import free_port
+from tests.integration.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +160,22 @@ def test_delivery_and_spool_counters_reach_prometheus(settings: Settings, tmp_pa
     sink.close(10)
     assert _metric("failstream_producer_delivered_events_total") - before == 10
     assert _metric("failstream_producer_spool_events") == 0
+
+
+def test_a_brokers_down_report_the_broker_contradicts_is_not_an_outage(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """librdkafka can report "0/1 brokers are down" just as a broker returns: the sink asks first."""
+    sink = KafkaSink(settings.model_copy(update={"producer_spool_dir": tmp_path / "spool"}))
+    sink.start()
+    caplog.set_level(logging.WARNING, logger="failstream.producer")
+    try:
+        sink._errors(KafkaError(KafkaError._ALL_BROKERS_DOWN, "0/1 brokers are down"))
+        assert sink.kafka.up  # not taken at its word
+        wait_until(lambda: sink._suspected_down is None, 10, "the sink's thread to take up the report")
+        sink.send(settings.topic_failed_requests, b"k", b"{}")
+        assert sink.flush(10) == 0
+        assert sink.kafka.up and sink.kafka.changes == 0
+        assert not [r for r in caplog.records if "is down" in r.getMessage()]
+    finally:
+        sink.close(5)

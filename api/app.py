@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from api import dashboard, errors, live, log_redaction, reports
-from api.indexes import ensure_api_indexes
+from api.dependency_watch import watching
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.openapi_doc import DESCRIPTION, TAGS
 from api.read_model import ReadModel
@@ -37,8 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.db = client[settings.mongo_db]
         app.state.read_model = ReadModel(app.state.db, settings)
-        await ensure_api_indexes(app.state.db)
-        async with live.running_feed(app, settings):
+        async with watching(app.state.db, settings), live.running_feed(app, settings):
             yield
         await client.close()
 

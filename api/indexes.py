@@ -2,7 +2,8 @@
 
 The stream app and alerting create theirs; these add the (time, _id) orders
 the cursor pages sort by. A database that is down at start-up is logged, not
-fatal: /readyz reports it and requests answer 503 until it is back.
+fatal: /readyz reports it, requests answer 503 until it is back, and
+``api.dependency_watch`` creates the indexes once it answers.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ log = logging.getLogger("failstream.api")
 _ORDERS = {"failures": "ts", "alerts": "created_at", "emails": "created_at", "silences": "created_at"}
 
 
-async def ensure_api_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+async def ensure_api_indexes(db: AsyncDatabase[dict[str, Any]]) -> bool:
+    """Create every index; False if one could not be (to be tried again)."""
+    created = True
     for collection, field in _ORDERS.items():
         try:
             await db[collection].create_index([(field, 1), ("_id", 1)])
         except PyMongoError as exc:
             log.warning("index (%s, _id) on %s not created: %s", field, collection, exc)
+            created = False
+    return created

@@ -88,6 +88,11 @@ class Dependency:
             )
 
     @classmethod
+    def named(cls, name: str) -> Dependency:
+        """This process's one state of ``name``, made on first use."""
+        return cls.known.get(name) or cls(name)
+
+    @classmethod
     def down_now(cls) -> dict[str, str]:
         """The dependencies this process waits for, with the last error of each."""
         return {name: dep.last_error for name, dep in cls.known.items() if not dep.up}

@@ -21,8 +21,8 @@ def kafka_outage(exc: BaseException) -> bool:
 
 
 def mongodb() -> Dependency:
-    return Dependency.known.get("mongodb") or Dependency("mongodb")
+    return Dependency.named("mongodb")
 
 
 def kafka() -> Dependency:
-    return Dependency.known.get("kafka") or Dependency("kafka")
+    return Dependency.named("kafka")

@@ -14,6 +14,7 @@ import httpx
 from failstream.infra import stack
 from failstream.infra.process import LOG_DIR
 from failstream.infra.smtp_sink import MAILDIR, read_messages
+from failstream.restarts import GaveUp, ProcessSupervisor
 from failstream.settings import Settings
 
 PROCESSES = ("stream", "alerting", "api", "demo-app")
@@ -46,7 +47,10 @@ def _send_traffic(settings: Settings, rounds: int) -> int:
                     headers = {"Authorization": "Bearer stolen-or-stale"}
                 else:
                     headers = {"Authorization": f"Bearer {good}"}
-                client.post(url, headers=headers, json={"demo": True})
+                try:
+                    client.post(url, headers=headers, json={"demo": True})
+                except httpx.HTTPError:
+                    continue  # the demo service is being restarted: the supervisor says so
                 sent += 1
     return sent
 
@@ -56,17 +60,18 @@ def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = Fa
         print(line, flush=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.as_env(), "PYTHONUNBUFFERED": "1"}
-    procs: list[subprocess.Popen[bytes]] = []
-    for name in PROCESSES:
+
+    def start(name: str) -> subprocess.Popen[bytes]:
         with (LOG_DIR / f"{name}.log").open("ab") as log:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "failstream.cli", name],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            return subprocess.Popen(
+                [sys.executable, "-m", "failstream.cli", name], env=env, stdout=log, stderr=subprocess.STDOUT
             )
+
+    # a process that dies is started again, as compose's `restart:` would, and said so
+    supervisor = ProcessSupervisor(start, say=lambda line: print(f"\n[demo] {line}", flush=True))
+    for name in PROCESSES:
+        supervisor.launch(name)
+    procs = supervisor.procs
     try:
         _wait_http(f"http://{settings.demo_host}:{settings.demo_port}/healthz", 60)
         _wait_http(f"http://{settings.api_host}:{settings.api_port}/healthz", 60)
@@ -87,6 +92,7 @@ def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = Fa
         )
         started, mails_before = time.monotonic(), len(read_messages())
         while not seconds or time.monotonic() - started < seconds:
+            supervisor.check()
             sent = _send_traffic(settings, rounds=5)
             mails = len(read_messages()) - mails_before
             print(f"\r  sent {sent} requests this round; alert emails so far: {mails}   ", end="", flush=True)
@@ -94,10 +100,12 @@ def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = Fa
         print()
     except KeyboardInterrupt:
         print()
+    except GaveUp as exc:
+        raise SystemExit(f"failstream demo: {exc} (see {LOG_DIR})") from exc
     finally:
-        for proc in procs:
+        for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+        for proc in procs.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -1,43 +1,20 @@
-"""Restart a dead child process with backoff; past a restart budget, stop the parent non-zero.
-
-Erlang/OTP's restart intensity: at most ``max_restarts`` within
-``period_s``. A child that keeps dying faster than that has a cause a
-restart will not fix, so the parent gives up and exits non-zero for its own
-supervisor (compose ``restart:``, systemd, Kubernetes) to act on.
-"""
+"""Restart a dead child process with backoff; past a restart budget, stop the parent non-zero."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from failstream.dependency import Backoff
+from failstream.restarts import RestartBudget
 
 log = logging.getLogger("failstream.stream")
 
 #: A child that ran this long before dying starts the backoff over.
 STABLE_S = 60.0
-
-
-class RestartBudget:
-    """At most ``max_restarts`` restarts within any ``period_s``; pure, tested without a clock."""
-
-    def __init__(self, max_restarts: int = 5, period_s: float = 300.0) -> None:
-        self.max_restarts = max_restarts
-        self.period_s = period_s
-        self._restarts: deque[float] = deque()
-
-    def allow(self, now: float) -> bool:
-        while self._restarts and now - self._restarts[0] >= self.period_s:
-            self._restarts.popleft()
-        if len(self._restarts) >= self.max_restarts:
-            return False
-        self._restarts.append(now)
-        return True
 
 
 class ChildSupervisor:

@@ -22,7 +22,14 @@ def test_flush_reports_one_second_and_starts_the_next_from_zero() -> None:
         ]
     )
     live.add_email(
-        EmailEvent(event_id="m", ts=1_700_000_000_000, service="api", message_id="x", recipient_domain="d.org", status="sent")
+        EmailEvent(
+            event_id="m",
+            ts=1_700_000_000_000,
+            service="api",
+            message_id="x",
+            recipient_domain="d.org",
+            status="sent",
+        )
     )
     live.add_alerts(2)
     counts = live.flush(1000)

@@ -45,6 +45,17 @@ PERSISTED_FAILURES = PERSISTED.labels("failures")
 PERSISTED_EMAIL_EVENTS = PERSISTED.labels("email_events")
 PERSISTED_DEAD_LETTERS = PERSISTED.labels("dead_letters")
 
+# Faust's monitor sees only messages that take its stream path and records its own
+# producer sends: the batched failures and the changelog batches bypass both.
+BATCHED_TAKEN = Counter(
+    "failstream_stream_batched_messages_total",
+    "Failed-request messages the worker took off Kafka in batches (not in Faust's monitor)",
+)
+CHANGELOG_RECORDS = Counter(
+    "failstream_stream_changelog_records_total",
+    "Detection-state records written to the changelog and acknowledged (not in Faust's monitor)",
+)
+
 CHILD_RESTARTS = Counter(
     "failstream_stream_child_restarts_total",
     "Child processes of the worker restarted after they died, by child (persister)",

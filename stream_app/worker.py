@@ -126,6 +126,12 @@ def create_app(settings: Settings) -> faust.App:
         sends = [partial(dead_topic.send, key=key, value=dumps(letter)) for key, letter in letters]
         await until_acknowledged(sends, kafka)
 
+    async def store_states() -> None:
+        """The changed detection states into the table, acknowledged by its changelog."""
+        changes = failures.states.take_changes()
+        await write_table(app, ip_table, changes, kafka)
+        metrics.CHANGELOG_RECORDS.inc(len(changes))
+
     # detection -> publish -> store must not interleave with a sweep of the same table
     ip_lock, email_lock = asyncio.Lock(), asyncio.Lock()
 
@@ -141,6 +147,7 @@ def create_app(settings: Settings) -> faust.App:
         flushed_at = time.monotonic()
         while not app.should_stop:
             batch = await take_batch(app, failure_buffer, settings.stream_batch_within_s)
+            metrics.BATCHED_TAKEN.inc(len(batch))
             if batch:
                 decoded = failures.decode(batch)
                 async with ip_lock:
@@ -151,7 +158,7 @@ def create_app(settings: Settings) -> faust.App:
             due = time.monotonic() - flushed_at >= settings.stream_state_flush_s
             if unacked and (due or not app.flow_control.is_active()):
                 async with ip_lock:
-                    await write_table(app, ip_table, failures.states.take_changes(), kafka)
+                    await store_states()
                 ack_all(app, unacked)
                 unacked = []
                 flushed_at = time.monotonic()
@@ -189,7 +196,7 @@ def create_app(settings: Settings) -> faust.App:
             # coming in there may be none before a rebalance hands the keys over.
             # Writing states ahead of their messages' acks is safe (a replay skips
             # the offsets a state already holds); acking ahead of the write is not.
-            await write_table(app, ip_table, failures.states.take_changes(), kafka)
+            await store_states()
         async with email_lock:
             alerts, changes = emails.sweep(now_ms())
             await publish(alerts)

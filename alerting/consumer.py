@@ -2,17 +2,15 @@
 
 aiokafka reconnects by itself once started, but ``start`` fails while no
 broker answers, so it is retried with backoff (a fresh consumer each time).
-While running, ``KafkaWatch`` asks the cluster for its metadata now and
-then: that is the one public call that fails while the broker is away, so
-the ``kafka`` dependency (log, gauge, ``/readyz``) shows the outage even
-when no alert is due.
+While running, the service asks the cluster for its metadata now and then
+(``KAFKA_OUTAGE`` is what that raises while the broker is away), so the
+``kafka`` dependency (log, gauge, ``/readyz``) shows an outage even when no
+alert is due.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -25,9 +23,8 @@ from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")
 
-#: Between two looks at the cluster, and how long one look may take before the broker counts as away.
-WATCH_EVERY_S = 2.0
-WATCH_TIMEOUT_S = 5.0
+#: What aiokafka raises while no broker answers.
+KAFKA_OUTAGE: tuple[type[BaseException], ...] = (KafkaError, OSError)
 #: Backoff while starting the consumer with no broker answering.
 START_BACKOFF_CAP_S = 5.0
 
@@ -81,18 +78,4 @@ async def start_consumer(
         consumer.subscribe([settings.topic_alerts], listener=CommitOnRevoke(consumer, tracker, kafka))
         return consumer
 
-    return await until_done(start, kafka, (KafkaError, OSError), backoff=Backoff(0.5, START_BACKOFF_CAP_S))
-
-
-async def watch_kafka(
-    consumer: AIOKafkaConsumer, kafka: Dependency, stopped: Callable[[], bool], every_s: float = WATCH_EVERY_S
-) -> None:
-    """Mark the broker down or back from a cheap metadata request, until ``stopped``."""
-    while not stopped():
-        try:
-            await asyncio.wait_for(consumer.topics(), WATCH_TIMEOUT_S)
-        except (KafkaError, OSError, TimeoutError) as exc:
-            kafka.down(exc)
-        else:
-            kafka.back()
-        await asyncio.sleep(every_s)
+    return await until_done(start, kafka, KAFKA_OUTAGE, backoff=Backoff(0.5, START_BACKOFF_CAP_S))

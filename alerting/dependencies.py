@@ -9,6 +9,7 @@ held work must resume within seconds of the dependency's return.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -59,3 +60,33 @@ class Held:
     async def __call__(self, operation: Callable[[], Awaitable[T]]) -> T:
         backoff = Backoff(MONGO_BACKOFF_FIRST_S, MONGO_BACKOFF_CAP_S)
         return await until_done(operation, self.dependency, MONGO_OUTAGE, backoff=backoff)
+
+
+#: Between two looks at an idle dependency; what waits on it says so sooner.
+WATCH_EVERY_S = 2.0
+
+
+async def watch(
+    probe: Callable[[], Awaitable[object]],
+    dependency: Dependency,
+    outage: tuple[type[BaseException], ...],
+    stopped: Callable[[], bool],
+    *,
+    timeout_s: float = 5.0,
+    every_s: float = WATCH_EVERY_S,
+) -> None:
+    """Mark ``dependency`` down or back from a cheap ``probe``, until ``stopped``.
+
+    Without it an idle process (no alert due) would show a dependency up
+    that is away, or keep showing one down that a failed report run left
+    down; with it, ``/readyz`` tells the truth within a few seconds.
+    """
+    counted: tuple[type[BaseException], ...] = (*outage, TimeoutError)
+    while not stopped():
+        try:
+            await asyncio.wait_for(probe(), timeout_s)
+        except counted as exc:
+            dependency.down(exc)
+        else:
+            dependency.back()
+        await asyncio.sleep(every_s)

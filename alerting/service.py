@@ -28,10 +28,10 @@ from pydantic import ValidationError
 
 from alerting import metrics
 from alerting.clock import system_clock
-from alerting.consumer import commit_finished, start_consumer, watch_kafka
+from alerting.consumer import KAFKA_OUTAGE, commit_finished, start_consumer
 from alerting.dead_letters import FailedSendLetters
 from alerting.delivery import AlertDelivery
-from alerting.dependencies import Held, kafka
+from alerting.dependencies import MONGO_OUTAGE, Held, kafka, watch
 from alerting.exceptions import AlertingConfigError
 from alerting.lanes import SubjectLanes
 from alerting.offsets import OffsetTracker
@@ -134,7 +134,10 @@ async def run(settings: Settings) -> None:
     consumer = await start_consumer(settings, consumer_group(settings), tracker, broker)
     log.info("alerting %s consuming %s as group %s", owner, settings.topic_alerts, consumer_group(settings))
     reports = asyncio.create_task(run_reports(settings, db, sink, owner, stop))  # scheduled summary emails
-    watch = asyncio.create_task(watch_kafka(consumer, broker, stop.is_set))
+    watches = [
+        asyncio.create_task(watch(consumer.topics, broker, KAFKA_OUTAGE, stop.is_set)),
+        asyncio.create_task(watch(lambda: db.command("ping"), held.dependency, MONGO_OUTAGE, stop.is_set)),
+    ]
     flusher: asyncio.Task[None] | None = None
     limit = settings.alerting_concurrency * 4
     try:
@@ -162,7 +165,7 @@ async def run(settings: Settings) -> None:
         await commit_finished(consumer, tracker, broker)
     finally:
         stop.set()  # also on a crash: the report loop finishes its send and ends
-        await asyncio.gather(reports, watch, return_exceptions=True)
+        await asyncio.gather(reports, *watches, return_exceptions=True)
         await consumer.stop()
         sink.close(timeout_s=5)
         await client.close()

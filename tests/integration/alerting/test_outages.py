@@ -1,8 +1,8 @@
-"""The alerting process rides out outages of MongoDB and the SMTP relay by itself.
+"""The alerting process rides out outages of MongoDB, the Kafka broker and the SMTP relay by itself.
 
 Each test runs the real ``failstream alerting`` process, takes a dependency
-away mid-stream of alerts (the test's own FerretDB, never the shared one; the
-test's own SMTP server) while alerts keep arriving on Kafka, brings it back,
+away mid-stream of alerts (the test's own FerretDB or broker, never the shared
+ones; the test's own SMTP server) while alerts keep arriving, brings it back,
 and checks: every alert emailed exactly once, the process never exited, the
 log said down and back once each, ``/readyz`` answered 503 meanwhile, and the
 overdue alerts went out within 15 s of the return.
@@ -15,15 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from alerting.service import consumer_group
-from failstream.kafka_config import confluent_config
+from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
+from producer.events import dumps
 from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts
 from tests.integration.alerting.outage import AlertStream, ReadinessProbe, emails_per_subject, readiness
 from tests.integration.services import ProcessGroup, SmtpSink, free_port, wait_until
-from tests.integration.throwaway import ThrowawayFerretDB
+from tests.integration.throwaway import ThrowawayBroker, ThrowawayFerretDB
 
 pytestmark = pytest.mark.integration
 
@@ -185,4 +186,58 @@ def test_smtp_down_for_25s_mid_stream_every_alert_is_emailed_once_after_it_retur
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
     finally:
         stream.stop()
+        probe.stop()
+
+
+@pytest.fixture
+def own_broker(alerting_settings: Settings, tmp_path: Path) -> Iterator[ThrowawayBroker]:
+    broker = ThrowawayBroker(alerting_settings, tmp_path / "kafka")
+    yield broker
+    broker.kill()
+
+
+def test_kafka_broker_down_for_20s_alerts_produced_meanwhile_are_emailed_once_after_it_returns(
+    own_broker: ThrowawayBroker, smtp_sink: SmtpSink, processes: ProcessGroup, mongo: Mongo
+) -> None:
+    own_broker.start()
+    settings = _settings_for_outage(own_broker.settings)
+    ensure_topics(settings)
+    proc = processes.start("alerting", "alerting", settings)
+    probe = ReadinessProbe(settings.metrics_alerting_port)
+    # the producer buffers what is produced while the broker is away (as a host's capture does)
+    producer = Producer({**confluent_config(settings), "log_level": 0})  # refused connects: expected
+    alerts = [make_alert(f"10.64.0.{i}") for i in range(1, 16)]
+    try:
+        for alert in alerts[:3]:
+            producer.produce(settings.topic_alerts, key=alert.subject.encode(), value=dumps(alert))
+        producer.flush(15)
+        wait_until(lambda: len(smtp_sink.messages()) == 3, 60, "the first three emails")
+
+        own_broker.stop()
+        down_at = time.monotonic()
+        wait_until(lambda: "kafka is down" in processes.log("alerting"), 30, "the down line")
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        for alert in alerts[3:]:
+            producer.produce(settings.topic_alerts, key=alert.subject.encode(), value=dumps(alert))
+            producer.poll(0)
+        while time.monotonic() - down_at < 20:
+            assert proc.poll() is None, processes.log("alerting")
+            time.sleep(0.5)
+        own_broker.start()
+        back_at = time.monotonic()
+        assert producer.flush(60) == 0, "alerts produced during the outage not delivered"
+
+        wait_until(lambda: len(smtp_sink.messages()) >= len(alerts), 60, f"{len(alerts)} emails")
+        last_email_s = time.monotonic() - back_at
+        wait_until(lambda: _committed_total(settings) == len(alerts), 60, "every alert's offset committed")
+        print(f"\nkafka back -> last overdue email: {last_email_s:.1f} s ({len(alerts)} alerts)")
+        messages = smtp_sink.messages()
+        counts = emails_per_subject(messages, alerts)
+        assert len(messages) == len(alerts) and all(counts[a.subject] == 1 for a in alerts), counts
+        assert proc.poll() is None
+        log = processes.log("alerting")
+        assert log.count("kafka is down") == 1 and log.count("kafka is back") == 1, log
+        assert 503 in probe.statuses_between(down_at + 5, back_at)
+        wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+    finally:
         probe.stop()

@@ -10,6 +10,7 @@ Use as ``dependencies=[Depends(require_read)]`` on a route or router.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Literal
 
@@ -26,6 +27,16 @@ api_key_header = APIKeyHeader(
     auto_error=False,
     description="read key (api_read_keys) for reads; admin key (api_admin_keys) for silences",
 )
+
+
+def key_id(key: str) -> str:
+    """A non-secret name for a key: the first 12 hex digits of its SHA-256.
+
+    Stored with what the key did (a silence's ``created_by_key``), so an
+    operator can tell which key acted without the key itself ever being
+    written down: ``printf %s "$KEY" | sha256sum | cut -c1-12``.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def _matches(key: bytes, candidates: tuple[bytes, ...]) -> bool:

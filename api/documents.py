@@ -105,6 +105,7 @@ def silence(doc: dict[str, Any], now: int) -> Silence:
         rule=doc.get("rule") or None,
         reason=_str(doc.get("reason")),
         created_by=_str(doc.get("created_by")),
+        created_by_key=_str(doc.get("created_by_key")),
         created_at=_int(doc.get("created_at")),
         until=until,
         active=until > now,

@@ -189,10 +189,18 @@ class SilenceIn(BaseModel):
     subject: str | None = Field(default=None, min_length=1, max_length=200)
     rule: str | None = Field(default=None, min_length=1, max_length=100)
     reason: str = Field(default="", max_length=1000)
-    created_by: str = Field(default="", max_length=200)
-    until: int | None = Field(default=None, description="end (ms); give this or duration_s", gt=0, lt=2**53)
+    created_by: str = Field(default="", max_length=200, description="who asked for it (free text)")
+    until: int | None = Field(
+        default=None,
+        description="end (ms); give this or duration_s; in the future, at most silence_max_days ahead",
+        gt=0,
+        lt=2**53,
+    )
     duration_s: int | None = Field(
-        default=None, description="length from now, in seconds", gt=0, le=366 * 86400
+        default=None,
+        description="length from now, in seconds, at most silence_max_days",
+        gt=0,
+        le=3650 * 86400,
     )
 
 
@@ -202,6 +210,9 @@ class Silence(_Out):
     rule: str | None = None
     reason: str = ""
     created_by: str = ""
+    created_by_key: str = Field(
+        default="", description="id of the admin key that created it: the first 12 hex digits of its SHA-256"
+    )
     created_at: int
     until: int
     active: bool = Field(description="until is still in the future")

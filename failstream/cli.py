@@ -7,6 +7,7 @@ are reported as one clear line and a non-zero exit.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -28,7 +29,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(reports_app, name="reports")
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     typer.echo(f"failstream: {exc}", err=True)
     raise typer.Exit(1) from exc
 
@@ -86,11 +87,21 @@ def alerting() -> None:
 @app.command()
 def api() -> None:
     """Serve the REST API, live feeds and dashboard."""
+    import logging
+
     import uvicorn
 
     from api.app import create_app
+    from api.key_policy import ApiKeysRefused, check_bind
 
     settings = settings_or_exit()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        notice = check_bind(settings)
+    except ApiKeysRefused as exc:
+        _fail(exc)
+    if notice:
+        logging.getLogger("failstream.api").warning(notice)
     # live streams (SSE) never end by themselves: without a bound, a shutdown would wait for
     # every dashboard to close; after 5 s what is still open is cancelled (clients resume)
     uvicorn.run(

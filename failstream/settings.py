@@ -28,6 +28,11 @@ SmtpTls = Literal["none", "starttls", "implicit"]
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
 
+#: The API keys every checkout knows; the API accepts them on a loopback address only
+#: (``api.key_policy``), so an API reachable from elsewhere never opens with them.
+DEV_READ_KEY = "dev-read-key"
+DEV_ADMIN_KEY = "dev-admin-key"
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -145,6 +150,14 @@ class Settings(BaseSettings):
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
     mongo_db: str = "failstream"
     failures_retention_days: int = Field(default=30, ge=1)
+    # the per-minute counters behind /stats: kept a day longer than the API's longest
+    # window (90d), so a 90-day summary is whole
+    minute_counts_retention_days: int = Field(default=91, ge=1)
+    # per-IP totals of IPs not seen for this long (by last_seen): an attacker rotating
+    # addresses must not grow ip_stats without bound
+    ip_stats_retention_days: int = Field(default=30, ge=1)
+    # dead letters (by ts), re-driven or not: re-drive them within this time
+    dead_letters_retention_days: int = Field(default=30, ge=1)
 
     # --- detection rules -------------------------------------------------
     stream_app_id: str = "failstream-stream"
@@ -192,6 +205,9 @@ class Settings(BaseSettings):
     smtp_tls: SmtpTls = "none"
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
+    # a login (smtp_user) over smtp_tls=none sends the password in cleartext: refused at
+    # start-up unless this says the path is trusted (a relay on loopback or a private link)
+    smtp_allow_cleartext_login: bool = False
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     smtp_from: str = "failstream@localhost"
     oncall_recipients: CsvList = ("oncall@localhost",)
@@ -275,8 +291,12 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_read_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("dev-read-key"),)
-    api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("dev-admin-key"),)
+    # unset: the development keys, which the API accepts on a loopback api_host only
+    api_read_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_READ_KEY),)
+    api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_ADMIN_KEY),)
+    # the longest a silence may last: a silence is a decision on-call revisits, not a
+    # way to switch a rule off for good (a longer or past until is a 422)
+    silence_max_days: int = Field(default=30, ge=1, le=3650)
     api_metrics_enabled: bool = True
     report_timezone: str = "UTC"
     # how long a summary / time series computed for one window is served to every
@@ -340,6 +360,13 @@ class Settings(BaseSettings):
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
 
+    @model_validator(mode="after")
+    def _no_cleartext_smtp_login(self) -> Settings:
+        refusal = cleartext_smtp_login_refusal(self)
+        if refusal:
+            raise ValueError(refusal)
+        return self
+
     @cached_property
     def allowlist_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in self.allowlist)
@@ -361,3 +388,20 @@ class Settings(BaseSettings):
                 text = str(value)
             env[f"FAILSTREAM_{name.upper()}"] = text
         return env
+
+
+def cleartext_smtp_login_refusal(settings: Settings) -> str | None:
+    """Why these settings must not log in to the relay, or None when they may.
+
+    A login over ``smtp_tls=none`` sends the password readable to anyone on the
+    path. Settings read from the environment are checked at start-up; settings
+    made with ``model_copy`` skip validators, so a sender calls this too before
+    it logs in.
+    """
+    if settings.smtp_user and settings.smtp_tls == "none" and not settings.smtp_allow_cleartext_login:
+        return (
+            "FAILSTREAM_SMTP_USER is set with FAILSTREAM_SMTP_TLS=none: the SMTP password would be sent "
+            "in cleartext; use starttls or implicit, or set FAILSTREAM_SMTP_ALLOW_CLEARTEXT_LOGIN=true "
+            "for a trusted path"
+        )
+    return None

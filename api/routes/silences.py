@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, Security
 
 from api import documents
-from api.auth import require_admin
+from api.auth import api_key_header, key_id, require_admin
 from api.models import ErrorOut, Silence, SilenceIn, SilencePage
 from api.pagination import fetch_page
-from api.params import CursorQuery, LimitParam, position_of, raise_body_error
+from api.params import CursorQuery, LimitParam, position_of, raise_body_error, settings_of
 from api.routes.common import ADMIN_ERRORS, db_of
 from producer.events import now_ms
 
@@ -34,8 +34,16 @@ router = APIRouter(
     summary="Create a silence",
     responses={400: {"model": ErrorOut, "description": "the body is not JSON"}},
 )
-async def create_silence(request: Request, body: SilenceIn) -> Silence:
-    """Mute alerts matching ``subject`` and/or ``rule`` until ``until`` (or for ``duration_s``)."""
+async def create_silence(
+    request: Request, body: SilenceIn, key: Annotated[str | None, Security(api_key_header)] = None
+) -> Silence:
+    """Mute alerts matching ``subject`` and/or ``rule`` until ``until`` (or for ``duration_s``).
+
+    A silence lasts at most ``silence_max_days`` (30 by default): an ``until``
+    in the past or beyond it, or a longer ``duration_s``, is a 422 naming the
+    field. The silence records when it was made and by which admin key (its
+    ``key_id``, never the key).
+    """
     if not body.subject and not body.rule:
         raise_body_error(
             "subject", "subject or rule is required (a silence naming neither would mute nothing)"
@@ -43,15 +51,30 @@ async def create_silence(request: Request, body: SilenceIn) -> Silence:
     if (body.until is None) == (body.duration_s is None):
         raise_body_error("until", "give exactly one of until (ms) or duration_s")
     now = now_ms()
+    max_days = settings_of(request).silence_max_days
+    max_ms = max_days * 86_400_000
+    if body.duration_s is not None and body.duration_s * 1000 > max_ms:
+        raise_body_error(
+            "duration_s",
+            f"duration_s ({body.duration_s}) is longer than the maximum silence of {max_days} days "
+            f"({max_ms // 1000} s, silence_max_days)",
+        )
     until = body.until if body.until is not None else now + (body.duration_s or 0) * 1000
     if until <= now:
         raise_body_error("until", f"until ({until}) must be in the future (now is {now})")
+    if until > now + max_ms:
+        raise_body_error(
+            "until",
+            f"until ({until}) is more than {max_days} days from now (latest {now + max_ms}): "
+            "a silence lasts at most silence_max_days",
+        )
     doc: dict[str, Any] = {
         "_id": uuid.uuid4().hex,
         "subject": body.subject,
         "rule": body.rule,
         "reason": body.reason,
         "created_by": body.created_by,
+        "created_by_key": key_id(key or ""),  # require_admin has checked the key
         "created_at": now,
         "until": until,
     }

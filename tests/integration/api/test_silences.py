@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from alerting.silence import mutes
 from failstream.settings import Settings
 from producer.events import Alert, now_ms
-from tests.integration.api.support import admin_headers
+from tests.integration.api.support import admin_headers, running_api
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +75,67 @@ def test_invalid_silence_is_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][-1] == name
     assert db.silences.count_documents({}) == 0
+
+
+DAY_MS = 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        ({"subject": "a", "until": now_ms() - 1000}, "until"),
+        ({"subject": "a", "until": now_ms() + 31 * DAY_MS}, "until"),
+        ({"subject": "a", "until": 2**53 - 1}, "until"),
+        ({"subject": "a", "duration_s": 30 * 86400 + 1}, "duration_s"),
+    ],
+    ids=["until-in-the-past", "until-beyond-30-days", "until-2^53", "duration-beyond-30-days"],
+)
+def test_silence_in_the_past_or_beyond_the_maximum_is_422_naming_the_field(
+    api_settings: Settings, api_url: str, db: Any, body: dict[str, Any], name: str
+) -> None:
+    response = httpx.post(f"{api_url}/api/v1/silences", json=body, headers=admin_headers(api_settings))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", name]
+    assert db.silences.count_documents({}) == 0
+
+
+def test_maximum_silence_is_a_setting_and_a_silence_up_to_it_is_accepted(
+    api_settings: Settings, db: Any
+) -> None:
+    one_day = api_settings.model_copy(update={"silence_max_days": 1})
+    with running_api(one_day) as url:
+        post = lambda body: httpx.post(f"{url}/api/v1/silences", json=body, headers=admin_headers(one_day))  # noqa: E731
+        assert post({"subject": "a", "duration_s": 86400}).status_code == 201
+        assert post({"subject": "a", "until": now_ms() + DAY_MS - 5000}).status_code == 201
+        too_long = post({"subject": "a", "duration_s": 86401})
+        assert too_long.status_code == 422 and "1 days" in too_long.json()["detail"][0]["msg"]
+    assert db.silences.count_documents({}) == 2
+
+
+def test_silence_records_which_key_created_it_and_when_never_the_key(api_settings: Settings, db: Any) -> None:
+    keys = api_settings.model_copy(
+        update={
+            "api_admin_keys": (SecretStr("first-admin-key-0123456789"), SecretStr("second-admin-key-98765"))
+        }
+    )
+    with running_api(keys) as url:
+        before = now_ms()
+        made = [
+            httpx.post(
+                f"{url}/api/v1/silences",
+                json={"subject": "203.0.113.9", "duration_s": 600},
+                headers={"X-API-Key": key},
+            ).json()
+            for key in ("first-admin-key-0123456789", "second-admin-key-98765")
+        ]
+        listed = httpx.get(f"{url}/api/v1/silences", headers={"X-API-Key": "second-admin-key-98765"}).json()
+    expected = [
+        hashlib.sha256(k.encode()).hexdigest()[:12]
+        for k in ("first-admin-key-0123456789", "second-admin-key-98765")
+    ]
+    assert [m["created_by_key"] for m in made] == expected
+    assert {s["created_by_key"] for s in listed["items"]} == set(expected)
+    stored = list(db.silences.find())
+    assert sorted(d["created_by_key"] for d in stored) == sorted(expected)
+    assert all(before <= d["created_at"] <= now_ms() for d in stored)
+    assert "admin-key" not in repr(stored)

@@ -62,14 +62,19 @@ def plan_lease(
     return LeasePlan(lease, lease / RENEWALS_PER_LEASE, raised)
 
 
-def lease_plan(settings: Settings) -> LeasePlan:
-    plan = plan_lease(
+def plan_for(settings: Settings) -> LeasePlan:
+    return plan_lease(
         settings.fence_lease_s,
         settings.send_attempts,
         settings.smtp_timeout_s,
         settings.smtp_retry_base_s,
         settings.smtp_retry_max_s,
     )
+
+
+def lease_plan(settings: Settings) -> LeasePlan:
+    """``plan_for``, saying once at start-up when the configured lease had to be raised."""
+    plan = plan_for(settings)
     if plan.raised_from is not None:
         log.warning(
             "FAILSTREAM_FENCE_LEASE_S=%g is shorter than the longest send (%d attempts of up to %g s "

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from alerting.clock import Clock, Sleep
 from alerting.exceptions import InvalidDeadLetterError
+from alerting.lease import plan_for
 from alerting.pipeline import Stages
 from alerting.recipients import recipients_for
 from alerting.render import render_email
@@ -66,7 +67,7 @@ async def redrive(
     query = {"source_topic": settings.topic_alerts, "email_id": {"$ne": None}, "redriven_at": None}
     async for letter in db.dead_letters.find(query).sort("_id", 1):
         by_email[str(letter["email_id"])].append(letter)
-    lease_ms = int(settings.fence_lease_s * 1000)
+    lease_ms = plan_for(settings).lease_ms  # outlasts the worst send, like an alert claim
     for failed_id, letters in by_email.items():
         claimed = [x for x in letters if await _claim(db, str(x["_id"]), owner, clock(), lease_ms)]
         if not claimed:

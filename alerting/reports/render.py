@@ -134,8 +134,9 @@ def render_report(
     previous: ReportFigures,
     recipients: Sequence[str],
     sender: str,
+    message_id: str | None = None,
 ) -> RenderedEmail:
-    message_id = f"<{new_event_id()}@failstream>"
+    message_id = message_id or f"<{new_event_id()}@failstream>"
     msg = EmailMessage()
     msg["Subject"] = subject_line(ctx, figures)
     msg["From"] = sender

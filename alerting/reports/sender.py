@@ -4,9 +4,11 @@ The period key (``<schedule>:<period start ms>``) is claimed in ``reports``
 with the very fence alerts use (unique ``_id``, owner, lease, take-over of a
 dead owner's claim), then the figures are read, the email rendered, logged
 in ``emails`` with kind ``report``, sent with the alert retry policy, and the
-claim finished as ``sent`` or ``failed``. As with alerts, the one window
-left is a crash after the relay accepted the email and before ``sent`` was
-recorded: the report is then sent again after the lease.
+claim finished as ``sent`` or ``failed``, with the claim's token. As with
+alerts, MongoDB outages are waited out (also between sending and recording),
+an unreachable relay is waited for, the lease is renewed during the send,
+and a re-send after a take-over reuses the period's Message-ID; the window
+left is in docs/alert-delivery.md.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alerting.clock import Clock, Sleep
+from alerting.dependencies import MONGO_OUTAGE, Held, smtp, smtp_backoff
 from alerting.email_events import EmailEventPublisher
 from alerting.email_log import EmailLog
 from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
+from alerting.lease import LeaseKeeper, plan_for
+from alerting.render import alert_message_id
 from alerting.reports.figures import read_figures
 from alerting.reports.render import KIND, ReportContext, render_report
 from alerting.reports.schedule import ReportPeriod, describe, previous_period, zone_of
-from alerting.retry import RetryPolicy, send_with_retry
+from alerting.retry import RelayWait, RetryPolicy, send_with_retry
 from alerting.smtp import EmailNotifier, SendFailure
 from alerting.store import Database
 from failstream.settings import ReportSchedule, Settings
@@ -55,6 +60,7 @@ class ReportSender:
         clock: Clock,
         sleep: Sleep,
         rand: Callable[[], float] = random.random,
+        held: Held | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -64,6 +70,7 @@ class ReportSender:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self._held = held or Held()
 
     async def send(
         self, schedule: ReportSchedule, period: ReportPeriod, *, manual: bool = False
@@ -94,7 +101,8 @@ class ReportSender:
         previous = await read_figures(
             self._db, previous_period(schedule, period, s.report_timezone), s.report_top_n
         )
-        if not self._fence.still_fresh(claimed_at) and not await self._fence.renew([key]):
+        claim = decision
+        if not self._fence.still_fresh(claimed_at) and not await self._fence.renew_claims([claim]):
             return ReportOutcome(key, "abandoned", error="lease lost while reading the figures")
 
         late_ms = self._clock() - period.end - int(s.report_settle_s * 1000)  # the wait is on time
@@ -102,7 +110,7 @@ class ReportSender:
         tz = zone_of(schedule, s.report_timezone)
         ctx = ReportContext(schedule.name, describe(period, tz), s.dashboard_url, late_by_s, manual)
         recipients = list(schedule.recipients or s.oncall_recipients)
-        rendered = render_report(ctx, figures, previous, recipients, s.smtp_from)
+        rendered = render_report(ctx, figures, previous, recipients, s.smtp_from, alert_message_id([key]))
         email_id = rendered.message_id
         await self._email_log.pending(
             email_id,
@@ -113,28 +121,34 @@ class ReportSender:
             report_key=key,
         )
 
+        keeper = LeaseKeeper(self._fence.renew_claims, [claim], plan_for(s).renew_every_s, MONGO_OUTAGE)
+
         async def before_retry(attempt: int, failure: SendFailure) -> bool:
-            if not await self._fence.renew([key]):
+            if keeper.lost or not await self._held(lambda: self._fence.renew_claims([claim])):
                 return False
             log.warning("report email %s attempt %d failed, retrying: %s", email_id, attempt, failure.reason)
             await self._email_log.retrying(email_id, attempt, failure.reason)
             return True
 
-        outcome = await send_with_retry(
-            lambda: self._notifier.send(rendered.message, recipients),
-            RetryPolicy.from_settings(s),
-            before_retry,
-            self._sleep,
-            self._rand,
-        )
+        async with keeper:
+            outcome = await send_with_retry(
+                lambda: self._notifier.send(rendered.message, recipients),
+                RetryPolicy.from_settings(s),
+                before_retry,
+                self._sleep,
+                self._rand,
+                RelayWait(smtp(), smtp_backoff(), lambda: not keeper.lost),
+            )
         record = {"email_id": email_id, "figures": figures.document(), "late_by_s": late_by_s}
         if outcome.status == "sent":
-            await self._record_sent(key, email_id, outcome.attempts, outcome.note, record)
+            await self._record_sent(claim, email_id, outcome.attempts, outcome.note, record)
             log.info("report %s sent as %s%s", key, email_id, f" ({late_by_s}s late)" if late_by_s else "")
             return ReportOutcome(key, "sent", email_id)
         if outcome.status == "failed":
             await self._email_log.failed(email_id, outcome.attempts, outcome.error)
-            await self._fence.mark([key], "failed", last_error=outcome.error, **record)
+            await self._held(
+                lambda: self._fence.finish([claim], "failed", last_error=outcome.error, **record)
+            )
             log.error("report %s failed after %d attempt(s): %s", key, outcome.attempts, outcome.error)
             return ReportOutcome(key, "failed", email_id, outcome.error)
         error = f"abandoned: another process took the report over ({outcome.error})"
@@ -143,19 +157,25 @@ class ReportSender:
         return ReportOutcome(key, "abandoned", email_id, error)
 
     async def _record_sent(
-        self, key: str, email_id: str, attempts: int, note: str, record: dict[str, object]
+        self, claim: Claimed, email_id: str, attempts: int, note: str, record: dict[str, object]
     ) -> None:
-        """Finish the claim; never raise once the relay has the email, or the period is sent again."""
+        """Finish the claim; never raise once the relay has the email, or the period is sent again.
+
+        A MongoDB outage is waited out (``Held``); only a bug falls back to a smaller record.
+        """
+        key, fence = claim.key, self._fence
         try:
-            await self._fence.mark([key], "sent", sent_at=self._clock(), **record)
+            await self._held(lambda: fence.finish([claim], "sent", sent_at=self._clock(), **record))
         except Exception:
             log.exception("report %s: recording the figures failed; marking it sent without them", key)
             try:
-                await self._fence.mark([key], "sent", sent_at=self._clock(), email_id=email_id)
+                await self._held(
+                    lambda: fence.finish([claim], "sent", sent_at=self._clock(), email_id=email_id)
+                )
             except Exception:
                 log.exception("report %s sent as %s but not recorded", key, email_id)
         try:
-            await self._email_log.sent(email_id, attempts, note)
+            await self._held(lambda: self._email_log.sent(email_id, attempts, note))
         except Exception:
             log.exception("report email %s sent but its log record not updated", email_id)
 
@@ -164,6 +184,6 @@ def build_report_sender(
     settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock, sleep: Sleep
 ) -> ReportSender:
     """The report stages: the alert fence on ``reports``, the email log, the SMTP notifier."""
-    fence = AlertFence(db.reports, owner, int(settings.fence_lease_s * 1000), clock)
+    fence = AlertFence(db.reports, owner, plan_for(settings).lease_ms, clock)
     email_log = EmailLog(db.emails, EmailEventPublisher(settings, sink), clock)
     return ReportSender(settings, db, fence, email_log, EmailNotifier(settings), clock, sleep)

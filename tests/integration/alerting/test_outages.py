@@ -13,11 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from pydantic import SecretStr
 
+from alerting.lease import plan_for
 from alerting.service import consumer_group
+from failstream.infra.smtp_sink import MaildirHandler
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from producer.events import dumps
@@ -241,3 +245,75 @@ def test_kafka_broker_down_for_20s_alerts_produced_meanwhile_are_emailed_once_af
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
     finally:
         probe.stop()
+
+
+class _StopsMongoOnData(MaildirHandler):
+    """Accepts the first message only once MongoDB is gone: the email is out, its record not yet."""
+
+    def __init__(self, maildir: Path, ferretdb: ThrowawayFerretDB) -> None:
+        super().__init__(maildir)
+        self._ferretdb = ferretdb
+        self.stopped_at: float | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.stopped_at is None:
+            self._ferretdb.stop()  # blocks the relay's answer, within the client's timeout
+            self.stopped_at = time.monotonic()
+        return reply
+
+
+def test_mongodb_gone_between_sending_and_recording_past_the_lease_never_sends_twice(
+    alerting_settings: Settings, own_ferretdb: ThrowawayFerretDB, tmp_path: Path, processes: ProcessGroup
+) -> None:
+    own_ferretdb.start()
+    handler = _StopsMongoOnData(tmp_path / "relay", own_ferretdb)
+    relay = SmtpSink(tmp_path / "relay", handler)
+    relay.start()
+    # a lease of 6 s x 3 attempts + backoff + margin, well inside the outage below
+    settings = _settings_for_outage(own_ferretdb.settings).model_copy(
+        update={"smtp_port": relay.port, "smtp_timeout_s": 4.0, "fence_lease_s": 5.0}
+    )
+    lease_s = plan_for(settings).lease_s
+    mongo = Mongo(settings)
+    first, later = make_alert("10.65.0.1"), make_alert("10.65.0.2")
+    try:
+        proc = processes.start("alerting", "alerting", settings)
+        produce_alerts(settings, [first])
+        wait_until(lambda: handler.stopped_at is not None, 60, "the relay to take the email, MongoDB gone")
+        stopped_at = handler.stopped_at
+        assert stopped_at is not None
+        while time.monotonic() - stopped_at < lease_s + 5:  # the claim's lease runs out meanwhile
+            assert proc.poll() is None, processes.log("alerting")
+            time.sleep(0.5)
+        own_ferretdb.start()
+        produce_alerts(settings, [later])
+
+        wait_until(lambda: len(relay.messages()) == 2, 60, "the later alert's email")
+        wait_until(lambda: _committed_total(settings) == 2, 30, "both offsets committed")
+        counts = emails_per_subject(relay.messages(), [first, later])
+        assert counts == {first.subject: 1, later.subject: 1}, counts
+        assert (mongo.alert(first.alert_key) or {}).get("status") == "sent"
+        log = processes.log("alerting")
+        assert "taken over" not in log and log.count("mongodb is down") == 1, log
+        assert proc.poll() is None
+    finally:
+        relay.stop()
+        mongo.close()
+
+
+def test_a_setting_that_cannot_work_still_ends_the_process_with_one_line_even_with_mongodb_down(
+    alerting_settings: Settings, processes: ProcessGroup, tmp_path: Path
+) -> None:
+    settings = _settings_for_outage(alerting_settings).model_copy(
+        update={
+            "mongo_uri": SecretStr(f"mongodb://127.0.0.1:{free_port()}/"),  # nothing listens
+            "smtp_tls": "starttls",
+            "smtp_ca_file": str(tmp_path / "missing-ca.pem"),
+        }
+    )
+    proc = processes.start("alerting", "alerting", settings)
+    assert proc.wait(timeout=60) == 1  # waiting cannot fix a setting: exit for the supervisor
+    lines = [line for line in processes.log("alerting").splitlines() if "SMTP_CA_FILE" in line]
+    assert len(lines) == 1 and lines[0].startswith("failstream alerting: FAILSTREAM_SMTP_CA_FILE"), lines
+    assert "mongodb is down" not in processes.log("alerting")

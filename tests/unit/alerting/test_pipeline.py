@@ -285,3 +285,29 @@ async def test_outcomes_are_counted_for_prometheus() -> None:
     await h.feed(alert("10.0.0.1"))
     await h.feed(alert("10.0.0.9"))
     assert {o: count(o) - before[o] for o in before} == {"sent": 1, "suppressed_silence": 1, "duplicate": 1}
+
+
+async def test_claims_are_renewed_while_a_slow_send_is_under_way() -> None:
+    import asyncio
+
+    from alerting.lease import LeasePlan
+
+    h = Harness()
+    h.pipeline._s.lease = LeasePlan(0.3, 0.01)
+    renewed: list[str] = []
+    plain_renew = h.fence.renew_claims
+
+    async def counting_renew(claims: Any) -> set[str]:
+        renewed.extend(c.key for c in claims)
+        return await plain_renew(claims)
+
+    async def slow_send(message: Any, recipients: list[str]) -> str:
+        await asyncio.sleep(0.1)  # real time: the keeper runs on the real clock
+        h.notifier.sent.append(message)
+        return ""
+
+    h.fence.renew_claims = counting_renew  # type: ignore[method-assign]
+    h.notifier.send = slow_send  # type: ignore[method-assign]
+    await h.feed(alert("10.0.0.1"))
+    assert len(h.notifier.sent) == 1
+    assert renewed.count(alert("10.0.0.1").alert_key) >= 2  # several rounds during the one send

@@ -15,17 +15,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.page_headers import PageSecurityHeaders, headers_for
+
 STATIC_DIR = Path(__file__).parent / "static"
 
-_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+_HEADERS = {"Cache-Control": "no-cache", **headers_for("/")}
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +30,8 @@ async def dashboard() -> FileResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the page at ``/`` and its assets under ``/static/``."""
+    """Serve the page at ``/`` and its assets under ``/static/``; every page gets the CSP."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # outermost, so a page answered by any route or mount (/static/index.html, /docs) has it
+    app.add_middleware(PageSecurityHeaders)

@@ -33,11 +33,21 @@ def duration_s(value: str, name: str) -> int:
     return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
+def canonical_duration(seconds: int) -> str:
+    """The one spelling of a duration: its largest whole unit (7200 -> "2h", 2160h -> "90d")."""
+    for unit in ("d", "h", "m"):
+        if seconds % _UNIT_S[unit] == 0:
+            return f"{seconds // _UNIT_S[unit]}{unit}"
+    return f"{seconds}s"
+
+
 def parse_window(value: str) -> str:
+    """The window in its canonical spelling, so ``90d``, ``2160h`` and ``129600m`` are
+    one question to the stats cache (one computation), not three."""
     seconds = duration_s(value, "window")
     if seconds < 60 or seconds > 90 * 86400:
         raise ValueError(f"window must be between 1m and 90d; got {value!r}")
-    return value
+    return canonical_duration(seconds)
 
 
 def parse_step(value: str) -> str:
@@ -81,7 +91,10 @@ WindowParam = Annotated[
     str,
     AfterValidator(parse_window),
     Query(
-        description="length of the window ending now: 1m..90d, like 15m, 1h, 24h, 7d",
+        description=(
+            "length of the window ending now: 1m..90d, like 15m, 1h, 24h, 7d; answered in its "
+            "canonical spelling (2160h is 90d)"
+        ),
         examples=["1h"],
         pattern=r"^[1-9][0-9]{0,6}[smhd]$",
     ),

@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from api.cache import StaleWhileRevalidate
 from api.labels import add_counts
 from api.models import StatsSummary, Timeseries, TimeseriesPoint, TopIp
+from api.params import canonical_duration
 from failstream.settings import Settings
 from producer.events import now_ms
 
@@ -38,7 +39,10 @@ class ReadModel:
         self._series: StaleWhileRevalidate[Timeseries] = StaleWhileRevalidate(settings.api_stats_cache_s)
 
     async def summary(self, window: str, window_s: int) -> StatsSummary:
-        return await self._summaries.get(window, lambda: self._compute_summary(window, window_s))
+        """Keyed by the window's length, so every spelling of one window shares a computation."""
+        return await self._summaries.get(
+            window_s, lambda: self._compute_summary(canonical_duration(window_s), window_s)
+        )
 
     async def timeseries(self, start: int | None, end: int | None, step_s: int) -> Timeseries:
         key = (start, end, step_s)

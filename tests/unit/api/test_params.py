@@ -34,3 +34,21 @@ def test_an_ip_matches_as_stored_and_in_canonical_form_and_bad_ones_are_named() 
     for bad in ("10.0.0.256", "10.0.0", "localhost", "1.2.3.4/32"):
         with pytest.raises(ValueError, match=r"^ip must be"):
             parse_ip(bad)
+
+
+@pytest.mark.parametrize(
+    ("spellings", "canonical"),
+    [
+        (("90d", "2160h", "129600m", "7776000s"), "90d"),
+        (("1h", "60m", "3600s"), "1h"),
+        (("36h", "2160m"), "36h"),
+        (("90m", "5400s"), "90m"),
+        (("1m", "60s"), "1m"),
+    ],
+)
+def test_every_spelling_of_a_window_is_normalised_to_one(spellings: tuple[str, ...], canonical: str) -> None:
+    assert {parse_window(s) for s in spellings} == {canonical}
+
+
+def test_a_window_in_seconds_that_is_no_whole_minute_keeps_its_seconds() -> None:
+    assert parse_window("61s") == "61s"

@@ -165,6 +165,8 @@ async def run(settings: Settings) -> None:
         await commit_finished(consumer, tracker, broker)
     finally:
         stop.set()  # also on a crash: the report loop finishes its send and ends
+        for probe in watches:
+            probe.cancel()  # mid-probe of an absent dependency: no need to wait it out
         await asyncio.gather(reports, *watches, return_exceptions=True)
         await consumer.stop()
         sink.close(timeout_s=5)

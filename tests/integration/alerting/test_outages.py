@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import SecretStr
 
 from alerting.lease import plan_for
-from alerting.service import consumer_group
+from alerting.service import SHUTDOWN_GRACE_S, consumer_group
 from failstream.infra.smtp_sink import MaildirHandler
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
@@ -317,3 +317,32 @@ def test_a_setting_that_cannot_work_still_ends_the_process_with_one_line_even_wi
     lines = [line for line in processes.log("alerting").splitlines() if "SMTP_CA_FILE" in line]
     assert len(lines) == 1 and lines[0].startswith("failstream alerting: FAILSTREAM_SMTP_CA_FILE"), lines
     assert "mongodb is down" not in processes.log("alerting")
+
+
+def test_sigterm_while_mongodb_is_down_exits_promptly_and_leaves_the_alert_for_the_next_process(
+    alerting_settings: Settings,
+    own_ferretdb: ThrowawayFerretDB,
+    smtp_sink: SmtpSink,
+    processes: ProcessGroup,
+) -> None:
+    own_ferretdb.start()
+    settings = _settings_for_outage(own_ferretdb.settings)
+    first = processes.start("first", "alerting", settings)
+    wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 60, "the first process ready")
+    own_ferretdb.stop()
+    alert = make_alert("10.66.0.1")
+    produce_alerts(settings, [alert])
+    wait_until(lambda: "mongodb is down" in processes.log("first"), 30, "the down line")
+
+    started = time.monotonic()
+    first.terminate()
+    assert first.wait(timeout=60) == 0
+    assert time.monotonic() - started < SHUTDOWN_GRACE_S + 15
+    assert _committed_total(settings) == 0  # held, not dropped: its offset stays for the next process
+    assert smtp_sink.messages() == []
+
+    own_ferretdb.start()
+    processes.start("second", "alerting", settings)
+    wait_until(lambda: len(smtp_sink.messages()) == 1, 60, "the alert's email from the next process")
+    wait_until(lambda: _committed_total(settings) == 1, 30, "its offset committed")
+    assert alert.subject in smtp_sink.messages()[0]["Subject"]

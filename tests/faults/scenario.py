@@ -23,8 +23,10 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import httpx
 
 from producer.events import DeadLetter
 from tests.faults.expected import RULE, Expectation, count_problems, emailed_alerts, expect
@@ -94,12 +96,14 @@ def inject_malformed(run: Run, tag: str) -> None:
     run.malformed.update(values)
 
 
-def run_phase(run: Run, fault: Fault, *, benign_rate: float = BENIGN_RATE) -> Phase:
+def run_phase(
+    run: Run, fault: Fault, *, benign: Sequence[str] = BENIGN_IPS, benign_rate: float = BENIGN_RATE
+) -> Phase:
     p = run.pipeline
     inject_malformed(run, f"{fault.name}-{time.time_ns()}")
     attempts_before, answered_before = run.outcomes.attempts(), run.outcomes.answered_total()
     traffic = Traffic("127.0.0.1", p.settings.demo_port, run.outcomes).start()
-    traffic.steady(BENIGN_IPS, benign_rate)
+    traffic.steady(benign, benign_rate)
     started = time.time()
     fault_at = started + LEAD_S
     before, near_miss = run.next_ip(), run.next_ip()
@@ -140,7 +144,16 @@ def _back(p: Pipeline, service: str, old_pid: int) -> None:
     if service == "demo-app":
         wait_until(lambda: answers(f"{p.demo_url}/healthz"), 60, "the demo service back")
     elif service == "api":
-        wait_until(lambda: answers(f"{p.api_url}/healthz"), 60, "the API back")
+        key = p.settings.api_read_keys[0].get_secret_value()
+
+        def summary_answers() -> bool:
+            try:
+                url = f"{p.api_url}/api/v1/stats/summary"
+                return httpx.get(url, headers={"X-API-Key": key}, timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(summary_answers, 60, "the API back, answering stats from MongoDB")
     elif service == "stream":
         wait_until(lambda: p.persister() is not None, 60, "the new worker's persister")
 
@@ -298,6 +311,18 @@ def check_phase(run: Run, phase: Phase, *, converge_s: float = 120, alerts_s: fl
             + "\n".join(_tail(run, e.name) for e in {e.service: e for e in exits}.values())
         )
 
+    stored = p.stored_totals()
+    must, may = sum(expected.must_store.values()), sum(expected.may_store.values())
+    exits_here = [str(e) for e in p.supervisor.exits if e.at >= phase.started_at]
+    print(
+        f"{phase.fault.name}: {phase.attempts / seconds:.0f} failures/s sent, {phase.answered} answered, "
+        f"fault at +{phase.fault_at - phase.started_at:.1f}s, "
+        f"back at +{phase.returned_at - phase.started_at:.1f}s; "
+        f"stored {sum(stored.values())} over {len(stored)} addresses (must {must}, may {may}); "
+        f"emailed {sorted(firing)}; expected {sorted(expected.fire)}; "
+        f"undecidable {sorted(expected.undecidable)}; {len(values)} dead letters; "
+        f"exits {exits_here}; logs in {p.group.log_dir}"
+    )
     if problems:
         raise AssertionError(
             f"after {phase.fault.name} ({phase.answered} failures answered of {phase.attempts} sent, "

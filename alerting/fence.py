@@ -284,30 +284,6 @@ class AlertFence:
             found = await self._takeovers.find_one({"_id": arbiter["_id"]})
             return found is not None and found.get("token") == claim.token
 
-    async def renew(self, keys: Iterable[str]) -> set[str]:
-        """Extend our leases by owner name (scheduled reports); returns the keys this process still owns."""
-        keys = list(keys)
-        if not keys:
-            return set()
-        now = self._clock()
-        live = {"owner": self.owner, "status": {"$in": list(LIVE)}}
-        extend = {"$set": {"lease_until": now + self._lease_ms}}
-        if len(keys) == 1:  # an exact _id match is much cheaper than $in on FerretDB
-            done = await self._alerts.update_one({"_id": keys[0], **live}, extend)
-            return set(keys) if done.matched_count else set()
-        query = {"_id": {"$in": keys}, **live}
-        await self._alerts.update_many(query, extend)
-        return {str(doc["_id"]) async for doc in self._alerts.find(query, {"_id": 1})}
-
-    async def mark(self, keys: Iterable[str], status: str, **fields: Any) -> None:
-        """Record a state of alerts we own (``grouped`` while waiting, or a terminal one)."""
-        keys = list(keys)
-        update = {"$set": {"status": status, "updated_at": self._clock(), **fields}}
-        if len(keys) == 1:
-            await self._alerts.update_one({"_id": keys[0], "owner": self.owner}, update)
-        elif keys:
-            await self._alerts.update_many({"_id": {"$in": keys}, "owner": self.owner}, update)
-
     def still_fresh(self, claimed_at: int) -> bool:
         """A claim younger than half its lease needs no renewal before sending (clock skew margin)."""
         return self._clock() - claimed_at < self._lease_ms // 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -24,6 +24,11 @@ class ApiMetrics:
             "API request latency by route template, method and status class",
             ["route", "method", "status"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.readiness_probes = Counter(
+            "failstream_api_readiness_probes",
+            "Probes of MongoDB and Kafka run for /readyz (at most about one a second, however many ask)",
             registry=self.registry,
         )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, generate_latest
@@ -28,11 +26,15 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "a dependency is unreachable"}},
 )
 async def readyz(request: Request) -> JSONResponse:
+    """Both probes, answered from a one-second cache shared by every caller."""
     state = request.app.state
-    if not hasattr(state, "kafka_probe"):
-        state.kafka_probe = readiness.KafkaProbe(state.settings)
-    mongo, kafka = await asyncio.gather(readiness.mongodb(db_of(request)), state.kafka_probe())
-    checks = {"mongodb": mongo, "kafka": kafka}
+    if not hasattr(state, "readiness"):
+        db = db_of(request)
+        state.readiness = readiness.ReadinessCheck(
+            {"mongodb": lambda: readiness.mongodb(db), "kafka": readiness.KafkaProbe(state.settings)},
+            on_probe=state.api_metrics.readiness_probes.inc,
+        )
+    checks = await state.readiness.checks()
     ready = all(v == "ok" for v in checks.values())
     body = Readiness(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -32,7 +32,7 @@ from producer.events import Alert, dumps, now_ms
 from stream_app import metrics
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.mongo.client import connect, ensure_indexes
-from stream_app.mongo.retention import sweep_failures
+from stream_app.mongo.retention import sweep_all
 from stream_app.outages import KAFKA_ERRORS, MONGO_ERRORS, kafka, kafka_outage, mongodb
 from stream_app.processing import EmailBatches, FailureBatches, Record
 
@@ -171,18 +171,17 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
             log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
         metrics.observe_published(alerts, now_ms())
 
-    async def sweep_once() -> int:
-        return await sweep_failures(db, now_ms(), settings.failures_retention_days)
+    async def sweep_once() -> dict[str, int]:
+        return await sweep_all(db, now_ms(), settings)
 
     async def retention() -> None:
         while True:
             await asyncio.sleep(settings.stream_retention_sweep_s)
             deleted = await until_done(sweep_once, mongodb(), MONGO_ERRORS)
-            if deleted:
+            if any(deleted.values()):
                 log.info(
-                    "retention: deleted %d failures older than %d days",
-                    deleted,
-                    settings.failures_retention_days,
+                    "retention: deleted %s",
+                    ", ".join(f"{n} {name}" for name, n in deleted.items() if n),
                 )
 
     async def orphaned() -> None:

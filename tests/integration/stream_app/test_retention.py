@@ -1,0 +1,89 @@
+"""Retention sweeps on the real MongoDB-compatible server: each collection keeps its configured days."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from failstream.settings import Settings
+from producer.events import FailedRequest, new_event_id
+from stream_app.mongo.client import connect, ensure_indexes
+from stream_app.mongo.failures import Read, persist_failures
+from stream_app.mongo.retention import sweep_all
+
+pytestmark = pytest.mark.integration
+
+NOW = 1_800_000_000_000
+DAY = 86_400_000
+
+
+def _failure(ts: int, ip: str, offset: int) -> Read:
+    event = FailedRequest(
+        event_id=new_event_id(),
+        ts=ts,
+        service="demo",
+        ip=ip,
+        method="POST",
+        route="/api/submit",
+        status=401,
+        reason="invalid_token",
+    )
+    return Read(event, partition=0, offset=offset)
+
+
+async def test_sweep_deletes_minute_counts_ip_stats_and_dead_letters_past_their_retention(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    # an address last seen 40 days ago, one seen 20 days ago, one seen now (written as the worker does)
+    await persist_failures(
+        adb,
+        [
+            _failure(NOW - 40 * DAY, "2001:db8::40", 0),
+            _failure(NOW - 20 * DAY, "2001:db8::20", 1),
+            _failure(NOW - 60_000, "203.0.113.1", 2),
+        ],
+    )
+    # a minute 100 days old (a 90-day window never reads it) next to the ones above
+    await adb.minute_counts.insert_one({"_id": "old-minute", "source": "failures", "minute": NOW - 100 * DAY})
+    await adb.dead_letters.insert_many(
+        [
+            {"_id": "t:0:1", "ts": NOW - 31 * DAY, "source_topic": "t", "partition": 0, "offset": 1},
+            {"_id": "t:0:2", "ts": NOW - 29 * DAY, "source_topic": "t", "partition": 0, "offset": 2},
+        ]
+    )
+
+    deleted = await sweep_all(adb, NOW, settings)
+
+    assert deleted == {"failures": 1, "minute_counts": 1, "ip_stats": 1, "dead_letters": 1}
+    assert sorted([d["_id"] async for d in adb.ip_stats.find({}, {"_id": 1})]) == [
+        "2001:db8::20",
+        "203.0.113.1",
+    ]
+    minutes = sorted([d["minute"] async for d in adb.minute_counts.find({}, {"minute": 1})])
+    assert minutes[0] == (NOW - 40 * DAY) // 60_000 * 60_000  # 40 days < 91: still read by /stats
+    assert [d["_id"] async for d in adb.dead_letters.find({}, {"_id": 1})] == ["t:0:2"]
+    assert await sweep_all(adb, NOW, settings) == dict.fromkeys(deleted, 0)
+    await adb.client.close()
+
+
+async def test_each_retention_is_its_own_setting(settings: Settings, db: Any) -> None:
+    adb = connect(settings)
+    await persist_failures(adb, [_failure(NOW - 3 * DAY, "198.51.100.3", 0)])
+    short = settings.model_copy(
+        update={
+            "failures_retention_days": 10,
+            "minute_counts_retention_days": 2,
+            "ip_stats_retention_days": 10,
+            "dead_letters_retention_days": 10,
+        }
+    )
+    assert await sweep_all(adb, NOW, short) == {
+        "failures": 0,
+        "minute_counts": 1,
+        "ip_stats": 0,
+        "dead_letters": 0,
+    }
+    await adb.client.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from failstream.kafka_config import KafkaCredentialsError, confluent_config, ssl_context
-from failstream.settings import Settings
+from failstream.settings import Settings, cleartext_smtp_login_refusal
 
 TIMEOUT_S = 5.0
 
@@ -181,8 +181,22 @@ def check_mongo(settings: Settings) -> CheckResult:
 
 
 def check_smtp(settings: Settings) -> CheckResult:
+    """The relay as alerting sees it: same TLS mode, same CA file, same login (never in cleartext)."""
     host, port = settings.smtp_host, settings.smtp_port
+    refusal = cleartext_smtp_login_refusal(settings)
+    if refusal:
+        return CheckResult("smtp", False, "login over cleartext refused", refusal)
     context = ssl.create_default_context()
+    if settings.smtp_ca_file:
+        try:
+            context.load_verify_locations(cafile=settings.smtp_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            return CheckResult(
+                "smtp",
+                False,
+                f"CA file {settings.smtp_ca_file} does not load: {exc}",
+                "point FAILSTREAM_SMTP_CA_FILE at the PEM CA bundle that signed the relay's certificate",
+            )
     try:
         smtp: smtplib.SMTP
         if settings.smtp_tls == "implicit":
@@ -201,6 +215,13 @@ def check_smtp(settings: Settings) -> CheckResult:
         return CheckResult(
             "smtp", False, f"{host}:{port} refused the login", "fix FAILSTREAM_SMTP_USER/PASSWORD"
         )
+    except ssl.SSLCertVerificationError as exc:
+        return CheckResult(
+            "smtp",
+            False,
+            f"{host}:{port} certificate not trusted: {exc.verify_message or exc}",
+            "set FAILSTREAM_SMTP_CA_FILE to the CA that signed the relay's certificate",
+        )
     except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
         return CheckResult(
             "smtp",
@@ -215,7 +236,8 @@ def check_smtp(settings: Settings) -> CheckResult:
             f"{host}:{port} no answer: {exc}",
             "start the relay (`failstream infra up` starts a local sink) or fix FAILSTREAM_SMTP_HOST/PORT",
         )
-    return CheckResult("smtp", True, f"{host}:{port} answered (tls={settings.smtp_tls})")
+    ca = f", CA {settings.smtp_ca_file}" if settings.smtp_ca_file and settings.smtp_tls != "none" else ""
+    return CheckResult("smtp", True, f"{host}:{port} answered (tls={settings.smtp_tls}{ca})")
 
 
 CHECKS: tuple[Callable[[Settings], CheckResult], ...] = (

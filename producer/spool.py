@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from failstream.private_files import make_private, private_dir
 from producer.spool_format import Decoded, Record, decode_all, encode
 
 __all__ = ["DiskSpool", "Record", "SpoolWriteError", "decode_all", "encode"]
@@ -69,7 +70,7 @@ class DiskSpool:
         """Claim a slot, adopt orphaned segments, and index what is on disk."""
         if self.dir is not None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # spooled events name clients: owner only (0700, files 0600)
         for n in range(_MAX_SLOTS):
             slot = self.root / f"slot-{n}"
             lock = self._try_lock(slot)
@@ -94,13 +95,14 @@ class DiskSpool:
 
     @staticmethod
     def _try_lock(slot: Path) -> IO[bytes] | None:
-        slot.mkdir(parents=True, exist_ok=True)
+        private_dir(slot)
         handle = (slot / ".lock").open("ab")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             return None
+        make_private(slot / ".lock")
         return handle
 
     def _adopt_orphans(self) -> None:
@@ -198,6 +200,7 @@ class DiskSpool:
         data = b"".join(encode(record) for record in records)
         try:
             with replacement.open("wb") as handle:
+                make_private(replacement)
                 handle.write(data)
         except OSError as exc:
             replacement.unlink(missing_ok=True)
@@ -220,6 +223,7 @@ class DiskSpool:
         while path in self._sizes:  # same nanosecond: keep names unique and ordered
             path = self.dir / (path.stem + "a" + _SUFFIX)
         self._active = path.open("ab")
+        make_private(path)
         self._active_path = path
         self._segments.append(path)
         self._counts[path] = 0

@@ -5,6 +5,9 @@ The client files use the names Aiven issues (``ca.pem``, ``service.cert``,
 local SSL listener exercises. Files are made with the openssl command line,
 kept under ``.infra/kafka/tls`` and copied into ``certificates/`` only when
 that folder holds no certificates of its own (a user's Aiven files win).
+Private keys are 0600 in 0700 directories, from the moment openssl writes
+them (the directory is private first) and again on every run (a checkout
+made before this rule is narrowed).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from failstream.infra.process import INFRA_DIR, InfraError, say
+from failstream.private_files import make_private, private_dir, write_private
 from failstream.settings import ROOT
 
 TLS_DIR = INFRA_DIR / "kafka" / "tls"
@@ -61,6 +65,7 @@ def _issue(tls: Path, name: str, subject: str, extensions: str) -> None:
     )
     Path(ext.name).unlink()
     csr.unlink()
+    make_private(key)
 
 
 def ensure_local_tls() -> LocalTls:
@@ -68,7 +73,7 @@ def ensure_local_tls() -> LocalTls:
     files = LocalTls(tls / "ca.pem", tls / "broker-keystore.pem", tls / "service.cert", tls / "service.key")
     if not all(p.is_file() for p in (files.ca, files.broker_keystore, files.client_cert, files.client_key)):
         say("generating a local CA, broker and client certificate (openssl)")
-        tls.mkdir(parents=True, exist_ok=True)
+        private_dir(tls)
         _openssl(
             "req",
             "-x509",
@@ -95,11 +100,20 @@ def ensure_local_tls() -> LocalTls:
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
         )
         _issue(tls, "service", "/CN=failstream-client", "extendedKeyUsage=clientAuth\n")
-        files.broker_keystore.write_text((tls / "broker.key").read_text() + (tls / "broker.cert").read_text())
+        keystore = (tls / "broker.key").read_bytes() + (tls / "broker.cert").read_bytes()
+        write_private(files.broker_keystore, keystore)
+    private_dir(tls)
+    for key in (tls / "ca.key", tls / "broker.key", files.broker_keystore, files.client_key):
+        if key.exists():
+            make_private(key)
     certificates = ROOT / "certificates"
     names = ("ca.pem", "service.cert", "service.key")
     if not any((certificates / n).exists() for n in names):
         for name in names:
             shutil.copy2(tls / name, certificates / name)
         say("copied local ca.pem, service.cert and service.key into certificates/")
+    try:
+        make_private(certificates / "service.key")  # ours, or the user's Aiven key
+    except OSError:  # not there, or not ours to change (a read-only mount)
+        pass
     return files

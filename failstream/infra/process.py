@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from failstream.private_files import private_dir, write_private
 from failstream.settings import ROOT
 
 INFRA_DIR = ROOT / ".infra"
@@ -83,10 +84,14 @@ class ManagedProcess:
         A daemon outlives the command or test session that started it, so it
         must not stay our child: ``sh`` backgrounds it under ``setsid`` and
         exits at once, and the pid file is the only handle kept.
+
+        Local data is private: the run, log and data directories are 0700 and
+        the service starts under umask 077, so what it writes (broker logs,
+        database files, captured mail) is 0600 in 0700 directories.
         """
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        launcher = 'log="$1"; shift; setsid "$@" >>"$log" 2>&1 </dev/null & echo $!'
+        for folder in (RUN_DIR, LOG_DIR, DATA_DIR):
+            private_dir(folder)
+        launcher = 'umask 077; log="$1"; shift; setsid "$@" >>"$log" 2>&1 </dev/null & echo $!'
         result = subprocess.run(
             ["/bin/sh", "-c", launcher, "sh", str(self.log_file), *argv],
             cwd=cwd,
@@ -96,7 +101,7 @@ class ManagedProcess:
             check=True,
         )
         pid = int(result.stdout.strip())
-        self.pid_file.write_text(str(pid))
+        write_private(self.pid_file, str(pid).encode())
         return pid
 
     def wait_ready(self, ready: Callable[[], bool], timeout_s: float) -> None:

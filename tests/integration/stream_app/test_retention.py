@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from failstream.settings import Settings
-from producer.events import FailedRequest, new_event_id
+from producer.events import FailedRequest, new_event_id, now_ms
 from stream_app.mongo.client import connect, ensure_indexes
 from stream_app.mongo.failures import Read, persist_failures
 from stream_app.mongo.retention import sweep_all
+from tests.integration.services import ProcessGroup, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +88,41 @@ async def test_each_retention_is_its_own_setting(settings: Settings, db: Any) ->
         "dead_letters": 0,
     }
     await adb.client.close()
+
+
+def test_the_running_stream_worker_sweeps_every_collection_on_its_schedule(
+    settings: Settings, db: Any, processes: ProcessGroup
+) -> None:
+    now = now_ms()
+    db.ip_stats.insert_many(
+        [
+            {"_id": "2001:db8::dead", "total": 1, "last_seen": now - 40 * DAY},
+            {"_id": "203.0.113.2", "last_seen": now},
+        ]
+    )
+    db.minute_counts.insert_one({"_id": "ancient", "source": "failures", "minute": now - 100 * DAY})
+    db.dead_letters.insert_one({"_id": "t:0:9", "ts": now - 31 * DAY, "source_topic": "t"})
+    db.failures.insert_one({"_id": "old-event", "ts": now - 31 * DAY})
+    worker = settings.model_copy(
+        update={
+            "stream_retention_sweep_s": 1.0,
+            "metrics_stream_port": free_port(),
+            "metrics_persister_port": free_port(),
+        }
+    )
+    processes.start("stream", "stream", worker)
+
+    def swept() -> bool:
+        return (
+            db.ip_stats.count_documents({}) == 1
+            and db.minute_counts.count_documents({"_id": "ancient"}) == 0
+            and db.dead_letters.count_documents({}) == 0
+            and db.failures.count_documents({}) == 0
+        )
+
+    wait_until(swept, 120, "the persister's retention sweep")
+    assert db.ip_stats.find_one({"_id": "203.0.113.2"}) is not None
+    wait_until(lambda: "retention: deleted" in processes.log("stream"), 10, "the sweep's log line")
+    line = next(x for x in processes.log("stream").splitlines() if "retention: deleted" in x)
+    for part in ("1 failures", "1 minute_counts", "1 ip_stats", "1 dead_letters"):
+        assert part in line, line

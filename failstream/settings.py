@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SmtpTls = Literal["none", "starttls", "implicit"]
+ForwardedHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
 
@@ -125,6 +126,8 @@ class Settings(BaseSettings):
     # --- producer --------------------------------------------------------
     service_name: str = "demo"
     trusted_proxies: CsvList = ()
+    #: the one header the trusted proxies set; any other forwarding header is ignored
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
     capture_all_4xx: bool = False
     #: statuses that count as failures, e.g. "401,403,429,5xx"; empty = 401, 403, 429, 5xx
     #: (plus every 4xx with capture_all_4xx)
@@ -348,6 +351,11 @@ class Settings(BaseSettings):
     @classmethod
     def _csv_secrets(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("forwarded_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("trusted_proxies", "allowlist")
     @classmethod

@@ -20,7 +20,7 @@ from producer.capture import FailureRecorder
 from producer.classify import REASON_STATE_KEY
 from producer.policy import CapturePolicy
 from producer.relay_client import ASGI_FACTS, READY_WAIT_S, RELAY_BATCH, RelayClient, recorder_for
-from producer.request_facts import host_reason_of, request_facts
+from producer.request_facts import forwarding_header_of, host_reason_of, request_facts
 from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.producer")
@@ -52,6 +52,7 @@ class FailureCaptureMiddleware:
             recorder = recorder_for(settings, sink, policy=policy)
         self.app = app
         self.recorder = recorder
+        self._forwarding_header = forwarding_header_of(settings, recorder)
         # every request passes here: plain attribute and set lookups, no method calls
         self._failures = recorder.policy.failure_statuses
         self._skip_paths = recorder.policy.skip_paths
@@ -117,7 +118,7 @@ class FailureCaptureMiddleware:
             client = scope.get("client")
             host_reason = host_reason_of(scope.get("state"))
             xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
-                scope.get("headers"), status, host_reason, response_headers
+                scope.get("headers"), status, host_reason, response_headers, self._forwarding_header
             )
             # positional: this runs for every failed request, and that is the cheaper call
             self.recorder.record(

@@ -52,7 +52,7 @@ _REPORT_EVERY_S = 1.0  # each report wakes the host's relay thread: see relay_cl
 
 #: ("a", ts_ms, service, peer, request headers, method, route, status, host reason, response headers)
 ASGI_FACTS = "a"
-#: ("r", ts_ms, service, peer, x-forwarded-for, forwarded, method, route, status, has token,
+#: ("r", ts_ms, service, peer, address list, forwarded, method, route, status, has token,
 #: host reason, user agent, request id, challenge), as FailureRecorder.record takes them
 RECORDED_FACTS = "r"
 #: ("m", topic, key, value): a ready event (email events)
@@ -96,7 +96,7 @@ class EntryDelivery:
         if kind == ASGI_FACTS:
             _, ts, service, peer, headers, method, route, status, host_reason, response_headers = entry
             xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
-                headers, status, host_reason, response_headers
+                headers, status, host_reason, response_headers, self._settings.forwarded_header
             )
             self._recorder(service).record(
                 peer, xff, forwarded, method, route, status, has_auth, host_reason,

@@ -502,6 +502,7 @@ class RelayedRecorder(FailureRecorder):
         self.service = self.policy.service
         self.topic = settings.topic_failed_requests
         self.trusted = settings.trusted_proxy_networks
+        self.forwarded_header = settings.forwarded_header
         self.captured = metrics.CapturedCounts(self.service)  # counted by the relay, published by the client
 
     def record(

@@ -1,4 +1,4 @@
-"""What a failed ASGI request tells its event: forwarded headers, token presence, agent, id, reason.
+"""What a failed ASGI request tells its event: the forwarding header, token presence, agent, id, reason.
 
 Shared by the ASGI middleware, which reads it in the host when it sends
 events itself, and the relay process, which reads it from the facts the
@@ -11,12 +11,26 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from producer.classify import REASON_STATE_KEY
+from producer.client_ip import DEFAULT_FORWARDING_HEADER, FORWARDING_HEADERS
 
-#: (X-Forwarded-For, Forwarded, has Authorization, User-Agent, X-Request-Id, challenge)
+#: (address list, Forwarded, has Authorization, User-Agent, X-Request-Id, challenge): the first two
+#: are client_ip's slots, and only the one of the chosen forwarding header is filled
 RequestFacts = tuple[str | None, str | None, bool, str, str, str | None]
 
 # only presence of authorization is used; its value is never read into the event
-_WANTED = frozenset((b"x-forwarded-for", b"forwarded", b"authorization", b"user-agent", b"x-request-id"))
+_OTHERS = (b"authorization", b"user-agent", b"x-request-id")
+#: per forwarding header: (its ASGI name, the names this module reads, whether it is Forwarded)
+_WANTED = {
+    header: (header.encode(), frozenset((header.encode(), *_OTHERS)), header == "forwarded")
+    for header in FORWARDING_HEADERS
+}
+
+
+def forwarding_header_of(settings: Any, recorder: Any) -> str:
+    """The forwarding header a middleware reads: its settings', else its recorder's, else the default."""
+    if settings is not None:
+        return str(settings.forwarded_header)
+    return str(getattr(recorder, "forwarded_header", DEFAULT_FORWARDING_HEADER))
 
 
 def host_reason_of(state: Any) -> str | None:
@@ -27,25 +41,39 @@ def host_reason_of(state: Any) -> str | None:
     return None
 
 
-def request_facts(headers: Any, status: int, host_reason: str | None, response_headers: Any) -> RequestFacts:
+def request_facts(
+    headers: Any,
+    status: int,
+    host_reason: str | None,
+    response_headers: Any,
+    forwarding_header: str = DEFAULT_FORWARDING_HEADER,
+) -> RequestFacts:
     """The request headers an event uses, and the challenge of the response where it matters.
 
-    The token itself is never read: only whether one was sent. The
-    ``WWW-Authenticate`` challenge is looked up only where it can change the
-    reason, a 401 to a request that carried a token.
+    Of the forwarding headers only ``forwarding_header`` is read, all its
+    lines joined in order (RFC 9110 §5.3: a proxy may add its own line after
+    the client's). The token itself is never read: only whether one was sent.
+    The ``WWW-Authenticate`` challenge is looked up only where it can change
+    the reason, a 401 to a request that carried a token.
     """
+    forwarding, names, is_forwarded = _WANTED.get(forwarding_header) or _WANTED[DEFAULT_FORWARDING_HEADER]
     wanted: dict[bytes, str] = {}
+    chain: str | None = None
     for key, value in headers or ():
-        if key in _WANTED and key not in wanted:
-            wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
+        if key in names:
+            if key == forwarding:
+                line = value.decode("latin-1")
+                chain = line if chain is None else f"{chain}, {line}"
+            elif key not in wanted:
+                wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
     has_auth = b"authorization" in wanted
     challenge = None
     if status == 401 and has_auth and not host_reason and response_headers:
         found = _find(response_headers, b"www-authenticate")
         challenge = found.decode("latin-1") if found is not None else None
     return (
-        wanted.get(b"x-forwarded-for"),
-        wanted.get(b"forwarded"),
+        None if is_forwarded else chain,  # client_ip's slot for the header's syntax
+        chain if is_forwarded else None,
         has_auth,
         wanted.get(b"user-agent", ""),
         wanted.get(b"x-request-id", ""),

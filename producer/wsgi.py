@@ -25,8 +25,10 @@ from typing import Any
 from failstream.settings import Settings
 from producer.capture import FailureRecorder
 from producer.classify import REASON_STATE_KEY
+from producer.client_ip import forwarding_slots, wsgi_key
 from producer.policy import CapturePolicy
 from producer.relay_client import recorder_for
+from producer.request_facts import forwarding_header_of
 from producer.sink import KafkaSink
 
 log = logging.getLogger("failstream.producer")
@@ -72,6 +74,10 @@ class FailureCaptureWSGIMiddleware:
         self.app = app
         self.recorder = recorder
         self.route_of = route_of
+        header = forwarding_header_of(settings, recorder)
+        # WSGI servers join a header's repeated lines with commas under one environ key
+        self._forwarding_key = wsgi_key(header)
+        self._forwarding_header = header
         relay = getattr(recorder, "relay", None)
         if relay is not None:
             # WSGI has no start-up hook: the app is built before it serves, so waiting
@@ -105,10 +111,12 @@ class FailureCaptureWSGIMiddleware:
                 route = self.route_of(environ)
             except Exception:
                 log.exception("route_of hook failed")
+            chain = environ.get(self._forwarding_key)
+            addresses, forwarded = forwarding_slots(self._forwarding_header, chain)
             self.recorder.record(
                 peer=environ.get("REMOTE_ADDR"),
-                x_forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
-                forwarded=environ.get("HTTP_FORWARDED"),
+                x_forwarded_for=addresses,
+                forwarded=forwarded,
                 method=environ.get("REQUEST_METHOD", ""),
                 route=route or UNMATCHED_ROUTE,
                 status=status,

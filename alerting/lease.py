@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from alerting.clock import Sleep
 from alerting.fence import Claimed
 from failstream.settings import Settings
 
@@ -92,6 +91,10 @@ class LeaseKeeper:
 
     Renewal is best effort: an error of ``tolerate`` (MongoDB away) skips one
     round, and the lease was sized to outlast the send without any renewal.
+    Leaving waits for a renewal under way instead of cancelling it: FerretDB
+    writes a whole document per update, so a renewal still running on the
+    server could write back the claim as it was, over the ``sent`` that
+    follows.
     """
 
     def __init__(
@@ -100,19 +103,22 @@ class LeaseKeeper:
         claims: Iterable[Claimed],
         every_s: float,
         tolerate: tuple[type[BaseException], ...],
-        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._renew = renew
         self._claims = list(claims)
         self._every_s = every_s
-        self._sleep = sleep
         self._tolerate = tolerate
         self.lost: set[str] = set()
+        self._done = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
         while True:
-            await self._sleep(self._every_s)
+            try:
+                await asyncio.wait_for(self._done.wait(), self._every_s)
+                return  # the send is over: no renewal may start now
+            except TimeoutError:
+                pass
             try:
                 held = await self._renew(self._claims)
             except self._tolerate:
@@ -124,9 +130,6 @@ class LeaseKeeper:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task

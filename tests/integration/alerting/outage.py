@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from pathlib import Path
 
 from failstream.settings import Settings
 from producer.events import Alert
@@ -84,3 +86,19 @@ def emails_per_subject(messages: list[EmailMessage], alerts: list[Alert]) -> Cou
             if f"{alert.subject} " in f"{message['Subject']} ":
                 counts[alert.subject] += 1
     return counts
+
+
+def delivered_at(maildir: Path, alerts: list[Alert]) -> dict[str, float]:
+    """When the relay stored each alert's email (file time, epoch seconds), by alert subject.
+
+    Read from the relay's side, so a test process slowed down by a busy
+    machine does not add its own delay to the number.
+    """
+    found: dict[str, float] = {}
+    for path in sorted((maildir / "new").iterdir()):
+        with path.open("rb") as f:
+            subject = f"{BytesHeaderParser().parse(f)['Subject']} "
+        for alert in alerts:
+            if f"{alert.subject} " in subject:
+                found[alert.subject] = min(found.get(alert.subject, float("inf")), path.stat().st_mtime)
+    return found

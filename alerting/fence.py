@@ -265,7 +265,14 @@ class AlertFence:
             if not await self._win_finish(claim):
                 lost.append(claim)
                 continue
-            await self._alerts.update_one({"_id": claim.key, "token": claim.token}, update)
+            done = await self._alerts.update_one({"_id": claim.key, "token": claim.token}, update)
+            if not done.matched_count:
+                # Won the arbiter, yet the claim shows another token: an older write (a renewal
+                # racing a take-over, FerretDB writing whole documents) put a previous claim
+                # back. No later generation exists, so the claim is ours to finish all the same.
+                await self._alerts.update_one(
+                    {"_id": claim.key, "takeovers": {"$lte": claim.generation}}, update
+                )
         return lost
 
     async def _win_finish(self, claim: Claimed) -> bool:

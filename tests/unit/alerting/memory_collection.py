@@ -1,6 +1,6 @@
 """A dict-backed stand-in for the few collection calls the fence makes, for unit tests.
 
-Equality and ``$in`` filters, ``$set`` updates, a unique ``_id``: enough to
+Equality, ``$in`` and ``$lte`` filters, ``$set`` updates, a unique ``_id``: enough to
 drive the fence's decisions without a server. The real server's behaviour
 (races included) is proven in tests/integration/alerting/test_fence_races.py.
 """
@@ -24,6 +24,9 @@ def _matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         have = doc.get(field)
         if isinstance(want, dict) and "$in" in want:
             if have not in want["$in"]:
+                return False
+        elif isinstance(want, dict) and "$lte" in want:
+            if have is None or have > want["$lte"]:
                 return False
         elif have != want:
             return False

@@ -103,3 +103,17 @@ async def test_a_take_over_that_won_first_makes_the_late_finish_lose_whatever_th
     alerts.database["alerts_takeovers"].put({"_id": arbiter_id("k", 1), "owner": "b", "at": clock.now})
     assert await a.finish([claim], "sent") == [claim]
     assert _status(alerts, "k") == "claimed"
+
+
+async def test_a_take_over_written_back_by_a_stale_renewal_is_still_finished_by_its_winner() -> None:
+    alerts, clock, [a, b] = _fences("a", "b")
+    old = await a.claim_key("k", {})
+    clock.now += LEASE_MS
+    before = dict(alerts.docs["k"])
+    new = await b.claim_key("k", {})
+    assert isinstance(old, Claimed) and isinstance(new, Claimed)
+    alerts.put({**before, "lease_until": clock.now + LEASE_MS})  # a's renewal lands over b's take-over
+
+    assert await b.finish([new], "sent", email_id="m") == []
+    assert _status(alerts, "k") == "sent" and alerts.docs["k"]["email_id"] == "m"
+    assert await a.finish([old], "sent") == [old]  # the stale owner still cannot finish it

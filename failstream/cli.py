@@ -121,8 +121,14 @@ def demo_app() -> None:
     from producer.demo_app import create_demo_app
 
     settings = settings_or_exit()
+    # the capture middleware resolves the client itself, from the socket peer and only the
+    # header FAILSTREAM_FORWARDED_HEADER names: uvicorn must not rewrite the peer first
     uvicorn.run(
-        create_demo_app(settings), host=settings.demo_host, port=settings.demo_port, log_level="warning"
+        create_demo_app(settings),
+        host=settings.demo_host,
+        port=settings.demo_port,
+        log_level="warning",
+        proxy_headers=False,
     )
 
 

@@ -27,6 +27,17 @@ def readiness(port: int) -> int:
         return 0
 
 
+def dependency_up(port: int, dependency: str) -> float | None:
+    """``failstream_dependency_up{dependency=...}`` as the process's ``/metrics`` shows it now."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    prefix = f'failstream_dependency_up{{dependency="{dependency}"}} '
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return None
+
+
 class AlertStream:
     """Produces one new alert (a new subject) every ``every_s`` in a thread, until stopped."""
 

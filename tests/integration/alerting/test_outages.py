@@ -30,6 +30,7 @@ from tests.integration.alerting.outage import (
     AlertStream,
     ReadinessProbe,
     delivered_at,
+    dependency_up,
     emails_per_subject,
     readiness,
 )
@@ -116,6 +117,7 @@ def test_mongodb_down_for_30s_mid_stream_every_alert_is_emailed_once_after_it_re
         down_at = time.monotonic()
         wait_until(lambda: "mongodb is down" in processes.log("alerting"), 30, "the down line")
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        assert dependency_up(settings.metrics_alerting_port, "mongodb") == 0
         emailed_early = 0
         while time.monotonic() - down_at < 30:  # the outage goes on while alerts keep coming
             assert proc.poll() is None, processes.log("alerting")
@@ -141,6 +143,7 @@ def test_mongodb_down_for_30s_mid_stream_every_alert_is_emailed_once_after_it_re
         assert log.count("mongodb is down") == 1 and log.count("mongodb is back") == 1, log
         assert 503 in probe.statuses_between(down_at + 10, back_at)
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+        assert dependency_up(settings.metrics_alerting_port, "mongodb") == 1
     finally:
         stream.stop()
         probe.stop()
@@ -185,6 +188,7 @@ def test_smtp_down_for_25s_mid_stream_every_alert_is_emailed_once_after_it_retur
         down_at = time.monotonic()
         wait_until(lambda: "smtp is down" in processes.log("alerting"), 30, "the down line")
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        assert dependency_up(settings.metrics_alerting_port, "smtp") == 0
         while time.monotonic() - down_at < 25:
             assert proc.poll() is None, processes.log("alerting")
             time.sleep(0.5)
@@ -207,6 +211,7 @@ def test_smtp_down_for_25s_mid_stream_every_alert_is_emailed_once_after_it_retur
         failed = [e for e in mongo.emails() if e["status"] != "SENT"]
         assert failed == []  # a relay outage is no reason to give up on an email
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+        assert dependency_up(settings.metrics_alerting_port, "smtp") == 1
     finally:
         stream.stop()
         probe.stop()
@@ -240,6 +245,7 @@ def test_kafka_broker_down_for_20s_alerts_produced_meanwhile_are_emailed_once_af
         down_at = time.monotonic()
         wait_until(lambda: "kafka is down" in processes.log("alerting"), 30, "the down line")
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
+        assert dependency_up(settings.metrics_alerting_port, "kafka") == 0
         for alert in alerts[3:]:
             producer.produce(settings.topic_alerts, key=alert.subject.encode(), value=dumps(alert))
             producer.poll(0)
@@ -262,6 +268,7 @@ def test_kafka_broker_down_for_20s_alerts_produced_meanwhile_are_emailed_once_af
         assert log.count("kafka is down") == 1 and log.count("kafka is back") == 1, log
         assert 503 in probe.statuses_between(down_at + 5, back_at)
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 200, 15, "/readyz 200 again")
+        assert dependency_up(settings.metrics_alerting_port, "kafka") == 1
     finally:
         probe.stop()
 

@@ -19,7 +19,7 @@ from aiosmtplib import SMTPResponse
 from alerting import metrics
 from alerting.exceptions import AlertingConfigError
 from alerting.lease import attempt_deadline_s
-from failstream.settings import Settings
+from failstream.settings import Settings, cleartext_smtp_login_refusal
 
 MAX_REASON = 500
 
@@ -70,6 +70,9 @@ def classify_failure(exc: BaseException) -> SendFailure:
 
 class EmailNotifier:
     def __init__(self, settings: Settings) -> None:
+        refusal = cleartext_smtp_login_refusal(settings)  # settings built in code skip the validator
+        if refusal:
+            raise AlertingConfigError(refusal)
         self._settings = settings
         self._tls_context: ssl.SSLContext | None = None
         if settings.smtp_tls != "none":

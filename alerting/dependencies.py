@@ -30,21 +30,16 @@ SMTP_BACKOFF_FIRST_S = 0.5
 SMTP_BACKOFF_CAP_S = 5.0
 
 
-def _dependency(name: str) -> Dependency:
-    # one object per name in a process: the pipeline, reports and the service share its state
-    return Dependency.known.get(name) or Dependency(name)
-
-
 def mongodb() -> Dependency:
-    return _dependency("mongodb")
+    return Dependency.named("mongodb")
 
 
 def smtp() -> Dependency:
-    return _dependency("smtp")
+    return Dependency.named("smtp")
 
 
 def kafka() -> Dependency:
-    return _dependency("kafka")
+    return Dependency.named("kafka")
 
 
 def smtp_backoff() -> Backoff:

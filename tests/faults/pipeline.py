@@ -54,7 +54,7 @@ def fault_settings(base: Settings, workdir: Path, smtp_port: int) -> Settings:
         update={
             "mongo_db": "failstream_faults",
             "smtp_port": smtp_port,
-            "group_wait_s": 0.0,
+            "group_wait_s": 1.0,
             "rule_ip_threshold": THRESHOLD,
             "rule_ip_window_s": WINDOW_S,
             "rule_ip_route_threshold": 1_000_000_000,

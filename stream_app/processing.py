@@ -8,7 +8,7 @@ same code without a broker.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +16,7 @@ import orjson
 
 from failstream.settings import Settings
 from producer.events import Alert, DeadLetter, EmailEvent, FailedRequest
+from producer.events import now_ms as wall_ms
 from stream_app.buffered_states import BufferedStates
 from stream_app.decode import E, decode
 from stream_app.detection.alert import to_alert
@@ -116,12 +117,17 @@ class FailureBatches:
         table: MutableMapping[bytes, bytes],
         db: Db | None,
         live: LiveCountsAccumulator,
+        clock: Callable[[], int] = wall_ms,
     ) -> None:
         self.rules = DetectionRules.from_settings(settings)
         self.detector = IpDetector(self.rules)
         self.states: BufferedStates[IpState] = BufferedStates(table, IpState.decode, IpState.encode)
         self.db = db
         self.live = live
+        self._clock = clock
+        # per key, how far behind the wall clock its newest event was when it was last
+        # applied: a backlog replayed after an outage or a restart is that far behind
+        self._behind_ms: dict[bytes, int] = {}
 
     def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> Decoded:
         out = Decoded()
@@ -152,11 +158,14 @@ class FailureBatches:
             by_key[key].append(read)
         notes: list[Notification] = []
         observe = self.detector.observe
+        now = self._clock()
+        behind = self._behind_ms
         for key, reads in by_key.items():
             state = self.states.get(key)
             for r in reads:
                 notes += observe(state, r.event, r.offset)
             self.states.put(key, state)
+            behind[key] = max(0, now - state.ip.max_ts)
         return [to_alert(n) for n in notes]
 
     async def persist(self, decoded: Decoded) -> list[Alert]:
@@ -171,16 +180,28 @@ class FailureBatches:
     def sweep(self, now_ms: int) -> list[Alert]:
         """Resolve episodes quiet for window + grace; forget idle IPs.
 
+        "Quiet" is measured from when a key's newest event was applied, not
+        from its event time alone: while a backlog is replayed its events are
+        minutes old, and a wall-clock sweep between two batches of one burst
+        would forget (or resolve) the first half and so lose the window.
+
         Like ``detect``, this changes ``states`` only: publish the alerts before flushing them.
         """
         notes: list[Notification] = []
+        behind = self._behind_ms
+        kept: dict[bytes, int] = {}
         for key, state in self.states.items():
-            found, forget = self.detector.sweep(state, key.decode(errors="replace"), now_ms)
+            lag = behind.get(key, 0)
+            found, forget = self.detector.sweep(state, key.decode(errors="replace"), now_ms - lag)
             notes += found
             if forget:
                 self.states.delete(key)
-            elif found:
+                continue
+            if found:
                 self.states.put(key, state)
+            if lag:
+                kept[key] = lag
+        self._behind_ms = kept  # keys handed over in a rebalance leave with the sweep
         return [to_alert(n) for n in notes]
 
 

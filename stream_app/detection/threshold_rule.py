@@ -131,8 +131,9 @@ class ThresholdRule:
     def forgettable(self, state: ThresholdState, now_ms: int) -> bool:
         """Can this subject's state go? True once no accepted event can join it.
 
-        Wall clock against event time: a replay of data older than window +
-        grace straddling a sweep can lose a window; live traffic cannot.
+        ``now_ms`` is the wall clock less how far behind the subject's newest
+        event was when it was applied (``FailureBatches.sweep``), so a backlog
+        replayed after an outage is not forgotten between its batches.
         """
         return state.episode is None and now_ms - state.max_ts >= self.window_ms + self.grace_ms
 

@@ -1,0 +1,67 @@
+"""A backlog replayed after an outage or a restart keeps its windows across wall-clock sweeps."""
+
+from __future__ import annotations
+
+from failstream.settings import Settings
+from producer.events import failed_request_json, new_event_id
+from stream_app.live_counts import LiveCountsAccumulator
+from stream_app.processing import FailureBatches, Record
+
+T = 1_800_000_000_000  # when the burst happened
+RULES = {
+    "rule_ip_threshold": 40,
+    "rule_ip_window_s": 10,
+    "grace_s": 2,
+    "rule_ip_route_threshold": 1000,
+    "rule_ip_route_window_s": 10,
+}
+
+
+def _records(ip: str, first_offset: int, times: list[int]) -> list[Record]:
+    return [
+        Record(
+            "failed-requests",
+            0,
+            first_offset + i,
+            ip.encode(),
+            failed_request_json(
+                event_id=new_event_id(),
+                ts=ts,
+                service="demo",
+                ip=ip,
+                method="POST",
+                route="/api/submit",
+                status=401,
+                reason="invalid_token",
+                user_agent="pytest",
+                request_id="",
+            ),
+        )
+        for i, ts in enumerate(times)
+    ]
+
+
+def test_a_burst_replayed_a_minute_late_fires_although_a_sweep_runs_between_its_batches() -> None:
+    wall = [T + 60_000]  # the worker comes back a minute after the burst
+    batches = FailureBatches(
+        Settings().model_copy(update=RULES), {}, None, LiveCountsAccumulator(), clock=lambda: wall[0]
+    )
+    burst = [T + i * 66 for i in range(60)]  # 60 failures in 4 s, threshold 40 in 10 s
+    first = batches.detect(batches.decode(_records("10.1.1.1", 0, burst[:30])))
+    assert first == []
+    assert batches.sweep(wall[0]) == []  # the state's events are a minute old, but it was just applied
+    wall[0] += 1_000
+    fired = batches.detect(batches.decode(_records("10.1.1.1", 30, burst[30:])))
+    assert [(a.rule, a.subject, a.state) for a in fired] == [("ip-failures", "10.1.1.1", "firing")]
+
+
+def test_a_replayed_state_is_forgotten_once_it_has_been_quiet_for_window_and_grace_since_applied() -> None:
+    wall = [T + 60_000]
+    batches = FailureBatches(
+        Settings().model_copy(update=RULES), {}, None, LiveCountsAccumulator(), clock=lambda: wall[0]
+    )
+    batches.detect(batches.decode(_records("10.1.1.2", 0, [T, T + 10])))
+    batches.sweep(wall[0] + 11_000)
+    assert [key for key, _ in batches.states.items()] == [b"10.1.1.2"]
+    batches.sweep(wall[0] + 12_000)
+    assert list(batches.states.items()) == []

@@ -18,6 +18,7 @@ from failstream.infra import stack
 from failstream.kafka_config import ensure_topics
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, SmtpSink, free_port
+from tests.integration.throwaway import ThrowawayFerretDB
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +75,14 @@ def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
     group = ProcessGroup(tmp_path / "logs")
     yield group
     group.stop_all()
+
+
+@pytest.fixture
+def own_db(settings: Settings, tmp_path: Path) -> Iterator[ThrowawayFerretDB]:
+    """A FerretDB of the test's own, for tests that stop the database (the shared one never is)."""
+    server = ThrowawayFerretDB(settings, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -14,16 +11,6 @@ from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.throwaway import ThrowawayFerretDB
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_db(settings: Settings, tmp_path: Path) -> Iterator[ThrowawayFerretDB]:
-    server = ThrowawayFerretDB(settings, tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _status(url: str, settings: Settings) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from failstream.infra import kafka
-from failstream.infra.process import ManagedProcess
 from failstream.kafka_config import ensure_topics
 from failstream.settings import Settings
 from producer.demo_app import create_demo_app
 from producer.sink import KafkaSink
 from tests.integration.producer.support import UvicornThread, read_events
 from tests.integration.services import free_port
+from tests.integration.throwaway import ThrowawayBroker
 
 pytestmark = pytest.mark.integration
 
@@ -31,38 +29,19 @@ OUTAGE_S = 30.0
 RATE_PER_S = 25
 
 
-class ThrowawayBroker:
-    def __init__(self, settings: Settings, workdir: Path) -> None:
-        self.settings = settings
-        self.process = ManagedProcess(f"kafka-outage-test-{uuid.uuid4().hex[:8]}")
-        self.data_dir = workdir / "kafka-data"
-        self.conf = workdir / "server.properties"
-
-    def start(self) -> None:
-        kafka.up(self.settings, process=self.process, data_dir=self.data_dir, conf_path=self.conf)
-
-    def stop(self) -> None:
-        self.process.stop(timeout_s=30)
-
-
 @pytest.fixture
 def broker(settings: Settings, tmp_path: Path) -> Iterator[ThrowawayBroker]:
-    own = settings.model_copy(
+    spooling = settings.model_copy(
         update={
-            "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
-            "infra_kafka_ssl_port": free_port(),
-            "infra_kafka_controller_port": free_port(),
-            "infra_kafka_heap": "384m",
-            "kafka_partitions": 2,
             "producer_spool_dir": tmp_path / "spool",
             # shorter than the outage, so events really go through the spool
             "producer_message_timeout_ms": 5000,
         }
     )
-    broker = ThrowawayBroker(own, tmp_path)
+    broker = ThrowawayBroker(spooling, tmp_path)
     try:
         broker.start()
-        ensure_topics(own)
+        ensure_topics(broker.settings)
         yield broker
     finally:
         broker.stop()

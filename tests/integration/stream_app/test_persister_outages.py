@@ -38,16 +38,6 @@ def db(own_db: ThrowawayFerretDB, settings: Settings) -> Iterator[Any]:
         client.close()
 
 
-@pytest.fixture
-def own_db(settings: Settings, tmp_path: Path) -> Iterator[ThrowawayFerretDB]:
-    server = ThrowawayFerretDB(settings, tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _settings(own_db: ThrowawayFerretDB) -> Settings:
     return own_db.settings.model_copy(
         update={

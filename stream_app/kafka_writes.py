@@ -34,12 +34,11 @@ async def until_acknowledged(
     backoff = Backoff(first_s=0.1)
     failed_before = False
     while pending:
+        # a cancellation of this task ends the gather itself; a cancelled *send* (the
+        # producer dropping a batch) comes back as a result and is sent again like any failure
         results = await asyncio.gather(*(_sent(s) for s in pending), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, Exception)]
-        cancelled = [r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)]
-        if cancelled:
-            raise cancelled[0]
-        pending = [s for s, r in zip(pending, results, strict=True) if isinstance(r, Exception)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        pending = [s for s, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
         if pending:
             failed_before = True
             kafka.down(errors[0])

@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Iterable
 from functools import partial
@@ -49,6 +50,9 @@ from stream_app.published_alerts import PublishedAlerts
 from stream_app.table_writes import write_table
 
 log = logging.getLogger("failstream.stream")
+
+#: Set when the failures task ended while the worker was not stopping: the worker then exits 1.
+failures_task_died = threading.Event()
 
 
 def app_data_dir(settings: Settings) -> Path:
@@ -143,6 +147,17 @@ def create_app(settings: Settings) -> faust.App:
         when a rebalance closes flow control: the revocation waits for every
         taken message to be acked before it commits and hands partitions over.
         """
+        try:
+            await _detect_failures()
+        except BaseException as exc:
+            if not app.should_stop:
+                # no failure would be detected again: stop, non-zero, for the supervisor to restart
+                log.critical("the failures task ended (%r); stopping the worker", exc)
+                failures_task_died.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+            raise
+
+    async def _detect_failures() -> None:
         unacked: list[Any] = []
         flushed_at = time.monotonic()
         while not app.should_stop:
@@ -255,5 +270,5 @@ def run_worker(settings: Settings) -> None:
     finally:
         if supervisor is not None:
             supervisor.stop()
-            if supervisor.gave_up:
-                raise SystemExit(1)
+        if failures_task_died.is_set() or (supervisor is not None and supervisor.gave_up):
+            raise SystemExit(1)

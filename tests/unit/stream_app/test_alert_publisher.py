@@ -103,3 +103,22 @@ async def test_writes_are_sent_again_until_every_one_is_acknowledged() -> None:
     await until_acknowledged([send("a", 0), send("b", 2)], kafka, sleep=no_wait)
     assert attempts == {"a": 1, "b": 3}
     assert kafka.up
+
+
+async def test_a_send_the_producer_cancelled_is_sent_again_not_taken_for_a_stop() -> None:
+    attempts = [0]
+
+    async def start() -> asyncio.Future[object]:
+        attempts[0] += 1
+        ack: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if attempts[0] == 1:
+            ack.cancel()  # the producer dropped the batch
+        else:
+            ack.set_result("metadata")
+        return ack
+
+    async def no_wait(s: float) -> None:
+        return None
+
+    await until_acknowledged([start], Dependency("kafka-cancelled-test"), sleep=no_wait)
+    assert attempts[0] == 2

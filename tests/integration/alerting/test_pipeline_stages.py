@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from pydantic import SecretStr
 from failstream.settings import Settings
 from producer.events import now_ms
 from tests.integration.alerting.harness import InProcessAlerting, Mongo, ScriptedSmtpHandler, make_alert
-from tests.integration.services import SmtpSink
+from tests.integration.services import SmtpSink, make_certificates
 
 pytestmark = pytest.mark.integration
 
@@ -88,24 +87,6 @@ async def test_two_processes_racing_for_one_alert_send_it_once(
     assert owners <= {"a", "b"} and len(mongo.emails()) == 10
 
 
-def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
-    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem"))
-    ext = directory / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
-        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
-        "-out", str(csr))  # fmt: skip
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-days", "1", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
-    return ca, cert, key
-
-
 class _Authenticator:
     def __init__(self) -> None:
         self.logins: list[str] = []
@@ -120,7 +101,7 @@ class _Authenticator:
 async def test_starttls_with_verified_certificate_and_auth_delivers_and_bad_ca_fails_for_good(
     alerting_settings: Settings, tmp_path: Path, mongo: Mongo
 ) -> None:
-    ca, cert, key = _make_certificates(tmp_path)
+    ca, cert, key = make_certificates(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(str(cert), str(key))
     handler = ScriptedSmtpHandler(tmp_path / "tls-mail")
@@ -202,7 +183,7 @@ async def test_implicit_tls_with_verified_certificate_delivers(
 ) -> None:
     from aiosmtpd.controller import Controller
 
-    ca, cert, key = _make_certificates(tmp_path)
+    ca, cert, key = make_certificates(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(str(cert), str(key))
     handler = ScriptedSmtpHandler(tmp_path / "implicit-mail")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,27 +14,9 @@ from pydantic import SecretStr
 
 from failstream.doctor import check_smtp
 from failstream.settings import Settings
-from tests.integration.services import free_port
+from tests.integration.services import free_port, make_certificates
 
 pytestmark = pytest.mark.integration
-
-
-def _certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A throw-away CA and a certificate for 127.0.0.1 (openssl CLI)."""
-    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem"))
-    ext = directory / "ext.cnf"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=doctor-test-ca",
-        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
-        "-out", str(csr))  # fmt: skip
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-        "-days", "1", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
-    return ca, cert, key
 
 
 class _Handler:
@@ -50,7 +31,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data
 @pytest.fixture
 def starttls_relay(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A real STARTTLS relay whose certificate only our test CA trusts; login required."""
-    ca, cert, key = _certificates(tmp_path)
+    ca, cert, key = make_certificates(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(str(cert), str(key))
     port = free_port()

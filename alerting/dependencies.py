@@ -14,14 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from pymongo.errors import ConnectionFailure
-
 from failstream.dependency import Backoff, Dependency, until_done
+from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
 
 T = TypeVar("T")
-
-#: Connection refused, reset, timed out, no server selectable: the server is away, not the query wrong.
-MONGO_OUTAGE: tuple[type[BaseException], ...] = (ConnectionFailure,)
 #: Backoff of one held operation; MongoDB's server selection already waits a few seconds per try.
 MONGO_BACKOFF_FIRST_S = 0.2
 MONGO_BACKOFF_CAP_S = 3.0
@@ -54,7 +50,9 @@ class Held:
 
     async def __call__(self, operation: Callable[[], Awaitable[T]]) -> T:
         backoff = Backoff(MONGO_BACKOFF_FIRST_S, MONGO_BACKOFF_CAP_S)
-        return await until_done(operation, self.dependency, MONGO_OUTAGE, backoff=backoff)
+        return await until_done(
+            operation, self.dependency, MONGO_ERRORS, retryable=is_mongo_outage, backoff=backoff
+        )
 
 
 #: Between two looks at an idle dependency; what waits on it says so sooner.

@@ -89,7 +89,7 @@ def lease_plan(settings: Settings) -> LeasePlan:
 class LeaseKeeper:
     """Renews a send's claims every ``every_s`` until the send ends; notes claims found taken over.
 
-    Renewal is best effort: an error of ``tolerate`` (MongoDB away) skips one
+    Renewal is best effort: an error ``tolerate`` accepts (MongoDB away) skips one
     round, and the lease was sized to outlast the send without any renewal.
     Leaving waits for a renewal under way instead of cancelling it: FerretDB
     writes a whole document per update, so a renewal still running on the
@@ -102,7 +102,7 @@ class LeaseKeeper:
         renew: Callable[[list[Claimed]], Awaitable[set[str]]],
         claims: Iterable[Claimed],
         every_s: float,
-        tolerate: tuple[type[BaseException], ...],
+        tolerate: Callable[[BaseException], bool],
     ) -> None:
         self._renew = renew
         self._claims = list(claims)
@@ -121,7 +121,9 @@ class LeaseKeeper:
                 pass
             try:
                 held = await self._renew(self._claims)
-            except self._tolerate:
+            except Exception as exc:
+                if not self._tolerate(exc):
+                    raise
                 continue
             self.lost |= {c.key for c in self._claims} - held
 

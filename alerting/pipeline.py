@@ -26,7 +26,7 @@ from alerting import metrics
 from alerting.clock import Clock, Sleep, system_clock, system_sleep
 from alerting.dead_letters import FailedSendLetters
 from alerting.delivery import AlertDelivery
-from alerting.dependencies import MONGO_OUTAGE, Held, smtp, smtp_backoff
+from alerting.dependencies import Held, smtp, smtp_backoff
 from alerting.email_events import EmailEventPublisher
 from alerting.email_log import EmailLog
 from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
@@ -40,6 +40,7 @@ from alerting.retry import RelayWait, RetryPolicy, SendOutcome, send_with_retry
 from alerting.silence import SilenceStage
 from alerting.smtp import EmailNotifier, SendFailure
 from alerting.store import Database
+from failstream.mongo_outage import is_mongo_outage
 from failstream.settings import Settings
 from producer.sink import KafkaSink
 
@@ -237,7 +238,7 @@ class AlertPipeline:
             )
         )
         # real time, not the injected sleep: the keeper runs beside the send, whatever its clock
-        keeper = LeaseKeeper(fence.renew_claims, claims, self._s.lease.renew_every_s, MONGO_OUTAGE)
+        keeper = LeaseKeeper(fence.renew_claims, claims, self._s.lease.renew_every_s, is_mongo_outage)
 
         async def before_retry(attempt: int, failure: SendFailure) -> bool:
             if keeper.lost or await self._db(lambda: fence.renew_claims(claims)) != set(keys):

@@ -31,13 +31,14 @@ from alerting.clock import system_clock
 from alerting.consumer import KAFKA_OUTAGE, commit_finished, start_consumer
 from alerting.dead_letters import FailedSendLetters
 from alerting.delivery import AlertDelivery
-from alerting.dependencies import MONGO_OUTAGE, Held, kafka, watch
+from alerting.dependencies import Held, kafka, watch
 from alerting.exceptions import AlertingConfigError
 from alerting.lanes import SubjectLanes
 from alerting.offsets import OffsetTracker
 from alerting.pipeline import AlertPipeline, build_stages
 from alerting.reports.scheduler import run_reports
 from alerting.store import connect, ensure_indexes
+from failstream.mongo_outage import MONGO_ERRORS
 from failstream.settings import Settings
 from producer.events import Alert
 from producer.sink import KafkaSink
@@ -136,7 +137,7 @@ async def run(settings: Settings) -> None:
     reports = asyncio.create_task(run_reports(settings, db, sink, owner, stop))  # scheduled summary emails
     watches = [
         asyncio.create_task(watch(consumer.topics, broker, KAFKA_OUTAGE, stop.is_set)),
-        asyncio.create_task(watch(lambda: db.command("ping"), held.dependency, MONGO_OUTAGE, stop.is_set)),
+        asyncio.create_task(watch(lambda: db.command("ping"), held.dependency, MONGO_ERRORS, stop.is_set)),
     ]
     flusher: asyncio.Task[None] | None = None
     limit = settings.alerting_concurrency * 4

@@ -136,5 +136,6 @@ def main() -> None:
             f"ratio without/with {base / per:.3f} (request thread {base / per_main:.3f})"
         )
 
+
 if __name__ == "__main__":
     main()

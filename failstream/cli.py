@@ -13,7 +13,11 @@ import typer
 
 from failstream.cli_settings import settings_or_exit
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+#: Plain tracebacks: a crash of a long-running process lands in its log, where a boxed,
+#: locals-printing rich traceback buries the exception line (and may print secrets).
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
 infra_app = typer.Typer(
     no_args_is_help=True, help="Local Kafka, FerretDB, SMTP sink and Prometheus (no Docker)."
 )

@@ -1,4 +1,6 @@
-"""Which errors mean "the dependency is away" for the stream worker and its persister.
+"""Which Kafka errors mean "the broker is away" for the stream worker and its persister.
+
+MongoDB's are ``failstream.mongo_outage``'s, shared with alerting.
 
 Those are waited out (``failstream.dependency.until_done``) with the batch
 held and its offsets uncommitted; any other error is a bug and propagates.
@@ -7,11 +9,9 @@ held and its offsets uncommitted; any other error is a bug and propagates.
 from __future__ import annotations
 
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, RecordTooLargeError
-from pymongo.errors import ConnectionFailure
 
 from failstream.dependency import Dependency
 
-MONGO_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)
 KAFKA_ERRORS: tuple[type[BaseException], ...] = (KafkaError,)
 
 

@@ -20,23 +20,31 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from failstream.dependency import until_done
 from failstream.kafka_config import aiokafka_config
+from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
 from failstream.settings import Settings
 from producer.events import Alert, dumps, now_ms
 from stream_app import metrics
 from stream_app.live_counts import LiveCountsAccumulator
 from stream_app.mongo.client import connect, ensure_indexes
 from stream_app.mongo.retention import sweep_all
-from stream_app.outages import KAFKA_ERRORS, MONGO_ERRORS, kafka, kafka_outage, mongodb
+from stream_app.outages import KAFKA_ERRORS, kafka, kafka_outage, mongodb
 from stream_app.processing import EmailBatches, FailureBatches, Record
 
 log = logging.getLogger("failstream.stream.persist")
+
+T = TypeVar("T")
+
+
+async def _stored(operation: Callable[[], Awaitable[T]]) -> T:
+    """A MongoDB write or sweep, retried across an outage (each is idempotent)."""
+    return await until_done(operation, mongodb(), MONGO_ERRORS, retryable=is_mongo_outage)
 
 
 def persist_group(settings: Settings) -> str:
@@ -127,10 +135,10 @@ async def _write_batch(
     batch = emails.decode(email_records, count_live=False)
     # the writes are idempotent, so a write cut off by an outage is simply written again
     if failure_records:
-        spikes = await until_done(lambda: failures.persist(decoded), mongodb(), MONGO_ERRORS)
+        spikes = await _stored(lambda: failures.persist(decoded))
         await publish(spikes)
     if email_records:
-        await until_done(lambda: emails.persist(batch), mongodb(), MONGO_ERRORS)
+        await _stored(lambda: emails.persist(batch))
     letters = len(decoded.letters) + len(batch.letters)
     metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
     try:
@@ -143,7 +151,7 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
     """The persister process: its own loop, MongoDB client and producer for spike alerts."""
     metrics.serve_persister(settings, persist_group(settings))
     db = connect(settings)
-    await until_done(lambda: ensure_indexes(db), mongodb(), MONGO_ERRORS)
+    await _stored(lambda: ensure_indexes(db))
     live = LiveCountsAccumulator()  # the detection process publishes the live counts
     failures = FailureBatches(settings, {}, db, live)
     emails = EmailBatches(settings, {}, db, live)
@@ -177,7 +185,7 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
     async def retention() -> None:
         while True:
             await asyncio.sleep(settings.stream_retention_sweep_s)
-            deleted = await until_done(sweep_once, mongodb(), MONGO_ERRORS)
+            deleted = await _stored(sweep_once)
             if any(deleted.values()):
                 log.info(
                     "retention: deleted %s",

@@ -18,12 +18,13 @@ import logging
 from pymongo.errors import DuplicateKeyError
 
 from alerting.clock import Clock, Sleep, system_sleep
-from alerting.dependencies import MONGO_OUTAGE, mongodb
+from alerting.dependencies import mongodb
 from alerting.fence import TERMINAL
 from alerting.reports.clock import report_clock
 from alerting.reports.schedule import ReportPeriod, due_times_back, next_due, period_ending
 from alerting.reports.sender import ReportSender, build_report_sender
 from alerting.store import Database
+from failstream.mongo_outage import is_mongo_outage
 from failstream.settings import ReportSchedule, Settings
 from producer.sink import KafkaSink
 
@@ -84,10 +85,11 @@ class ReportScheduler:
                 continue  # started on an earlier tick (another schedule failed then)
             try:
                 await self._start_one(schedule, tz, limit)
-            except MONGO_OUTAGE as exc:
-                mongodb().down(exc)
-            except Exception:  # one schedule's trouble must not keep the others from running
-                log.exception("report %s: could not start; trying again next tick", schedule.name)
+            except Exception as exc:  # one schedule's trouble must not keep the others from running
+                if is_mongo_outage(exc):
+                    mongodb().down(exc)
+                else:
+                    log.exception("report %s: could not start; trying again next tick", schedule.name)
 
     async def _start_one(self, schedule: ReportSchedule, tz: str, limit: int) -> None:
         now = self._clock()
@@ -129,12 +131,13 @@ class ReportScheduler:
             while due is not None and due + self._settle_ms() <= self._clock():
                 try:
                     outcome = await self._sender.send(schedule, self._period(schedule, due))
-                except MONGO_OUTAGE as exc:  # said once by the dependency, not in a traceback per tick
-                    mongodb().down(exc)
-                    again = True
-                    break
-                except Exception:
-                    log.exception("report %s due at %d: not sent; trying again next tick", schedule.name, due)
+                except Exception as exc:
+                    if is_mongo_outage(exc):  # said once by the dependency, not in a traceback per tick
+                        mongodb().down(exc)
+                    else:
+                        log.exception(
+                            "report %s due at %d: not sent; trying again next tick", schedule.name, due
+                        )
                     again = True
                     break
                 if outcome.status in ("held", "abandoned"):
@@ -156,10 +159,11 @@ class ReportScheduler:
                 await self.start()  # no-op for schedules already started
                 again = await self.tick()
                 wait = TICK_S if again else min(self.seconds_until_due(), TICK_S)
-            except MONGO_OUTAGE as exc:
-                mongodb().down(exc)
-            except Exception:  # never a tight loop, never the end of alerting
-                log.exception("report scheduler: tick failed; trying again in %.0fs", TICK_S)
+            except Exception as exc:  # never a tight loop, never the end of alerting
+                if is_mongo_outage(exc):
+                    mongodb().down(exc)
+                else:
+                    log.exception("report scheduler: tick failed; trying again in %.0fs", TICK_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from alerting.clock import Clock, Sleep
-from alerting.dependencies import MONGO_OUTAGE, Held, smtp, smtp_backoff
+from alerting.dependencies import Held, smtp, smtp_backoff
 from alerting.email_events import EmailEventPublisher
 from alerting.email_log import EmailLog
 from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
@@ -33,6 +33,7 @@ from alerting.reports.schedule import ReportPeriod, describe, previous_period, z
 from alerting.retry import RelayWait, RetryPolicy, send_with_retry
 from alerting.smtp import EmailNotifier, SendFailure
 from alerting.store import Database
+from failstream.mongo_outage import is_mongo_outage
 from failstream.settings import ReportSchedule, Settings
 from producer.sink import KafkaSink
 
@@ -121,7 +122,7 @@ class ReportSender:
             report_key=key,
         )
 
-        keeper = LeaseKeeper(self._fence.renew_claims, [claim], plan_for(s).renew_every_s, MONGO_OUTAGE)
+        keeper = LeaseKeeper(self._fence.renew_claims, [claim], plan_for(s).renew_every_s, is_mongo_outage)
 
         async def before_retry(attempt: int, failure: SendFailure) -> bool:
             if keeper.lost or not await self._held(lambda: self._fence.renew_claims([claim])):

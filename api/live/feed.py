@@ -41,6 +41,7 @@ HISTORY_WAIT_S = 10.0
 #: a live-counts record further ahead of this clock than this is not believed
 FUTURE_LIMIT_MS = 60_000
 
+
 class LiveFeed:
     """Consumes ``live-counts``, sums each second over workers, publishes it to ``hub``."""
 

@@ -79,6 +79,10 @@ class ProcessGroup:
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
+    def tail(self, name: str, lines: int = 60) -> str:
+        """The end of a process's log, where a crash says why: short enough to survive CI's cut."""
+        return "\n".join(self.log(name).splitlines()[-lines:])
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)
         os.killpg(proc.pid, sig)

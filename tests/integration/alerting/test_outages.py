@@ -120,7 +120,7 @@ def test_mongodb_down_for_30s_mid_stream_every_alert_is_emailed_once_after_it_re
         assert dependency_up(settings.metrics_alerting_port, "mongodb") == 0
         emailed_early = 0
         while time.monotonic() - down_at < 30:  # the outage goes on while alerts keep coming
-            assert proc.poll() is None, processes.log("alerting")
+            assert proc.poll() is None, processes.tail("alerting")
             time.sleep(0.5)
             if not emailed_early and time.monotonic() - down_at > 10:  # what was in flight is out
                 emailed_early = len(smtp_sink.messages())
@@ -190,7 +190,7 @@ def test_smtp_down_for_25s_mid_stream_every_alert_is_emailed_once_after_it_retur
         wait_until(lambda: readiness(settings.metrics_alerting_port) == 503, 30, "/readyz 503")
         assert dependency_up(settings.metrics_alerting_port, "smtp") == 0
         while time.monotonic() - down_at < 25:
-            assert proc.poll() is None, processes.log("alerting")
+            assert proc.poll() is None, processes.tail("alerting")
             time.sleep(0.5)
         smtp_sink.start()
         back_at, back_epoch = time.monotonic(), time.time()
@@ -250,7 +250,7 @@ def test_kafka_broker_down_for_20s_alerts_produced_meanwhile_are_emailed_once_af
             producer.produce(settings.topic_alerts, key=alert.subject.encode(), value=dumps(alert))
             producer.poll(0)
         while time.monotonic() - down_at < 20:
-            assert proc.poll() is None, processes.log("alerting")
+            assert proc.poll() is None, processes.tail("alerting")
             time.sleep(0.5)
         own_broker.start()
         back_at, back_epoch = time.monotonic(), time.time()
@@ -310,7 +310,7 @@ def test_mongodb_gone_between_sending_and_recording_past_the_lease_never_sends_t
         stopped_at = handler.stopped_at
         assert stopped_at is not None
         while time.monotonic() - stopped_at < lease_s + 5:  # the claim's lease runs out meanwhile
-            assert proc.poll() is None, processes.log("alerting")
+            assert proc.poll() is None, processes.tail("alerting")
             time.sleep(0.5)
         own_ferretdb.start()
         produce_alerts(settings, [later])

@@ -53,7 +53,7 @@ async def test_keeper_renews_until_the_send_ends_and_notes_claims_taken_over() -
             raise ConnectionError("MongoDB away")  # a round lost to an outage is skipped
         return {"k1"} if len(rounds) >= 3 else {"k1", "k2"}
 
-    async with LeaseKeeper(renew, claims, 0.01, (ConnectionError,)) as keeper:
+    async with LeaseKeeper(renew, claims, 0.01, lambda exc: isinstance(exc, ConnectionError)) as keeper:
         await asyncio.wait_for(third.wait(), 5)
     count = len(rounds)
     await asyncio.sleep(0.05)

@@ -1,0 +1,45 @@
+"""Which MongoDB errors mean "the server is away", for every process that waits an outage out.
+
+A refused or dropped connection is a ``ConnectionFailure``. A server that is
+shutting down, or whose own storage is away, answers with an error reply
+instead: FerretDB turns a failure of its SQLite or PostgreSQL backend (a
+closed pool on shutdown, a restarting PostgreSQL) into ``InternalError`` (1),
+and MongoDB sends ``ShutdownInProgress`` and its kin. Those are waited out
+like a refused connection; any other server error is a bug in the query and
+propagates.
+"""
+
+from __future__ import annotations
+
+from pymongo.errors import ConnectionFailure, OperationFailure
+
+#: Catch these, then ask ``is_mongo_outage``: an ``OperationFailure`` is an outage only by its code.
+MONGO_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, OperationFailure)
+
+#: Server replies that say "not now" rather than "not this query".
+OUTAGE_CODES = frozenset(
+    {
+        1,  # InternalError: FerretDB's backend failed (pool closed, PostgreSQL away)
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        189,  # PrimarySteppedDown
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
+
+
+def is_mongo_outage(exc: BaseException) -> bool:
+    """True for an error that waiting (and retrying the same, idempotent operation) can cure."""
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, OperationFailure):
+        return exc.code in OUTAGE_CODES or exc.has_error_label("RetryableWriteError")
+    return False

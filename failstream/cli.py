@@ -6,8 +6,10 @@ are reported as one clear line and a non-zero exit.
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import NoReturn
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
 import typer
 
@@ -31,6 +33,30 @@ from stream_app.cli import dead_letters_app  # noqa: E402
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(reports_app, name="reports")
+
+
+def _version(value: bool) -> None:
+    """``--version``: the installed distribution's, so a bug report names what actually ran."""
+    if value:
+        try:
+            typer.echo(f"failstream {version('failstream')}")
+        except PackageNotFoundError:
+            typer.echo("failstream (not installed: no package metadata)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
+def _echo_json(document: dict[str, Any]) -> None:
+    """One JSON document on stdout, for scripts and monitors; diagnostics stay on stderr."""
+    typer.echo(json.dumps(document, indent=2))
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -63,11 +89,23 @@ def infra_down() -> None:
 
 
 @infra_app.command("status")
-def infra_status() -> None:
+def infra_status(
+    as_json: bool = typer.Option(False, "--json", help="one JSON document instead of lines"),
+) -> None:
+    """Probe each local service at its configured address; exit 1 if a required one is down."""
+    from dataclasses import asdict
+
     from failstream.infra import stack
 
-    for line in stack.status():
-        typer.echo(line)
+    services = stack.status(settings_or_exit())
+    down = [svc.name for svc in services if svc.failing]
+    if as_json:
+        _echo_json({"ok": not down, "down": down, "services": [asdict(svc) for svc in services]})
+    else:
+        for svc in services:
+            typer.echo(svc.line())
+    if down:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -151,14 +189,24 @@ def demo(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="one JSON document instead of lines"),
+) -> None:
     """Check Kafka (reachability, TLS/SASL credentials, topics), MongoDB and SMTP; one line each."""
+    from dataclasses import asdict
+
     from failstream.doctor import run_checks
 
-    failed = 0
-    for result in run_checks(settings_or_exit()):
-        typer.echo(result.line())
-        failed += not result.ok
+    settings = settings_or_exit()
+    if as_json:
+        results = list(run_checks(settings))
+        _echo_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})
+        failed = sum(not r.ok for r in results)
+    else:
+        failed = 0
+        for result in run_checks(settings):  # each line as soon as its check is done
+            typer.echo(result.line())
+            failed += not result.ok
     if failed:
         raise typer.Exit(1)
 

@@ -6,7 +6,7 @@ server as a managed process with its data in ``.infra/data/prometheus``.
 The same template, rendered with the compose service names, is the
 committed ``prometheus/prometheus.yml`` that docker compose mounts; tests
 render it with free ports. One template, so no job can exist in one place
-and be missing in another.
+and be missing in another, and both send the rules' alerts to an Alertmanager.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ RULES_DIR = CONFIG_DIR / "rules"
 COMPOSE_CONFIG = CONFIG_DIR / "prometheus.yml"
 LOCAL_CONFIG = INFRA_DIR / "prometheus" / "prometheus.yml"
 LOCAL_DATA = DATA_DIR / "prometheus"
+ALERTMANAGER_CONFIG = CONFIG_DIR / "alertmanager.yml"
+#: Alertmanager's default 9093 is the local Kafka's SSL port, so a local one listens here.
+LOCAL_ALERTMANAGER = "127.0.0.1:9095"
+COMPOSE_ALERTMANAGER = "alertmanager:9093"
 PROMETHEUS = ManagedProcess("prometheus")
 
 
@@ -69,15 +73,26 @@ COMPOSE_TARGETS = ScrapeTargets(
 )
 
 
-def render_config(targets: ScrapeTargets, *, scrape_interval: str, rule_files: str) -> str:
+def render_config(
+    targets: ScrapeTargets,
+    *,
+    scrape_interval: str,
+    rule_files: str,
+    alertmanager: str = LOCAL_ALERTMANAGER,
+) -> str:
     """The template with these targets; a missing or unknown placeholder raises KeyError."""
     return Template(TEMPLATE.read_text()).substitute(
-        asdict(targets), scrape_interval=scrape_interval, rule_files=rule_files
+        asdict(targets), scrape_interval=scrape_interval, rule_files=rule_files, alertmanager=alertmanager
     )
 
 
 def render_compose_config() -> str:
-    return render_config(COMPOSE_TARGETS, scrape_interval="15s", rule_files="/etc/prometheus/rules/*.yml")
+    return render_config(
+        COMPOSE_TARGETS,
+        scrape_interval="15s",
+        rule_files="/etc/prometheus/rules/*.yml",
+        alertmanager=COMPOSE_ALERTMANAGER,
+    )
 
 
 def command(binary: str, config: Path, data_dir: Path, host: str, port: int) -> list[str]:

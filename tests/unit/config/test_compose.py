@@ -1,14 +1,17 @@
-"""docker-compose.yml opens nothing with a known secret and publishes the unauthenticated UIs on loopback."""
+"""docker-compose.yml opens nothing with a known secret, publishes the unauthenticated UIs on loopback,
+and is operable as shipped: healthchecks, pinned images, persistent Kafka, healthy start order, alerts
+that reach someone. No Docker engine runs here, so these are read from the file itself."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import pytest
 import yaml
 
-from failstream.settings import ROOT
+from failstream.settings import ROOT, Settings
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -101,3 +104,120 @@ def test_env_example_documents_every_secret_the_compose_file_needs_and_holds_non
 def test_the_env_file_is_never_committed() -> None:
     ignored = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
     assert ".env" in ignored
+
+
+# --- operable as shipped: healthchecks, pinned images, persistence, start order ---------------
+
+#: "<name>:<version>" with at least major.minor: `latest`, `7` or no tag can change under you.
+PINNED_TAG = re.compile(r"^v?\d+\.\d+(\.\d+)*([.-][\w.]+)?$")
+
+
+def _compose() -> dict[str, Any]:
+    compose: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return compose
+
+
+def _failstream_services() -> dict[str, Any]:
+    """The services built from this repository's Dockerfile: Failstream's own processes."""
+    return {name: svc for name, svc in _services().items() if "build" in svc}
+
+
+def test_every_service_has_a_healthcheck_that_runs_a_command() -> None:
+    for name, svc in _services().items():
+        check = svc.get("healthcheck") or {}
+        assert not check.get("disable"), name
+        test = check.get("test")
+        assert isinstance(test, list) and test[0] in {"CMD", "CMD-SHELL"} and len(test) > 1, name
+
+
+@pytest.mark.parametrize(
+    ("name", "urls"),
+    [
+        (
+            "stream",
+            [
+                "http://127.0.0.1:{metrics_stream_port}/readyz",
+                "http://127.0.0.1:{metrics_persister_port}/readyz",
+            ],
+        ),
+        ("alerting", ["http://127.0.0.1:{metrics_alerting_port}/readyz"]),
+        ("api", ["http://127.0.0.1:{api_port}/readyz"]),
+        ("demo-app", ["http://127.0.0.1:{demo_port}/healthz"]),
+    ],
+)
+def test_failstream_processes_are_probed_on_their_settings_ports(name: str, urls: list[str]) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    test = _services()[name]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert "urlopen" in test[3]  # fails (exit 1) on a refused connection or any non-2xx answer
+    assert test[4:] == [url.format(**settings.model_dump()) for url in urls]
+
+
+def test_every_image_is_pinned_to_a_version() -> None:
+    for name, svc in _services().items():
+        if "build" in svc:
+            continue
+        image = svc["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag and PINNED_TAG.match(tag), f"{name}: {image}"
+
+
+def test_kafka_keeps_its_log_dirs_in_a_named_volume() -> None:
+    kafka = _services()["kafka"]
+    log_dirs = _environment(kafka)["KAFKA_LOG_DIRS"]
+    mounts = dict(str(v).split(":", 1) for v in kafka["volumes"])
+    volume = next(source for source, target in mounts.items() if target.split(":")[0] == log_dirs)
+    assert volume in (_compose().get("volumes") or {}), f"{volume} is not a named volume"
+
+
+def test_failstream_services_extend_the_shared_environment_instead_of_replacing_it() -> None:
+    shared = {k: str(v) for k, v in _compose()["x-env"].items()}
+    assert {"FAILSTREAM_KAFKA_BOOTSTRAP_SERVERS", "FAILSTREAM_MONGO_URI"} <= shared.keys()
+    services = _failstream_services()
+    assert set(services) == {"stream", "alerting", "api", "demo-app"}
+    for name, svc in services.items():
+        env = _environment(svc)
+        assert env.items() >= shared.items(), f"{name} lost {shared.keys() - env.keys()}"
+
+
+def test_services_start_after_their_dependencies_are_healthy() -> None:
+    services = _services()
+    for name, svc in services.items():
+        depends_on = svc.get("depends_on") or {}
+        assert isinstance(depends_on, dict), f"{name}: a list waits only for 'started'"
+        for dependency, condition in depends_on.items():
+            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+            assert "healthcheck" in services[dependency], f"{name} waits on {dependency}, which has none"
+    for name in _failstream_services():
+        assert "kafka" in services[name]["depends_on"], name
+
+
+def test_alertmanager_runs_with_the_committed_config_that_prometheus_sends_to() -> None:
+    from failstream.infra.prometheus import ALERTMANAGER_CONFIG, COMPOSE_ALERTMANAGER, COMPOSE_CONFIG
+
+    alertmanager = _services()["alertmanager"]
+    config_mount = f"./{ALERTMANAGER_CONFIG.relative_to(ROOT)}:/etc/alertmanager/alertmanager.yml:ro"
+    assert config_mount in alertmanager["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    prometheus_config = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    [targets] = [
+        c["targets"] for am in prometheus_config["alerting"]["alertmanagers"] for c in am["static_configs"]
+    ]
+    assert targets == [COMPOSE_ALERTMANAGER] and COMPOSE_ALERTMANAGER.startswith("alertmanager:")
+
+
+def test_alertmanager_config_passes_amtool_and_routes_every_alert_to_a_receiver() -> None:
+    from failstream.infra.debian import ensure_binary
+    from failstream.infra.prometheus import ALERTMANAGER_CONFIG
+
+    amtool = ensure_binary("amtool", "prometheus-alertmanager")
+    result = subprocess.run(
+        [amtool, "check-config", str(ALERTMANAGER_CONFIG)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    default = receivers[config["route"]["receiver"]]
+    assert default.get("email_configs"), "the default route reaches no one"
+    # it mails through the compose SMTP service, which the alertmanager service waits for
+    assert config["global"]["smtp_smarthost"].split(":")[0] in _services()["alertmanager"]["depends_on"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from itertools import combinations
 from pathlib import Path
@@ -15,7 +16,10 @@ from failstream.settings import ROOT
 from tests.unit.observability.dashboards import dashboard_files, load, panel_queries, panels
 
 PANEL_TYPES = {"timeseries", "stat", "bargauge", "gauge", "table", "row"}
-DATASOURCE_UID = "prometheus"
+#: Every panel and query names the dashboard's data source variable, never a uid of one
+#: Grafana: so a dashboard imports into any Grafana and still provisions in compose.
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+PROVISIONED_UID = "prometheus"
 
 
 @pytest.fixture(params=dashboard_files(), ids=lambda p: p.stem)
@@ -36,7 +40,7 @@ def test_dashboard_has_the_fields_grafana_provisioning_needs(dashboard: dict) ->
     assert len(dashboard["uid"]) <= 40  # Grafana's limit
 
 
-def test_panels_have_unique_ids_a_known_type_and_the_provisioned_datasource(dashboard: dict) -> None:
+def test_panels_have_unique_ids_a_known_type_and_the_datasource_variable(dashboard: dict) -> None:
     ids = [p["id"] for p in panels(dashboard)]
     assert len(ids) == len(set(ids))
     for panel in panels(dashboard):
@@ -44,14 +48,42 @@ def test_panels_have_unique_ids_a_known_type_and_the_provisioned_datasource(dash
         if panel["type"] == "row":
             continue
         assert panel["title"].strip()
-        assert panel["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}, panel["title"]
+        assert panel["datasource"] == DATASOURCE, panel["title"]
         targets = panel["targets"]
         assert targets, f"{panel['title']}: no query"
         ref_ids = [t["refId"] for t in targets]
         assert len(ref_ids) == len(set(ref_ids)), panel["title"]
         for target in targets:
             assert target["expr"].strip(), panel["title"]
-            assert target.get("datasource", panel["datasource"])["uid"] == DATASOURCE_UID
+            assert target.get("datasource", panel["datasource"]) == DATASOURCE, panel["title"]
+
+
+def test_dashboard_declares_a_prometheus_datasource_variable_and_its_import_input(dashboard: dict) -> None:
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    variable = variables["datasource"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    # no fixed current value: provisioned, it resolves to the default Prometheus data source
+    assert not variable.get("current")
+    ds_input = {i["name"]: i for i in dashboard["__inputs"]}["DS_PROMETHEUS"]
+    assert (ds_input["type"], ds_input["pluginId"]) == ("datasource", "prometheus")
+
+
+def test_dashboard_names_no_fixed_datasource_anywhere(dashboard: dict) -> None:
+    """Annotations, variables and nested rows included; ``${DS_PROMETHEUS}`` too, since file
+    provisioning would leave it unreplaced (only the import dialog fills ``__inputs`` in)."""
+
+    def datasources(node: object) -> list[object]:
+        if isinstance(node, dict):
+            found = [node["datasource"]] if "datasource" in node else []
+            return found + [d for v in node.values() for d in datasources(v)]
+        if isinstance(node, list):
+            return [d for v in node for d in datasources(v)]
+        return []
+
+    used = datasources(dashboard)
+    assert used, "no datasource at all"
+    assert all(d == DATASOURCE for d in used), [d for d in used if d != DATASOURCE]
+    assert "DS_PROMETHEUS}" not in json.dumps(dashboard)
 
 
 def test_panels_fit_the_24_column_grid_without_overlapping(dashboard: dict) -> None:
@@ -99,7 +131,8 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
 def test_grafana_provisioning_points_the_dashboards_at_the_prometheus_datasource() -> None:
     datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())
     (source,) = datasources["datasources"]
-    assert (source["uid"], source["type"]) == (DATASOURCE_UID, "prometheus")
+    assert (source["uid"], source["type"]) == (PROVISIONED_UID, "prometheus")
+    assert source["isDefault"] is True  # what the dashboards' ${datasource} variable picks
     providers = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/failstream.yml").read_text())
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
 

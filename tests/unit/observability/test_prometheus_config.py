@@ -9,7 +9,9 @@ import yaml
 
 from failstream.infra.debian import ensure_binary
 from failstream.infra.prometheus import (
+    COMPOSE_ALERTMANAGER,
     COMPOSE_CONFIG,
+    LOCAL_ALERTMANAGER,
     RULES_DIR,
     ScrapeTargets,
     check_config,
@@ -73,3 +75,34 @@ def test_pipeline_alert_rules_pass_promtool_check_rules() -> None:
 def test_pipeline_alert_rules_fire_on_their_promtool_unit_tests() -> None:
     result = _promtool("test", "rules", "prometheus/tests/pipeline_alerts_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_both_configs_send_the_rules_alerts_to_an_alertmanager_on_a_port_of_its_own() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    local = yaml.safe_load(
+        render_config(ScrapeTargets.local(settings, 9090), scrape_interval="5s", rule_files="r/*.yml")
+    )
+    compose = yaml.safe_load(COMPOSE_CONFIG.read_text())
+
+    def alertmanagers(config: dict) -> list[str]:
+        return [
+            t
+            for am in config["alerting"]["alertmanagers"]
+            for c in am["static_configs"]
+            for t in c["targets"]
+        ]
+
+    assert alertmanagers(compose) == [COMPOSE_ALERTMANAGER]
+    assert alertmanagers(local) == [LOCAL_ALERTMANAGER]
+    taken = {
+        settings.infra_kafka_ssl_port,
+        settings.infra_kafka_controller_port,
+        settings.infra_prometheus_port,
+        settings.smtp_port,
+        settings.api_port,
+        settings.demo_port,
+        settings.metrics_stream_port,
+        settings.metrics_persister_port,
+        settings.metrics_alerting_port,
+    }
+    assert int(LOCAL_ALERTMANAGER.rsplit(":", 1)[1]) not in taken

@@ -12,13 +12,9 @@ WORKDIR /src
 # certificates/, no .venv or .infra/), so the package layout is stated once, in
 # pyproject.toml: moving a package needs no change here.
 COPY . .
-# The local SMTP sink (failstream.infra.smtp_sink, on aiosmtpd) is for machines
-# without Docker: compose runs Mailpit and production a real relay, so the image
-# ships no mail server. aiosmtpd is still a dependency of the distribution, so its
-# wheels (and atpublic, which only it needs) are dropped here and the runtime
-# installs with --no-deps; `pip check` in the image names it as missing.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock . \
-    && rm /wheels/aiosmtpd-*.whl /wheels/atpublic-*.whl
+# The server extra: the processes, without `[local]` (the SMTP sink on aiosmtpd is
+# for machines without Docker; compose runs Mailpit, production a real relay).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock '.[server]'
 
 FROM python:3.11.13-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \

@@ -33,8 +33,8 @@ from pymongo import MongoClient
 
 from benchmarks.smtp_timing import TimingHandler, free_port, pct
 from failstream.kafka_config import confluent_config, ensure_topics
+from failstream.producer.events import failed_request_json, new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import failed_request_json, new_event_id, now_ms
 
 
 def background(settings: Settings, rate: float, stop: threading.Event, counter: list[int]) -> None:

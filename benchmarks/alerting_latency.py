@@ -28,8 +28,8 @@ from pymongo import MongoClient
 
 from benchmarks.smtp_timing import TimingHandler, free_port, pct
 from failstream.kafka_config import confluent_config, ensure_topics
+from failstream.producer.events import Alert, dumps, new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import Alert, dumps, new_event_id, now_ms
 
 
 def make_alert(ip: str) -> Alert:

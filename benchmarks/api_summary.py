@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
+from failstream.producer.events import new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import new_event_id, now_ms
-from stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.client import connect, ensure_indexes
 from tests.integration.services import free_port
 
 DB = "failstream_bench_api"

@@ -36,7 +36,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from failstream.kafka_config import confluent_config
 from failstream.metrics.consumer_lag import partition_lag
-from stream_app.persister import persist_group
+from failstream.stream_app.persister import persist_group
 from tests.faults.conftest import start_run
 from tests.faults.expected import KILL_LOSS_MS, emailed_alerts, expect
 from tests.faults.pipeline import THRESHOLD, Pipeline

@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.sink import KafkaSink
 
 TOPIC = "bench-failed-requests"
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from benchmarks.producer_bench_app import bench_settings, build_app
 from failstream.kafka_config import ensure_topics
-from producer.relay_client import shared_relay
-from producer.sink import KafkaSink
+from failstream.producer.relay_client import shared_relay
+from failstream.producer.sink import KafkaSink
 
 SCOPE: dict[str, Any] = {
     "type": "http",

@@ -22,10 +22,10 @@ from confluent_kafka import Producer
 
 from benchmarks.producer_bench_app import TOPIC, bench_settings
 from failstream.kafka_config import ensure_topics
-from producer.events import failed_request_json
-from producer.ids import next_event_id
-from producer.relay_client import ASGI_FACTS, RelayClient
-from producer.sink import KafkaSink
+from failstream.producer.events import failed_request_json
+from failstream.producer.ids import next_event_id
+from failstream.producer.relay_client import ASGI_FACTS, RelayClient
+from failstream.producer.sink import KafkaSink
 
 
 def _payloads(n: int) -> list[tuple[bytes, bytes]]:

@@ -23,9 +23,9 @@ import uvloop
 
 from failstream.kafka_config import faust_broker_options
 from failstream.settings import Settings
-from stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
-from stream_app.faust_internals import DirectDeliveryApp
-from stream_app.worker import app_data_dir
+from failstream.stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
+from failstream.stream_app.faust_internals import DirectDeliveryApp
+from failstream.stream_app.worker import app_data_dir
 
 
 def main() -> None:

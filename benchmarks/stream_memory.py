@@ -14,10 +14,10 @@ import random
 import tracemalloc
 
 from benchmarks.stream_common import failure
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
-from stream_app.live_counts import LiveCountsAccumulator
-from stream_app.processing import FailureBatches, Record
+from failstream.stream_app.live_counts import LiveCountsAccumulator
+from failstream.stream_app.processing import FailureBatches, Record
 
 
 def main() -> None:

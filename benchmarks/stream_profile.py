@@ -15,9 +15,9 @@ import time
 
 from benchmarks.stream_common import events
 from failstream.settings import Settings
-from stream_app.live_counts import LiveCountsAccumulator
-from stream_app.processing import FailureBatches, Record
-from stream_app.worker import tune_collector
+from failstream.stream_app.live_counts import LiveCountsAccumulator
+from failstream.stream_app.processing import FailureBatches, Record
+from failstream.stream_app.worker import tune_collector
 
 
 def main() -> None:

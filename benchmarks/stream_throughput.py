@@ -39,8 +39,8 @@ from benchmarks.stream_common import (
     wait,
 )
 from failstream.kafka_config import aiokafka_config, ensure_topics
+from failstream.producer.events import LiveCounts
 from failstream.settings import Settings
-from producer.events import LiveCounts
 
 
 async def bare(settings: Settings, n: int) -> float:

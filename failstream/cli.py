@@ -26,9 +26,9 @@ infra_app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 
 # Each package owns its operational subcommands; they are mounted here.
-from alerting.cli import alerts_app  # noqa: E402
-from alerting.reports.cli import reports_app  # noqa: E402
-from stream_app.cli import dead_letters_app  # noqa: E402
+from failstream.alerting.cli import alerts_app  # noqa: E402
+from failstream.alerting.reports.cli import reports_app  # noqa: E402
+from failstream.stream_app.cli import dead_letters_app  # noqa: E402
 
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(alerts_app, name="alerts")
@@ -111,7 +111,7 @@ def infra_status(
 @app.command()
 def stream() -> None:
     """Run a Faust stream worker (add more for scale-out: same consumer group)."""
-    from stream_app.worker import run_worker
+    from failstream.stream_app.worker import run_worker
 
     run_worker(settings_or_exit())
 
@@ -121,7 +121,7 @@ def alerting() -> None:
     """Run the alerting process: fence, silence, rate-limit, group, send, record."""
     import asyncio
 
-    from alerting.service import run
+    from failstream.alerting.service import run
 
     asyncio.run(run(settings_or_exit()))
 
@@ -133,8 +133,8 @@ def api() -> None:
 
     import uvicorn
 
-    from api.app import create_app
-    from api.key_policy import ApiKeysRefused, check_bind
+    from failstream.api.app import create_app
+    from failstream.api.key_policy import ApiKeysRefused, check_bind
 
     settings = settings_or_exit()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -160,7 +160,7 @@ def demo_app() -> None:
     """Serve the demo service (POST /api/submit needs a bearer token)."""
     import uvicorn
 
-    from producer.demo_app import create_demo_app
+    from failstream.producer.demo_app import create_demo_app
 
     settings = settings_or_exit()
     # the capture middleware resolves the client itself, from the socket peer and only the

@@ -117,7 +117,7 @@ def check_kafka_metadata(settings: Settings) -> CheckResult:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from producer.kafka_errors import explain
+    from failstream.producer.kafka_errors import explain
 
     errors: list[str] = []
 

@@ -12,8 +12,8 @@ from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
 from failstream.kafka_config import confluent_config
+from failstream.producer.events import Alert, EmailEvent, dumps, new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import Alert, EmailEvent, dumps, new_event_id, now_ms
 
 
 def make_alert(subject: str, *, episode: int = 1, **fields: Any) -> Alert:
@@ -121,10 +121,10 @@ class InProcessAlerting:
     """
 
     def __init__(self, settings: Settings, owner: str) -> None:
-        from alerting.clock import system_clock
-        from alerting.pipeline import AlertPipeline, build_stages
-        from alerting.store import connect
-        from producer.sink import KafkaSink
+        from failstream.alerting.clock import system_clock
+        from failstream.alerting.pipeline import AlertPipeline, build_stages
+        from failstream.alerting.store import connect
+        from failstream.producer.sink import KafkaSink
 
         self.client = connect(settings)
         self.db = self.client[settings.mongo_db]
@@ -137,7 +137,7 @@ class InProcessAlerting:
         self._offset = 0
 
     async def feed(self, alert: Alert) -> None:
-        from alerting.delivery import AlertDelivery
+        from failstream.alerting.delivery import AlertDelivery
 
         self._offset += 1
         delivery = AlertDelivery(alert, "alerts", 0, self._offset, alert.subject.encode(), dumps(alert))

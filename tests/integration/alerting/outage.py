@@ -11,8 +11,8 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from failstream.producer.events import Alert
 from failstream.settings import Settings
-from producer.events import Alert
 from tests.integration.alerting.harness import make_alert, produce_alerts
 
 

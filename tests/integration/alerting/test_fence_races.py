@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from alerting.fence import AlertFence, Claimed
+from failstream.alerting.fence import AlertFence, Claimed
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
 from tests.integration.alerting.harness import Mongo
 
 pytestmark = pytest.mark.integration

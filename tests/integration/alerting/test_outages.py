@@ -19,12 +19,12 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import SecretStr
 
-from alerting.lease import plan_for
-from alerting.service import SHUTDOWN_GRACE_S, consumer_group
+from failstream.alerting.lease import plan_for
+from failstream.alerting.service import SHUTDOWN_GRACE_S, consumer_group
 from failstream.infra.smtp_sink import MaildirHandler
 from failstream.kafka_config import confluent_config, ensure_topics
+from failstream.producer.events import Alert, dumps
 from failstream.settings import Settings
-from producer.events import Alert, dumps
 from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts
 from tests.integration.alerting.outage import (
     AlertStream,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
 from tests.integration.alerting.harness import Mongo
 from tests.integration.alerting.test_reports import HOURLY
 from tests.integration.api.support import running_api

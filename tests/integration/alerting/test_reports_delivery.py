@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from alerting.reports.schedule import period_ending
-from alerting.reports.scheduler import ReportScheduler, first_seen
-from alerting.reports.sender import ReportSender, build_report_sender
-from alerting.store import connect
+from failstream.alerting.reports.schedule import period_ending
+from failstream.alerting.reports.scheduler import ReportScheduler, first_seen
+from failstream.alerting.reports.sender import ReportSender, build_report_sender
+from failstream.alerting.store import connect
+from failstream.producer.sink import KafkaSink
 from failstream.settings import ReportSchedule, Settings
-from producer.sink import KafkaSink
 from tests.integration.alerting.harness import Mongo, ScriptedSmtpHandler, read_email_events
 from tests.integration.alerting.test_reports import HOUR, HOURLY, T1
 from tests.integration.services import SmtpSink

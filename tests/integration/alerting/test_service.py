@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from alerting.service import consumer_group
+from failstream.alerting.service import consumer_group
 from failstream.kafka_config import confluent_config
 from failstream.settings import Settings
 from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from api.app import create_app
+from failstream.api.app import create_app
+from failstream.producer.events import FailedRequest, new_event_id
 from failstream.settings import Settings
-from producer.events import FailedRequest, new_event_id
-from stream_app.mongo.client import connect, ensure_indexes
-from stream_app.mongo.failures import Read, persist_failures
+from failstream.stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.failures import Read, persist_failures
 
 REASONS = ("invalid_token", "missing_token", "rate_limited", "forbidden")
 STATUS_OF = {"invalid_token": 401, "missing_token": 401, "rate_limited": 429, "forbidden": 403}

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from api.email_day import day_bounds
+from failstream.api.email_day import day_bounds
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
 from tests.integration.api.support import get, running_api
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
 from tests.integration.api.support import failure, get, persist
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from failstream.producer.events import now_ms
 from failstream.settings import Settings
-from producer.events import now_ms
 from tests.integration.api.support import failure, persist
 
 pytestmark = pytest.mark.integration

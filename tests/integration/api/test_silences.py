@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from alerting.silence import mutes
+from failstream.alerting.silence import mutes
+from failstream.producer.events import Alert, now_ms
 from failstream.settings import Settings
-from producer.events import Alert, now_ms
 from tests.integration.api.support import admin_headers, running_api
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from failstream.producer.events import failed_request_json, new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import failed_request_json, new_event_id, now_ms
 from tests.integration.api.support import REASONS, STATUS_OF, get, read_headers
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.kafka_io import produce

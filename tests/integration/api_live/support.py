@@ -14,8 +14,8 @@ from confluent_kafka import Producer
 from websockets.typing import Subprotocol
 
 from failstream.kafka_config import confluent_config
+from failstream.producer.events import LiveCounts
 from failstream.settings import Settings
-from producer.events import LiveCounts
 from tests.integration.services import ProcessGroup, wait_until
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from failstream.producer.events import LiveCounts
 from failstream.settings import Settings
-from producer.events import LiveCounts
 from tests.integration.api_live.support import (
     LiveCountsWriter,
     key_subprotocols,

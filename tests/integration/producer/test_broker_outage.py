@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from failstream.kafka_config import ensure_topics
+from failstream.producer.demo_app import create_demo_app
+from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
-from producer.demo_app import create_demo_app
-from producer.sink import KafkaSink
 from tests.integration.producer.support import UvicornThread, read_events
 from tests.integration.services import free_port
 from tests.integration.throwaway import ThrowawayBroker

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from failstream.producer.classify import set_failure_reason
+from failstream.producer.demo_app import create_demo_app
+from failstream.producer.sink import KafkaSink
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from failstream.settings import Settings
-from producer.classify import set_failure_reason
-from producer.demo_app import create_demo_app
-from producer.sink import KafkaSink
-from producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from tests.integration.producer.support import UvicornThread, WsgiThread, read_events
 from tests.integration.services import free_port
 

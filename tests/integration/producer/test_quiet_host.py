@@ -21,11 +21,11 @@ from starlette.routing import Route
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 from werkzeug.routing import Map, Rule
 
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.relay_client import shared_relay
+from failstream.producer.shared import close_shared_sinks
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.relay_client import shared_relay
-from producer.shared import close_shared_sinks
-from producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from tests.integration.producer.arrivals import arrivals, stamp_on_arrival
 from tests.integration.producer.support import UvicornThread, WsgiThread
 from tests.integration.services import free_port

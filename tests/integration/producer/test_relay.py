@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.email_events import report_email_event
+from failstream.producer.relay_client import RelayClient, shared_relay
+from failstream.producer.shared import close_shared_sinks
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.email_events import report_email_event
-from producer.relay_client import RelayClient, shared_relay
-from producer.shared import close_shared_sinks
-from producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from tests.integration.producer.support import UvicornThread, WsgiThread, read_events
 from tests.integration.services import free_port
 

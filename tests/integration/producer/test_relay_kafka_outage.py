@@ -19,10 +19,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from failstream.kafka_config import ensure_topics
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.relay_client import shared_relay
+from failstream.producer.shared import close_shared_sinks
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.relay_client import shared_relay
-from producer.shared import close_shared_sinks
 from tests.integration.producer.support import UvicornThread, read_events
 from tests.integration.services import free_port, wait_until
 from tests.integration.throwaway import ThrowawayBroker

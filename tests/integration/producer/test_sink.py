@@ -11,9 +11,9 @@ import pytest
 from confluent_kafka import KafkaError
 from prometheus_client import REGISTRY
 
+from failstream.producer.email_events import report_email_event
+from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
-from producer.email_events import report_email_event
-from producer.sink import KafkaSink
 from tests.integration.producer.support import read_events
 from tests.integration.services import free_port, wait_until
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from failstream.producer.sink import KafkaSink
+from failstream.producer.spool import DiskSpool, encode
 from failstream.settings import Settings
-from producer.sink import KafkaSink
-from producer.spool import DiskSpool, encode
 from tests.integration.producer.support import read_events
 
 pytestmark = pytest.mark.integration

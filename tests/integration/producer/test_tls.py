@@ -12,8 +12,8 @@ import pytest
 
 from failstream.infra.certs import TLS_DIR
 from failstream.kafka_config import KafkaCredentialsError
+from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
-from producer.sink import KafkaSink
 from tests.integration.producer.support import read_events
 
 pytestmark = pytest.mark.integration

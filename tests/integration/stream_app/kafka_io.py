@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from failstream.kafka_config import confluent_config
+from failstream.producer.events import failed_request_json
 from failstream.settings import Settings
-from producer.events import failed_request_json
 
 
 def failure_json(event_id: str, ip: str, ts: int, method: str = "POST", route: str = "/api/submit") -> bytes:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from failstream.producer.events import FailedRequest, new_event_id
 from failstream.settings import Settings
-from producer.events import FailedRequest, new_event_id
-from stream_app.mongo import guarded_counts
-from stream_app.mongo.client import connect, ensure_indexes
-from stream_app.mongo.failures import Read, countable, ip_contribution, persist_failures
-from stream_app.mongo.retention import sweep_failures
+from failstream.stream_app.mongo import guarded_counts
+from failstream.stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.failures import Read, countable, ip_contribution, persist_failures
+from failstream.stream_app.mongo.retention import sweep_failures
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
+from failstream.producer.events import new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import new_event_id, now_ms
 from tests.integration.services import ProcessGroup, free_port, wait_until
 from tests.integration.stream_app.checks import counts
 from tests.integration.stream_app.kafka_io import failure_json, produce

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from failstream.producer.events import FailedRequest, new_event_id, now_ms
 from failstream.settings import Settings
-from producer.events import FailedRequest, new_event_id, now_ms
-from stream_app.mongo.client import connect, ensure_indexes
-from stream_app.mongo.failures import Read, persist_failures
-from stream_app.mongo.retention import sweep_all
+from failstream.stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.failures import Read, persist_failures
+from failstream.stream_app.mongo.retention import sweep_all
 from tests.integration.services import ProcessGroup, free_port, wait_until
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from alerting.exceptions import AlertingConfigError
-from alerting.smtp import EmailNotifier
+from failstream.alerting.exceptions import AlertingConfigError
+from failstream.alerting.smtp import EmailNotifier
 from failstream.settings import Settings
 
 LOGIN = {"smtp_user": "alerting", "smtp_password": SecretStr("s3cret"), "smtp_tls": "none"}

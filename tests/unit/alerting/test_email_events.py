@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from alerting.email_events import EmailEventPublisher
+from failstream.alerting.email_events import EmailEventPublisher
+from failstream.producer.events import EmailEvent
 from failstream.settings import Settings
-from producer.events import EmailEvent
 
 
 class _Sink:

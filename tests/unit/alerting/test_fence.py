@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from alerting.fence import (
+from failstream.alerting.fence import (
     AlreadyHandled,
     Claimed,
     HeldElsewhere,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere, arbiter_id
+from failstream.alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere, arbiter_id
 from tests.unit.alerting.factories import T0
 from tests.unit.alerting.memory_collection import MemoryCollection, MemoryDatabase
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from alerting.grouping import DigestGroups
+from failstream.alerting.grouping import DigestGroups
 
 ONCALL = ("oncall@example.com",)
 SECURITY = ("security@example.com",)

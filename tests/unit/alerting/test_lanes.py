@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from alerting.lanes import SubjectLanes
+from failstream.alerting.lanes import SubjectLanes
 
 
 async def test_one_subjects_alerts_run_in_order_while_other_subjects_overlap() -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from alerting.fence import Claimed
-from alerting.lease import LEASE_MARGIN_S, LeaseKeeper, lease_plan, plan_lease, worst_send_s
+from failstream.alerting.fence import Claimed
+from failstream.alerting.lease import LEASE_MARGIN_S, LeaseKeeper, lease_plan, plan_lease, worst_send_s
 from failstream.settings import Settings
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from alerting.offsets import OffsetTracker
+from failstream.alerting.offsets import OffsetTracker
 
 
 def test_offset_is_committable_only_once_every_earlier_record_is_handled() -> None:

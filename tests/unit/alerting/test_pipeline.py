@@ -6,13 +6,13 @@ from typing import Any
 
 import aiosmtplib
 
-from alerting.delivery import AlertDelivery
-from alerting.fence import AlreadyHandled, Claimed, FenceDecision, HeldElsewhere
-from alerting.pipeline import AlertPipeline, Stages
-from alerting.ratelimit import AlertRateLimiter
-from alerting.render import FoldedAlert
+from failstream.alerting.delivery import AlertDelivery
+from failstream.alerting.fence import AlreadyHandled, Claimed, FenceDecision, HeldElsewhere
+from failstream.alerting.pipeline import AlertPipeline, Stages
+from failstream.alerting.ratelimit import AlertRateLimiter
+from failstream.alerting.render import FoldedAlert
+from failstream.producer.events import Alert, dumps
 from failstream.settings import Settings
-from producer.events import Alert, dumps
 from tests.unit.alerting.factories import T0, alert
 
 
@@ -290,7 +290,7 @@ async def test_outcomes_are_counted_for_prometheus() -> None:
 async def test_claims_are_renewed_while_a_slow_send_is_under_way() -> None:
     import asyncio
 
-    from alerting.lease import LeasePlan
+    from failstream.alerting.lease import LeasePlan
 
     h = Harness()
     h.pipeline._s.lease = LeasePlan(0.3, 0.01)

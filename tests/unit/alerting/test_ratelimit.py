@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from limits import parse
 
-from alerting.ratelimit import AlertRateLimiter, async_storage_uri
+from failstream.alerting.ratelimit import AlertRateLimiter, async_storage_uri
 from tests.unit.alerting.factories import alert
 
 
@@ -33,7 +33,7 @@ async def test_global_limit_counts_emails_not_alerts() -> None:
 def test_unusable_limit_settings_fail_at_start_with_the_variable_named() -> None:
     import pytest
 
-    from alerting.exceptions import AlertingConfigError
+    from failstream.alerting.exceptions import AlertingConfigError
     from failstream.settings import Settings
 
     with pytest.raises(AlertingConfigError, match="RATE_LIMIT_PER_SUBJECT"):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from alerting.recipients import recipient_domains, recipients_for, wants_resolved
+from failstream.alerting.recipients import recipient_domains, recipients_for, wants_resolved
 from failstream.settings import Settings
 
 

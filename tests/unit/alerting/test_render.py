@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from alerting.render import FoldedAlert, render_email
+from failstream.alerting.render import FoldedAlert, render_email
 from tests.unit.alerting.factories import T0, alert
 
 ONCALL = ["oncall@example.com", "sre@example.com"]
@@ -102,7 +102,7 @@ def test_ratio_rules_show_the_failure_ratio() -> None:
 
 
 def test_dashboard_link_names_a_domain_subject_as_a_domain() -> None:
-    from alerting.render import dashboard_link
+    from failstream.alerting.render import dashboard_link
 
     assert dashboard_link(DASH, "mail.example.com") == "https://dash.example.com/#domain=mail.example.com"
     assert dashboard_link(DASH, "2001:db8::1") == "https://dash.example.com/#ip=2001%3Adb8%3A%3A1"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerting.reports.figures import ReportFigures, fold_alerts, fold_minutes
+from failstream.alerting.reports.figures import ReportFigures, fold_alerts, fold_minutes
 
 
 def test_minute_buckets_sum_by_reason_status_service_and_email_status() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from alerting.reports.figures import ReportFigures
-from alerting.reports.render import ReportContext, change, render_report
+from failstream.alerting.reports.figures import ReportFigures
+from failstream.alerting.reports.render import ReportContext, change, render_report
 
 FIGURES = ReportFigures(
     failures=120,

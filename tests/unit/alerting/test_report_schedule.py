@@ -5,7 +5,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from alerting.reports.schedule import ReportPeriod, due_times_back, next_due, period_ending, previous_period
+from failstream.alerting.reports.schedule import (
+    ReportPeriod,
+    due_times_back,
+    next_due,
+    period_ending,
+    previous_period,
+)
 from failstream.settings import ReportSchedule
 
 

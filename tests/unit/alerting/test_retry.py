@@ -4,8 +4,8 @@ import asyncio
 
 import aiosmtplib
 
-from alerting.retry import RelayWait, RetryPolicy, next_delay, send_with_retry
-from alerting.smtp import SendFailure, classify_failure
+from failstream.alerting.retry import RelayWait, RetryPolicy, next_delay, send_with_retry
+from failstream.alerting.smtp import SendFailure, classify_failure
 from failstream.dependency import Backoff, Dependency
 
 POLICY = RetryPolicy(attempts=3, base_s=1.0, cap_s=30.0)
@@ -110,8 +110,8 @@ def test_retry_vetoed_by_the_caller_abandons_without_sending_again() -> None:
 def test_missing_smtp_ca_file_fails_at_start_with_the_variable_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
-    from alerting.exceptions import AlertingConfigError
-    from alerting.smtp import EmailNotifier
+    from failstream.alerting.exceptions import AlertingConfigError
+    from failstream.alerting.smtp import EmailNotifier
     from failstream.settings import Settings
 
     with pytest.raises(AlertingConfigError, match="SMTP_CA_FILE"):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerting.silence import mutes
+from failstream.alerting.silence import mutes
 from tests.unit.alerting.factories import T0, alert
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from api.app import create_app
+from failstream.api.app import create_app
 from failstream.settings import Settings
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from api.auth import scope_of
-from api.labels import decode_counts
+from failstream.api.auth import scope_of
+from failstream.api.labels import decode_counts
 from failstream.settings import Settings
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.cache import StaleWhileRevalidate
+from failstream.api.cache import StaleWhileRevalidate
 
 
 class Clock:

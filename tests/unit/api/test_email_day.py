@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from api.email_day import day_bounds
+from failstream.api.email_day import day_bounds
 
 
 def ms(y: int, m: int, d: int, hh: int = 0, mm: int = 0, tz: ZoneInfo | None = None) -> int:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
-from api.auth import key_id
+from failstream.api.auth import key_id
 
 
 def test_key_id_is_the_first_12_hex_digits_of_the_keys_sha256() -> None:

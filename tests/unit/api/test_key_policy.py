@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from api.key_policy import KnownKeysOffLoopback, NoApiKeys, check_bind, is_loopback
+from failstream.api.key_policy import KnownKeysOffLoopback, NoApiKeys, check_bind, is_loopback
 from failstream.settings import Settings
 
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from api.log_redaction import RedactApiKeys, redact
+from failstream.api.log_redaction import RedactApiKeys, redact
 
 
 def test_access_log_line_masks_the_query_key_and_keeps_the_rest() -> None:
@@ -26,7 +26,7 @@ def test_access_log_line_masks_the_query_key_and_keeps_the_rest() -> None:
 
 
 def test_websocket_handshake_line_on_the_error_logger_is_masked_too() -> None:
-    from api.log_redaction import install
+    from failstream.api.log_redaction import install
 
     install()
     record = logging.LogRecord(

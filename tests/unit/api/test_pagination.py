@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from api import pagination
-from api.pagination import CursorError, Position
+from failstream.api import pagination
+from failstream.api.pagination import CursorError, Position
 
 
 def test_a_cursor_round_trips_and_is_bound_to_its_list() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.params import duration_s, ip_match, parse_ip, parse_step, parse_window
+from failstream.api.params import duration_s, ip_match, parse_ip, parse_step, parse_window
 
 
 def test_durations_in_all_units() -> None:

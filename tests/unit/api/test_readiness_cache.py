@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.readiness import ReadinessCheck
+from failstream.api.readiness import ReadinessCheck
 
 
 class SlowProbe:

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from api.live.access import BadResumePoint, key_from_subprotocols, offered_key, resume_point
+from failstream.api.live.access import BadResumePoint, key_from_subprotocols, offered_key, resume_point
 
 
 def as_protocol(key: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.live.hub import LiveHub, Pushed
+from failstream.api.live.hub import LiveHub, Pushed
 
 
 def p(ts: int) -> Pushed:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import json
 
-from api.live.seconds import SecondsAggregator
-from producer.events import LiveCounts
+from failstream.api.live.seconds import SecondsAggregator
+from failstream.producer.events import LiveCounts
 
 T = 1_700_000_000_000  # a whole second (ms)
 

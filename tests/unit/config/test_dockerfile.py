@@ -109,10 +109,13 @@ def test_python_output_is_unbuffered_so_logs_arrive_as_they_happen() -> None:
     assert _env(_runtime())["PYTHONUNBUFFERED"] == "1"
 
 
-def test_the_local_smtp_sink_is_not_installed() -> None:
-    """aiosmtpd (failstream.infra.smtp_sink's server) is dropped from the wheels; --no-deps keeps it out."""
+def test_the_image_installs_the_server_extra_without_the_local_smtp_sink() -> None:
+    """The builder wheels ``.[server]``; aiosmtpd (the local SMTP sink's server) is only in ``[local]``."""
     builder = " ".join(i.args for i in _stages()[0] if i.keyword == "RUN")
-    assert re.search(r"\brm\b[^&]*/wheels/aiosmtpd-\*\.whl", builder)
+    assert re.search(r"pip wheel .*'\.\[server\]'", builder)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert not any(req.startswith("aiosmtpd") for req in extras["server"])
+    assert any(req.startswith("aiosmtpd") for req in extras["local"])
     install = next(i.args for i in _runtime() if i.keyword == "RUN" and "pip install" in i.args)
     assert "--no-deps" in install
     assert "find_spec('aiosmtpd') is not None" in install  # the build fails if it slips back in

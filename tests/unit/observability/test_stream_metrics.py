@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from producer.events import Alert
-from stream_app import metrics
+from failstream.producer.events import Alert
+from failstream.stream_app import metrics
 
 
 def _value(name: str, **labels: str) -> float:

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from producer.asgi import FailureCaptureMiddleware
-from producer.capture import FailureRecorder
-from producer.classify import set_failure_reason
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.classify import set_failure_reason
 
 SECRET = "s3cr3t-token-value"
 

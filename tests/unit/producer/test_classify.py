@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from producer.classify import classify, set_failure_reason
+from failstream.producer.classify import classify, set_failure_reason
 
 
 def test_401_without_credentials_is_a_missing_token() -> None:

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from producer.client_ip import client_ip, normalise
+from failstream.producer.client_ip import client_ip, normalise
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 NO_PROXIES: tuple[ipaddress.IPv4Network, ...] = ()

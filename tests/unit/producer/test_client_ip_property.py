@@ -21,8 +21,8 @@ import ipaddress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.client_ip import FORWARDING_HEADERS, client_ip
-from producer.request_facts import request_facts
+from failstream.producer.client_ip import FORWARDING_HEADERS, client_ip
+from failstream.producer.request_facts import request_facts
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

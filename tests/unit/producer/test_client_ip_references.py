@@ -19,7 +19,7 @@ import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from producer.client_ip import client_ip
+from failstream.producer.client_ip import client_ip
 
 ONE = ["127.0.0.1"]
 TWO = ["10.0.0.1", "10.0.0.2"]

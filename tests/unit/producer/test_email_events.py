@@ -3,7 +3,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from producer.email_events import recipient_domain_of, report_email_event, report_email_event_async
+from failstream.producer.email_events import recipient_domain_of, report_email_event, report_email_event_async
 
 
 def test_recipient_domain_is_lower_cased_and_display_names_are_stripped() -> None:

@@ -9,10 +9,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.capture import FailureRecorder
-from producer.events import (
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.events import (
     METHOD_MAX,
     TS_MAX_MS,
     TS_MIN_MS,
@@ -20,6 +19,7 @@ from producer.events import (
     FailedRequest,
     failed_request_json,
 )
+from failstream.settings import Settings
 
 GOOD = {
     "event_id": "0190c0de-0000-7000-8000-000000000001",

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.relay import EntryDelivery
+from failstream.producer.relay_client import RelayClient, RelayedRecorder
+from failstream.producer.request_facts import request_facts
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.relay import EntryDelivery
-from producer.relay_client import RelayClient, RelayedRecorder
-from producer.request_facts import request_facts
-from producer.wsgi import FailureCaptureWSGIMiddleware
 from tests.unit.producer.conftest import RecordingSink
 
 Lines = list[tuple[str, str]]

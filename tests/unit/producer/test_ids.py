@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from producer.ids import next_event_id
+from failstream.producer.ids import next_event_id
 
 
 def test_ids_are_uuid7_shaped_unique_and_time_ordered() -> None:

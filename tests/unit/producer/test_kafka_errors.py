@@ -5,7 +5,7 @@ import logging
 import pytest
 from confluent_kafka import KafkaError
 
-from producer.kafka_errors import KafkaErrorLog, explain
+from failstream.producer.kafka_errors import KafkaErrorLog, explain
 
 VERIFY_FAILED = (
     "ssl://127.0.0.1:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::"

@@ -8,10 +8,10 @@ import pytest
 from confluent_kafka import KafkaError
 from prometheus_client import REGISTRY
 
+from failstream.producer.kafka_errors import KafkaErrorLog
+from failstream.producer.kafka_state import KafkaReachability
+from failstream.producer.metrics import SinkMetricsPublisher
 from failstream.settings import Settings
-from producer.kafka_errors import KafkaErrorLog
-from producer.kafka_state import KafkaReachability
-from producer.metrics import SinkMetricsPublisher
 
 
 def test_down_and_back_are_each_said_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:

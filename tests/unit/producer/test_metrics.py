@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from producer.capture import FailureRecorder
+from failstream.producer.capture import FailureRecorder
 
 
 def _captured(reason: str, status: str, service: str) -> float:

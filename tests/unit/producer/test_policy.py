@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer.policy import CapturePolicy, parse_statuses
+from failstream.producer.policy import CapturePolicy, parse_statuses
 
 
 def test_default_policy_captures_401_403_429_and_5xx_only() -> None:

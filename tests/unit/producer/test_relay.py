@@ -12,12 +12,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.relay import ASGI_FACTS, MESSAGE, RECORDED_FACTS, EntryDelivery, frame, read_frame
+from failstream.producer.relay_client import (
+    READY_WAIT_S,
+    RELAY_BATCH,
+    RelayClient,
+    RelayedRecorder,
+    recorder_for,
+)
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
 from failstream.settings import Settings
-from producer.asgi import FailureCaptureMiddleware
-from producer.capture import FailureRecorder
-from producer.relay import ASGI_FACTS, MESSAGE, RECORDED_FACTS, EntryDelivery, frame, read_frame
-from producer.relay_client import READY_WAIT_S, RELAY_BATCH, RelayClient, RelayedRecorder, recorder_for
-from producer.wsgi import FailureCaptureWSGIMiddleware
 
 TOKEN = "tok-unit-relay-77"
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from failstream.producer.sink import KafkaSink
+from failstream.producer.spool import DiskSpool, Record, SpoolWriteError
 from failstream.settings import Settings
-from producer.sink import KafkaSink
-from producer.spool import DiskSpool, Record, SpoolWriteError
 from tests.integration.services import free_port
 
 

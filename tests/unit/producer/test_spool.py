@@ -7,7 +7,7 @@ from typing import IO
 
 import pytest
 
-from producer.spool import DiskSpool, SpoolWriteError, decode_all, encode
+from failstream.producer.spool import DiskSpool, SpoolWriteError, decode_all, encode
 
 
 def _records(n: int, start: int = 0) -> list[tuple[str, bytes | None, bytes]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.spool import DiskSpool
+from failstream.producer.spool import DiskSpool
 
 
 def _mode(path: Path) -> int:

@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from producer.capture import FailureRecorder
-from producer.classify import set_failure_reason
-from producer.wsgi import FailureCaptureWSGIMiddleware, set_route
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.classify import set_failure_reason
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 
 
 def _environ(path: str = "/orders/7", **extra: str) -> dict:

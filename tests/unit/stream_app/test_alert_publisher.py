@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from failstream.dependency import Dependency
+from failstream.producer.events import Alert
 from failstream.settings import Settings
-from producer.events import Alert
-from stream_app.alert_publisher import AlertPublisher
-from stream_app.detection.alert import to_alert
-from stream_app.detection.notification import Notification
-from stream_app.kafka_writes import Send, until_acknowledged
-from stream_app.published_alerts import PublishedAlerts
+from failstream.stream_app.alert_publisher import AlertPublisher
+from failstream.stream_app.detection.alert import to_alert
+from failstream.stream_app.detection.notification import Notification
+from failstream.stream_app.kafka_writes import Send, until_acknowledged
+from failstream.stream_app.published_alerts import PublishedAlerts
 
 
 def _alert(subject: str) -> Alert:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from failstream.producer.events import failed_request_json, new_event_id
 from failstream.settings import Settings
-from producer.events import failed_request_json, new_event_id
-from stream_app.live_counts import LiveCountsAccumulator
-from stream_app.processing import FailureBatches, Record
+from failstream.stream_app.live_counts import LiveCountsAccumulator
+from failstream.stream_app.processing import FailureBatches, Record
 
 T = 1_800_000_000_000  # when the burst happened
 RULES = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.buffered_states import BufferedStates
+from failstream.stream_app.buffered_states import BufferedStates
 
 
 def decode(raw: bytes | None) -> list[int]:

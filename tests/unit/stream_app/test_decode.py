@@ -4,8 +4,8 @@ import base64
 
 import orjson
 
-from producer.events import DeadLetter, FailedRequest, failed_request_json
-from stream_app.decode import decode
+from failstream.producer.events import DeadLetter, FailedRequest, failed_request_json
+from failstream.stream_app.decode import decode
 
 GOOD = failed_request_json(
     event_id="e1",

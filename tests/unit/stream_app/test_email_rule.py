@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from stream_app.detection.email_rule import EmailRatioRule, EmailState
+from failstream.stream_app.detection.email_rule import EmailRatioRule, EmailState
 
 RULE = EmailRatioRule(ratio=0.5, min_volume=10, window_ms=60_000, grace_ms=5_000, repeat_ms=600_000)
 

@@ -17,7 +17,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from mode import Service
 
-from stream_app import faust_internals
+from failstream.stream_app import faust_internals
 
 #: sha256 of faust-streaming 0.15.3's ``Consumer._drain_messages``, which
 #: ``DirectDeliveryConsumer._drain_messages`` copies with one branch added.
@@ -57,7 +57,7 @@ def test_pinned_faust_still_sets_the_private_attribute(owner: type, name: str, u
     source = inspect.getsource(inspect.getmodule(owner))  # type: ignore[arg-type]
     assert f"self.{name} " in source or f"self.{name}:" in source, (
         f"{_name(owner)} no longer sets self.{name} (faust-streaming {version('faust-streaming')}): "
-        f"stream_app.faust_internals.{user} relies on it"
+        f"failstream.stream_app.faust_internals.{user} relies on it"
     )
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from failstream.settings import Settings
-from stream_app.detection.ip_detector import Failure, IpDetector, IpState
-from stream_app.detection.rules import DetectionRules
+from failstream.stream_app.detection.ip_detector import Failure, IpDetector, IpState
+from failstream.stream_app.detection.rules import DetectionRules
 from tests.unit.stream_app.oracle import Expected, ip_oracle
 from tests.unit.stream_app.traces import failure_trace
 

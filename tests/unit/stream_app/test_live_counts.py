@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from producer.events import EmailEvent, FailedRequest
-from stream_app.live_counts import LiveCountsAccumulator
+from failstream.producer.events import EmailEvent, FailedRequest
+from failstream.stream_app.live_counts import LiveCountsAccumulator
 
 
 def test_flush_reports_one_second_and_starts_the_next_from_zero() -> None:

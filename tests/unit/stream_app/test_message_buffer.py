@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from stream_app.batched_topic import MessageBuffer
+from failstream.stream_app.batched_topic import MessageBuffer
 
 
 class Pressure:

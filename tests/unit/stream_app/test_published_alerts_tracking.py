@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from failstream.settings import Settings
-from stream_app.published_alerts import PublishedAlerts
+from failstream.stream_app.published_alerts import PublishedAlerts
 
 
 async def test_acknowledged_send_marks_the_key_published() -> None:

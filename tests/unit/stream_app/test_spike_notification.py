@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stream_app.mongo.failures import MinuteTotal
-from stream_app.processing import spike_notification
+from failstream.stream_app.mongo.failures import MinuteTotal
+from failstream.stream_app.processing import spike_notification
 
 
 def test_spike_fires_when_a_batch_takes_the_minute_across_the_threshold() -> None:

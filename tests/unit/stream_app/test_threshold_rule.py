@@ -4,8 +4,8 @@ import random
 
 import orjson
 
-from stream_app.detection.sliding_window import earliest_full_window, state_bound
-from stream_app.detection.threshold_rule import ThresholdRule, ThresholdState
+from failstream.stream_app.detection.sliding_window import earliest_full_window, state_bound
+from failstream.stream_app.detection.threshold_rule import ThresholdRule, ThresholdState
 from tests.unit.stream_app.oracle import Expected, threshold_oracle
 
 MIN = 60_000

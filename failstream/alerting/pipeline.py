@@ -1,0 +1,321 @@
+"""The alerting pipeline in one place: fence, silence, rate limit, group, render, send, record.
+
+Each stage lives in its own module; this one only wires them. ``handle``
+takes one alert off Kafka through the stages up to its digest group;
+``flush_due`` sends the groups whose ``group_wait`` is over. When an alert is
+finished (sent, suppressed, failed, or found already handled) ``on_handled``
+is told, so the service commits its Kafka offset only then.
+
+Every MongoDB call goes through ``Held``: while MongoDB is away the alert
+waits at the stage it reached (its claim, its record of a sent email) and
+goes on when MongoDB is back, so an outage neither ends the process nor
+sends an email twice. An unreachable relay is waited out the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from failstream.alerting import metrics
+from failstream.alerting.clock import Clock, Sleep, system_clock, system_sleep
+from failstream.alerting.dead_letters import FailedSendLetters
+from failstream.alerting.delivery import AlertDelivery
+from failstream.alerting.dependencies import Held, smtp, smtp_backoff
+from failstream.alerting.email_events import EmailEventPublisher
+from failstream.alerting.email_log import EmailLog
+from failstream.alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
+from failstream.alerting.folding import MAX_FOLDED, RateLimitedBacklog
+from failstream.alerting.grouping import DigestGroups, PendingGroup
+from failstream.alerting.lease import LeaseKeeper, LeasePlan, lease_plan
+from failstream.alerting.ratelimit import AlertRateLimiter
+from failstream.alerting.recipients import recipients_for, wants_resolved
+from failstream.alerting.render import FoldedAlert, alert_message_id, render_email
+from failstream.alerting.retry import RelayWait, RetryPolicy, SendOutcome, send_with_retry
+from failstream.alerting.silence import SilenceStage
+from failstream.alerting.smtp import EmailNotifier, SendFailure
+from failstream.alerting.store import Database
+from failstream.mongo_outage import is_mongo_outage
+from failstream.producer.sink import KafkaSink
+from failstream.settings import Settings
+
+log = logging.getLogger("failstream.alerting")
+
+T = TypeVar("T")
+
+#: How often a process waiting on another owner's live claim looks again.
+HELD_RECHECK_MS = 1000
+
+
+@dataclass
+class Waiting:
+    """An alert claimed by this process and waiting in a digest group, with every Kafka record of it."""
+
+    delivery: AlertDelivery
+    claimed_at: int
+    claim: Claimed
+    extra: list[AlertDelivery] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.delivery.alert.alert_key
+
+    def deliveries(self) -> list[AlertDelivery]:
+        return [self.delivery, *self.extra]
+
+
+@dataclass
+class Stages:
+    fence: AlertFence
+    silences: SilenceStage
+    limiter: AlertRateLimiter
+    notifier: EmailNotifier
+    email_log: EmailLog
+    letters: FailedSendLetters
+    backlog: RateLimitedBacklog
+    lease: LeasePlan = field(default_factory=lambda: LeasePlan(60.0, 20.0))
+    mongo: Held = field(default_factory=Held)
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        stages: Stages,
+        on_handled: Callable[[AlertDelivery], None],
+        clock: Clock = system_clock,
+        sleep: Sleep = system_sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._s = stages
+        self._on_handled = on_handled
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        self._policy = RetryPolicy.from_settings(settings)
+        self._groups: DigestGroups[Waiting] = DigestGroups(int(settings.group_wait_s * 1000))
+        self._waiting: dict[str, Waiting] = {}
+        # another process may have left rate-limited alerts: look once, then after our own
+        self._backlog_maybe = True
+        self._relay = smtp()
+
+    async def _db(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """A MongoDB step, waited for across an outage (each stage call is safe to repeat)."""
+        return await self._s.mongo(operation)
+
+    # --- fence, silence, rate limit, group ----------------------------------
+
+    async def handle(self, delivery: AlertDelivery) -> None:
+        alert = delivery.alert
+        metrics.RECEIVED.labels(alert.rule, alert.state).inc()
+        waiting = self._waiting.get(alert.alert_key)
+        if waiting is not None:  # re-delivered while still waiting here
+            waiting.extra.append(delivery)
+            return
+        fence = self._s.fence
+        claimed_at = self._clock()
+        decision = await self._db(lambda: fence.claim(alert))
+        while isinstance(decision, HeldElsewhere):
+            # a live process owns it; if it dies, its lease runs out and we take over
+            await self._sleep(
+                min(max(decision.lease_until - self._clock(), 0), HELD_RECHECK_MS) / 1000 + 0.05
+            )
+            await self.flush_due()
+            claimed_at = self._clock()
+            decision = await self._db(lambda: fence.claim(alert))
+        if isinstance(decision, AlreadyHandled):
+            log.info("alert %s already %s: not sent again", alert.alert_key, decision.status)
+            metrics.ALERTS.labels("duplicate").inc()
+            self._on_handled(delivery)
+            return
+        assert isinstance(decision, Claimed)
+        claim = decision
+        if decision.taken_over:
+            log.warning("alert %s taken over from an owner whose lease ran out", alert.alert_key)
+        if self._settings.alerting_test_pause_after_claim_s:
+            await self._sleep(self._settings.alerting_test_pause_after_claim_s)
+
+        if alert.state == "resolved" and not wants_resolved(alert.rule, self._settings):
+            await self._suppress(delivery, claim, "resolved_off")
+            return
+        silence = await self._db(lambda: self._s.silences.silenced_by(alert))
+        if silence is not None:
+            await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
+            return
+        if not await self._s.limiter.admit_alert(alert):
+            await self._suppress(delivery, claim, "rate_limit", folded_into=None)
+            return
+
+        recipients = recipients_for(alert.severity, self._settings)
+        waiting = Waiting(delivery, claimed_at, claim)
+        self._waiting[alert.alert_key] = waiting
+        if self._settings.group_wait_s > 0:
+            await self._db(lambda: fence.mark_claims([claim], "grouped"))
+        self._groups.add(recipients, waiting, self._clock())
+        await self.flush_due()
+
+    async def _suppress(self, delivery: AlertDelivery, claim: Claimed, by: str, **fields: Any) -> None:
+        self._backlog_maybe |= by == "rate_limit"
+        log.info("alert %s suppressed by %s", delivery.alert.alert_key, by)
+        metrics.ALERTS.labels(f"suppressed_{by}").inc()
+        await self._db(lambda: self._s.fence.finish([claim], "suppressed", suppressed_by=by, **fields))
+        self._on_handled(delivery)
+
+    # --- render, send, record -----------------------------------------------
+
+    def ms_until_due(self) -> int | None:
+        due_at = self._groups.next_due_at()
+        return None if due_at is None else max(due_at - self._clock(), 0)
+
+    def waiting(self) -> int:
+        return len(self._groups)
+
+    async def flush_due(self) -> None:
+        for group in self._groups.pop_due(self._clock()):
+            await self._send_group(group)
+
+    async def flush_all(self) -> None:
+        for group in self._groups.pop_all():
+            await self._send_group(group)
+
+    def _finish(self, waiting: list[Waiting]) -> None:
+        for w in waiting:
+            self._waiting.pop(w.key, None)
+            for delivery in w.deliveries():
+                self._on_handled(delivery)
+
+    async def _send_group(self, group: PendingGroup[Waiting]) -> None:
+        fence = self._s.fence
+        stale = [w.claim for w in group.items if not fence.still_fresh(w.claimed_at)]
+        renewed = await self._db(lambda: fence.renew_claims(stale)) if stale else set()
+        lost = [w for w in group.items if w.claim in stale and w.key not in renewed]
+        for w in lost:
+            log.warning("alert %s: lease lost while grouped; its new owner sends it", w.key)
+        self._finish(lost)
+        items = [w for w in group.items if w not in lost]
+        if not items:
+            return
+        keys = [w.key for w in items]
+        claims = [w.claim for w in items]
+        if not await self._s.limiter.admit_email():
+            log.warning("global rate limit reached: %d alert(s) held back for the next email", len(keys))
+            await self._db(
+                lambda: fence.finish(claims, "suppressed", suppressed_by="rate_limit", folded_into=None)
+            )
+            metrics.ALERTS.labels("suppressed_rate_limit").inc(len(keys))
+            self._backlog_maybe = True
+            self._finish(items)
+            return
+        folded_keys: list[str] = []
+        folded: list[FoldedAlert] = []
+        if self._backlog_maybe:
+            folded_keys, folded = await self._db(lambda: self._s.backlog.take(exclude=keys))
+            self._backlog_maybe = len(folded_keys) >= MAX_FOLDED
+        rendered = render_email(
+            [w.delivery.alert for w in items],
+            group.recipients,
+            sender=self._settings.smtp_from,
+            dashboard_url=self._settings.dashboard_url,
+            folded=folded,
+            message_id=alert_message_id(keys),
+        )
+        email_id = rendered.message_id
+        recipients = list(group.recipients)
+        await self._db(
+            lambda: self._s.email_log.pending(
+                email_id,
+                kind=rendered.kind,
+                subject=str(rendered.message["Subject"]),
+                recipients=recipients,
+                alert_keys=keys,
+                folded_keys=folded_keys,
+            )
+        )
+        # real time, not the injected sleep: the keeper runs beside the send, whatever its clock
+        keeper = LeaseKeeper(fence.renew_claims, claims, self._s.lease.renew_every_s, is_mongo_outage)
+
+        async def before_retry(attempt: int, failure: SendFailure) -> bool:
+            if keeper.lost or await self._db(lambda: fence.renew_claims(claims)) != set(keys):
+                return False
+            if failure.unreachable:
+                log.warning("email %s waits for the SMTP relay: %s", email_id, failure.reason)
+            else:
+                log.warning("email %s attempt %d failed, retrying: %s", email_id, attempt, failure.reason)
+            await self._db(lambda: self._s.email_log.retrying(email_id, attempt, failure.reason))
+            return True
+
+        started = time.perf_counter()
+        async with keeper:  # renewed all along, also while the relay is away
+            outcome = await send_with_retry(
+                lambda: self._s.notifier.send(rendered.message, recipients),
+                self._policy,
+                before_retry,
+                self._sleep,
+                self._rand,
+                RelayWait(self._relay, smtp_backoff(), lambda: not keeper.lost),
+            )
+        metrics.SEND_SECONDS.observe(time.perf_counter() - started)
+        metrics.ALERTS_PER_EMAIL.observe(len(items))
+        await self._record(outcome, email_id, items, folded_keys)
+        self._finish(items)
+
+    async def _record(
+        self, outcome: SendOutcome, email_id: str, items: list[Waiting], folded_keys: list[str]
+    ) -> None:
+        keys = [w.key for w in items]
+        claims = [w.claim for w in items]
+        fence, email_log = self._s.fence, self._s.email_log
+        if outcome.status == "sent":
+            # the relay has the email: each record waits for MongoDB rather than be lost
+            _, lost, _ = await asyncio.gather(
+                self._db(lambda: email_log.sent(email_id, outcome.attempts, outcome.note)),
+                self._db(lambda: fence.finish(claims, "sent", email_id=email_id, sent_at=self._clock())),
+                self._db(lambda: self._s.backlog.mark_folded(folded_keys, email_id)),
+            )
+            for claim in lost:
+                log.warning(
+                    "alert %s: sent as %s, but its claim was taken over first; the new owner may send it "
+                    "again with the same Message-ID",
+                    claim.key,
+                    email_id,
+                )
+            metrics.ALERTS.labels("sent").inc(len(keys))
+            metrics.observe_sent([w.delivery.alert for w in items], outcome.attempts, self._clock())
+            log.info(
+                "email %s sent for %d alert(s) after %d attempt(s)", email_id, len(keys), outcome.attempts
+            )
+        elif outcome.status == "failed":
+            await self._db(lambda: email_log.failed(email_id, outcome.attempts, outcome.error))
+            await self._db(
+                lambda: fence.finish(claims, "failed", email_id=email_id, last_error=outcome.error)
+            )
+            deliveries = [d for w in items for d in w.deliveries()]
+            await self._db(lambda: self._s.letters.record_failed_send(deliveries, email_id, outcome.error))
+            metrics.ALERTS.labels("failed").inc(len(keys))
+            metrics.EMAIL_ATTEMPTS.labels("failed").observe(outcome.attempts)
+            log.error("email %s failed after %d attempt(s): %s", email_id, outcome.attempts, outcome.error)
+        else:
+            error = f"abandoned: another process took the alerts over ({outcome.error})"
+            await self._db(lambda: email_log.failed(email_id, outcome.attempts, error))
+            log.warning("email %s %s", email_id, error)
+
+
+def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock) -> Stages:
+    events = EmailEventPublisher(settings, sink)
+    lease = lease_plan(settings)
+    return Stages(
+        fence=AlertFence(db.alerts, owner, lease.lease_ms, clock),
+        silences=SilenceStage(db.silences, clock),
+        limiter=AlertRateLimiter.from_settings(settings),
+        notifier=EmailNotifier(settings),
+        email_log=EmailLog(db.emails, events, clock),
+        letters=FailedSendLetters(db.dead_letters, clock),
+        backlog=RateLimitedBacklog(db.alerts),
+        lease=lease,
+    )

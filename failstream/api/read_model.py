@@ -1,0 +1,112 @@
+"""Stats read from the counters the stream app writes, never by summing ``failures``.
+
+Summary and time series come from ``minute_counts`` (one document per UTC
+minute, so a 1-hour window is 60 documents whatever the traffic) and top IPs
+from ``ip_stats`` (one document per IP). FerretDB pushes no filter down, so
+both are small scans where ``failures`` would be a scan of every event; the
+results are then shared by concurrent callers through a short
+stale-while-revalidate cache (``settings.api_stats_cache_s``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from failstream.api.cache import StaleWhileRevalidate
+from failstream.api.labels import add_counts
+from failstream.api.models import StatsSummary, Timeseries, TimeseriesPoint, TopIp
+from failstream.api.params import canonical_duration
+from failstream.producer.events import now_ms
+from failstream.settings import Settings
+
+MINUTE_MS = 60_000
+TOP_IPS = 10
+
+
+def floor_to(ms: int, step_ms: int) -> int:
+    return ms - ms % step_ms
+
+
+class ReadModel:
+    """The stats endpoints' queries, cached per question."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], settings: Settings) -> None:
+        self._db = db
+        self._summaries: StaleWhileRevalidate[StatsSummary] = StaleWhileRevalidate(settings.api_stats_cache_s)
+        self._series: StaleWhileRevalidate[Timeseries] = StaleWhileRevalidate(settings.api_stats_cache_s)
+
+    async def summary(self, window: str, window_s: int) -> StatsSummary:
+        """Keyed by the window's length, so every spelling of one window shares a computation."""
+        return await self._summaries.get(
+            window_s, lambda: self._compute_summary(canonical_duration(window_s), window_s)
+        )
+
+    async def timeseries(self, start: int | None, end: int | None, step_s: int) -> Timeseries:
+        key = (start, end, step_s)
+        return await self._series.get(key, lambda: self._compute_timeseries(start, end, step_s))
+
+    async def _minutes(self, start: int, end: int) -> AsyncIterator[dict[str, Any]]:
+        """The window's minute documents one by one: a 90-day window is 129,600 of them,
+        summed as they arrive rather than held in memory together."""
+        query = {"source": "failures", "minute": {"$gte": start, "$lt": end}}
+        projection = {"minute": 1, "total": 1, "reasons": 1, "statuses": 1, "services": 1}
+        async for doc in self._db.minute_counts.find(query, projection, batch_size=1000):
+            yield doc
+
+    async def _compute_summary(self, window: str, window_s: int) -> StatsSummary:
+        end = now_ms()
+        start = floor_to(end - window_s * 1000, MINUTE_MS)
+        total = 0
+        reasons: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        services: dict[str, int] = {}
+        async for doc in self._minutes(start, end + 1):
+            total += int(doc.get("total") or 0)
+            add_counts(reasons, doc.get("reasons"))
+            add_counts(statuses, doc.get("statuses"))
+            add_counts(services, doc.get("services"))
+        return StatsSummary(
+            window=window,
+            start=start,
+            end=end,
+            total=total,
+            by_reason=reasons,
+            by_status=statuses,
+            by_service=services,
+            top_ips=await self._top_ips(start),
+            computed_at=now_ms(),
+        )
+
+    async def _top_ips(self, start: int) -> list[TopIp]:
+        # ip_stats holds all-time totals; for an IP whose first failure lies in the
+        # window that total *is* its window count (count_scope "window")
+        cursor = self._db.ip_stats.find(
+            {"last_seen": {"$gte": start}}, {"total": 1, "first_seen": 1, "last_seen": 1}
+        ).sort([("total", -1), ("_id", 1)])
+        docs = await cursor.limit(TOP_IPS).to_list(TOP_IPS)
+        return [
+            TopIp(
+                ip=str(doc["_id"]),
+                count=int(doc.get("total") or 0),
+                last_seen=doc.get("last_seen"),
+                count_scope="window" if int(doc.get("first_seen") or 0) >= start else "all_time",
+            )
+            for doc in docs
+        ]
+
+    async def _compute_timeseries(self, start: int | None, end: int | None, step_s: int) -> Timeseries:
+        step_ms = step_s * 1000
+        to = end if end is not None else now_ms()
+        first = floor_to(start if start is not None else to - 3600_000, step_ms)
+        buckets: dict[int, TimeseriesPoint] = {
+            t: TimeseriesPoint(t=t, total=0, by_reason={}) for t in range(first, to, step_ms)
+        }
+        async for doc in self._minutes(first, to):
+            point = buckets.get(floor_to(int(doc["minute"]), step_ms))
+            if point is not None:
+                point.total += int(doc.get("total") or 0)
+                add_counts(point.by_reason, doc.get("reasons"))
+        return Timeseries(start=first, end=to, step_s=step_s, points=list(buckets.values()))

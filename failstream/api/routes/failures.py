@@ -1,0 +1,38 @@
+"""``/failures``: the raw failed requests, newest first, filtered and cursor-paged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from failstream.api import documents
+from failstream.api.auth import require_read
+from failstream.api.models import FailurePage
+from failstream.api.pagination import fetch_page
+from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
+from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
+from failstream.producer.events import FailureReason
+
+router = APIRouter(tags=["failures"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
+
+
+@router.get("/failures", response_model=FailurePage, summary="Failed requests, newest first (ts, then id)")
+async def list_failures(
+    request: Request,
+    limit: LimitParam,
+    ip: IpQuery = None,
+    reason: Annotated[FailureReason | None, Query(description="failure reason")] = None,
+    service: ServiceQuery = None,
+    cursor: CursorQuery = None,
+) -> FailurePage:
+    query = equal_filters(ip=ip_match(ip) if ip else None, reason=reason, service=service)
+    docs, nxt = await fetch_page(
+        db_of(request).failures,
+        query,
+        kind="failures",
+        time_field="ts",
+        position=position_of("failures", cursor),
+        limit=limit,
+    )
+    return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)

@@ -1,0 +1,220 @@
+"""MongoDB persistence (and the retention sweep) in a consumer group of its own.
+
+Detection never waits for the database.
+
+It reads the same topics as the detection agents with a group of its own
+(``<app id>-persist``), writes a batch, then commits: a crash replays the
+uncommitted batch, which the idempotent writes absorb. Scale-out splits its
+partitions among workers exactly like the agents'.
+
+An outage of MongoDB or Kafka is waited out, never a reason to exit: the
+batch being written is held (its offsets uncommitted) and retried with
+backoff until the dependency is back, and ``/readyz`` on the persister's
+metrics port says what it waits for. The worker restarts a persister that
+dies anyway (``stream_app.child_supervisor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from failstream.dependency import until_done
+from failstream.kafka_config import aiokafka_config
+from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
+from failstream.producer.events import Alert, dumps, now_ms
+from failstream.settings import Settings
+from failstream.stream_app import metrics
+from failstream.stream_app.live_counts import LiveCountsAccumulator
+from failstream.stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.retention import sweep_all
+from failstream.stream_app.outages import KAFKA_ERRORS, kafka, kafka_outage, mongodb
+from failstream.stream_app.processing import EmailBatches, FailureBatches, Record
+
+log = logging.getLogger("failstream.stream.persist")
+
+T = TypeVar("T")
+
+
+async def _stored(operation: Callable[[], Awaitable[T]]) -> T:
+    """A MongoDB write or sweep, retried across an outage (each is idempotent)."""
+    return await until_done(operation, mongodb(), MONGO_ERRORS, retryable=is_mongo_outage)
+
+
+def persist_group(settings: Settings) -> str:
+    return f"{settings.stream_app_id}-persist"
+
+
+class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hold a rebalance until the batch being written is written and committed.
+
+    Without it the old owner of a partition can still be writing a batch when
+    the new owner replays it, and two writers on one document lose increments
+    on FerretDB (see ``stream_app.mongo.failures.minute_doc_id``).
+    """
+
+    def __init__(self, batch_lock: asyncio.Lock) -> None:
+        self._batch_lock = batch_lock
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
+async def run_persister(
+    settings: Settings,
+    failures: FailureBatches,
+    emails: EmailBatches,
+    publish: Callable[[list[Alert]], Awaitable[None]],
+) -> None:
+    batch_lock = asyncio.Lock()
+
+    async def started() -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            group_id=persist_group(settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.stream_persist_batch_max,
+            session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
+            **aiokafka_config(settings),
+        )
+        consumer.subscribe(
+            [settings.topic_failed_requests, settings.topic_email_events],
+            listener=FinishBeforeHandOver(batch_lock),
+        )
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # a consumer whose start failed is not started again: a new one is
+            raise
+        return consumer
+
+    consumer = await until_done(started, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
+    try:
+        while True:
+            fetched = await consumer.getmany(timeout_ms=200, max_records=settings.stream_persist_batch_max)
+            if not fetched:
+                continue
+            async with batch_lock:
+                await _write_batch(settings, consumer, fetched, failures, emails, publish)
+    finally:
+        await consumer.stop()
+
+
+async def _write_batch(
+    settings: Settings,
+    consumer: AIOKafkaConsumer,
+    fetched: dict[TopicPartition, list[Any]],
+    failures: FailureBatches,
+    emails: EmailBatches,
+    publish: Callable[[list[Alert]], Awaitable[None]],
+) -> None:
+    """Write one fetched batch and commit it; called with the batch lock held."""
+    # a rebalance may have run between the fetch and the lock: records of a partition
+    # no longer ours are the new owner's to write (it replays them from the commit)
+    owned = consumer.assignment()
+    failure_records: list[Record] = []
+    email_records: list[Record] = []
+    for tp, messages in fetched.items():
+        if tp not in owned:
+            continue
+        target = failure_records if tp.topic == settings.topic_failed_requests else email_records
+        target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
+    if not failure_records and not email_records:
+        return
+    decoded = failures.decode(failure_records, count_live=False)
+    batch = emails.decode(email_records, count_live=False)
+    # the writes are idempotent, so a write cut off by an outage is simply written again
+    if failure_records:
+        spikes = await _stored(lambda: failures.persist(decoded))
+        await publish(spikes)
+    if email_records:
+        await _stored(lambda: emails.persist(batch))
+    letters = len(decoded.letters) + len(batch.letters)
+    metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
+    try:
+        await until_done(consumer.commit, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
+    except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
+        log.warning("persist commit failed, batch will be replayed: %s", exc)
+
+
+async def _serve(settings: Settings, parent_pid: int) -> None:
+    """The persister process: its own loop, MongoDB client and producer for spike alerts."""
+    metrics.serve_persister(settings, persist_group(settings))
+    db = connect(settings)
+    await _stored(lambda: ensure_indexes(db))
+    live = LiveCountsAccumulator()  # the detection process publishes the live counts
+    failures = FailureBatches(settings, {}, db, live)
+    emails = EmailBatches(settings, {}, db, live)
+
+    async def started() -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(acks="all", **aiokafka_config(settings))
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    producer = await until_done(started, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
+
+    async def publish(alerts: list[Alert]) -> None:
+        for alert in alerts:
+
+            async def send(alert: Alert = alert) -> object:
+                return await producer.send_and_wait(
+                    settings.topic_alerts, dumps(alert), key=alert.subject.encode()
+                )
+
+            await until_done(send, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
+            log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+        metrics.observe_published(alerts, now_ms())
+
+    async def sweep_once() -> dict[str, int]:
+        return await sweep_all(db, now_ms(), settings)
+
+    async def retention() -> None:
+        while True:
+            await asyncio.sleep(settings.stream_retention_sweep_s)
+            deleted = await _stored(sweep_once)
+            if any(deleted.values()):
+                log.info(
+                    "retention: deleted %s",
+                    ", ".join(f"{n} {name}" for name, n in deleted.items() if n),
+                )
+
+    async def orphaned() -> None:
+        # no event tells a child that its parent died (SIGKILL): poll
+        while os.getppid() == parent_pid:  # noqa: ASYNC110
+            await asyncio.sleep(1)
+
+    try:
+        serve = asyncio.ensure_future(run_persister(settings, failures, emails, publish))
+        watch = asyncio.ensure_future(orphaned())
+        sweep = asyncio.ensure_future(retention())
+        done, _ = await asyncio.wait({serve, watch, sweep}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (serve, watch, sweep):
+            task.cancel()
+        for task in done:
+            if task is not watch:
+                task.result()  # a crash of the persister is reported, not swallowed
+    finally:
+        await producer.stop()
+        await db.client.close()
+
+
+def persister_main(settings: Settings, parent_pid: int) -> None:
+    """Entry point of the persister child process (started by ``run_worker``)."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    # counts may lag, alerts may not: on a busy host the detection process gets the CPU first
+    os.nice(10)
+    asyncio.run(_serve(settings, parent_pid))

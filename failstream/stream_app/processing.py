@@ -165,7 +165,8 @@ class FailureBatches:
             for r in reads:
                 notes += observe(state, r.event, r.offset)
             self.states.put(key, state)
-            behind[key] = max(0, now - state.ip.max_ts)
+            # an allowlisted IP's state holds no event time: no lag to keep it from being forgotten
+            behind[key] = max(0, now - state.ip.max_ts) if state.ip.max_ts >= 0 else 0
         return [to_alert(n) for n in notes]
 
     async def persist(self, decoded: Decoded) -> list[Alert]:
@@ -212,11 +213,15 @@ class EmailBatches:
         table: MutableMapping[bytes, bytes],
         db: Db | None,
         live: LiveCountsAccumulator,
+        clock: Callable[[], int] = wall_ms,
     ) -> None:
         self.rule = DetectionRules.from_settings(settings).email
         self.table = table
         self.db = db
         self.live = live
+        self._clock = clock
+        # as for failures: how far behind the wall clock each domain's newest event was when applied
+        self._behind_ms: dict[bytes, int] = {}
 
     def decode(self, records: Sequence[KafkaRecord], *, count_live: bool = True) -> EmailBatch:
         batch = EmailBatch()
@@ -238,6 +243,7 @@ class EmailBatches:
         for key, (event, _, offset) in zip(batch.keys, batch.reads, strict=True):
             by_key[key].append((event, offset))
         notes: list[Notification] = []
+        now = self._clock()
         for key, events in by_key.items():
             raw = self.table.get(key)
             state = EmailState.from_json(orjson.loads(raw)) if raw else EmailState()
@@ -249,6 +255,7 @@ class EmailBatches:
                     state, event.recipient_domain, event.ts, event.status, event.service
                 )
             batch.states[key] = bytes(memoryview(orjson.dumps(state.to_json())))
+            self._behind_ms[key] = max(0, now - state.max_ts) if state.max_ts >= 0 else 0
         batch.alerts = [to_alert(n) for n in notes]
         return batch
 
@@ -262,16 +269,29 @@ class EmailBatches:
             await persist_email_counts(self.db, batch.reads)
 
     def sweep(self, now_ms: int) -> tuple[list[Alert], dict[bytes, bytes | None]]:
+        """Resolve quiet episodes and forget idle domains, quiet measured from when last applied.
+
+        As for failures (``FailureBatches.sweep``): a backlog of email events
+        replayed after an outage is minutes old, and a wall-clock sweep between
+        two of its batches would resolve or forget the window half-way.
+        """
         notes: list[Notification] = []
         changes: dict[bytes, bytes | None] = {}
+        behind = self._behind_ms
+        kept: dict[bytes, int] = {}
         for key, raw in list(self.table.items()):
             state = EmailState.from_json(orjson.loads(raw))
-            found = self.rule.expire(state, key.decode(errors="replace"), now_ms)
+            lag = behind.get(key, 0)
+            found = self.rule.expire(state, key.decode(errors="replace"), now_ms - lag)
             notes += found
-            if self.rule.forgettable(state, now_ms):
+            if self.rule.forgettable(state, now_ms - lag):
                 changes[key] = None
-            elif found:
+                continue
+            if found:
                 changes[key] = orjson.dumps(state.to_json())
+            if lag:
+                kept[key] = lag
+        self._behind_ms = kept  # keys handed over in a rebalance leave with the sweep
         return [to_alert(n) for n in notes], changes
 
     def apply(self, changes: dict[bytes, bytes | None]) -> None:

@@ -1,22 +1,28 @@
 """Real services for integration tests.
 
-The session starts (or reuses) the local Kafka broker, FerretDB and SMTP sink
-with ``failstream infra up``; each test then gets its own topics, database,
-consumer groups and SMTP server, so tests never see each other's events.
+The session uses the Kafka and MongoDB given by environment variables; else,
+where a Docker engine answers, starts them in containers (testcontainers);
+else starts (or reuses) the local Kafka broker and FerretDB with
+``failstream infra up`` (see ``service_choice``). The SMTP sink is always the
+local one. Each test then gets its own topics, database, consumer groups and
+SMTP server, so tests never see each other's events.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from failstream.infra import smtp_sink as infra_smtp_sink
 from failstream.infra import stack
+from failstream.infra.process import ManagedProcess
 from failstream.kafka_config import ensure_topics
 from failstream.settings import Settings
+from tests.integration.service_choice import choose_services, docker_engine_answers
 from tests.integration.services import ProcessGroup, SmtpSink, free_port
 from tests.integration.throwaway import ThrowawayFerretDB
 
@@ -26,15 +32,37 @@ def infra() -> Iterator[Settings]:
     """Base settings pointing at running services (started here if needed).
 
     Locally the services stay up between runs (a warm start takes seconds);
-    under CI the ones this session started are stopped at the end.
+    under CI the ones this session started are stopped at the end. Containers
+    live for the session only.
     """
     base = Settings()
-    started = []
-    if os.environ.get("FAILSTREAM_TEST_USE_RUNNING_SERVICES") != "1":
-        before = {svc.name for svc in stack.SERVICES if svc.pid() is not None}
-        stack.up(base)
-        started = [svc for svc in stack.SERVICES if svc.pid() is not None and svc.name not in before]
+    source = choose_services(os.environ, lambda: docker_engine_answers(os.environ))
+    if source == "env":
+        yield base
+        return
+    if source == "containers":
+        from tests.integration.containers import kafka_and_mongodb
+
+        with kafka_and_mongodb(base) as in_containers:
+            started = _started_by(lambda: infra_smtp_sink.up(in_containers))
+            ensure_topics(in_containers)
+            try:
+                yield in_containers
+            finally:
+                _stop_under_ci(started)
+        return
+    started = _started_by(lambda: stack.up(base))
     yield base
+    _stop_under_ci(started)
+
+
+def _started_by(start: Callable[[], object]) -> list[ManagedProcess]:
+    before = {svc.name for svc in stack.SERVICES if svc.pid() is not None}
+    start()
+    return [svc for svc in stack.SERVICES if svc.pid() is not None and svc.name not in before]
+
+
+def _stop_under_ci(started: list[ManagedProcess]) -> None:
     if os.environ.get("CI"):
         for svc in started:
             svc.stop()

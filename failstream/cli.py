@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from failstream.cli_settings import settings_or_exit
+
+if TYPE_CHECKING:
+    from failstream.settings import Settings
 
 #: Plain tracebacks: a crash of a long-running process lands in its log, where a boxed,
 #: locals-printing rich traceback buries the exception line (and may print secrets).
@@ -57,6 +60,15 @@ def main(
 def _echo_json(document: dict[str, Any]) -> None:
     """One JSON document on stdout, for scripts and monitors; diagnostics stay on stderr."""
     typer.echo(json.dumps(document, indent=2))
+
+
+def _process_settings() -> Settings:
+    """The settings of a long-running process, its logging set up from them first."""
+    from failstream.logs import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -113,7 +125,7 @@ def stream() -> None:
     """Run a Faust stream worker (add more for scale-out: same consumer group)."""
     from failstream.stream_app.worker import run_worker
 
-    run_worker(settings_or_exit())
+    run_worker(_process_settings())
 
 
 @app.command()
@@ -123,7 +135,7 @@ def alerting() -> None:
 
     from failstream.alerting.service import run
 
-    asyncio.run(run(settings_or_exit()))
+    asyncio.run(run(_process_settings()))
 
 
 @app.command()
@@ -136,8 +148,7 @@ def api() -> None:
     from failstream.api.app import create_app
     from failstream.api.key_policy import ApiKeysRefused, check_bind
 
-    settings = settings_or_exit()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _process_settings()
     try:
         notice = check_bind(settings)
     except ApiKeysRefused as exc:
@@ -145,12 +156,13 @@ def api() -> None:
     if notice:
         logging.getLogger("failstream.api").warning(notice)
     # live streams (SSE) never end by themselves: without a bound, a shutdown would wait for
-    # every dashboard to close; after 5 s what is still open is cancelled (clients resume)
+    # every dashboard to close; after 5 s what is still open is cancelled (clients resume).
+    # log_config=None: uvicorn's loggers, the access log too, propagate to our handler
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        log_level="info",
+        log_config=None,
         timeout_graceful_shutdown=5,
     )
 
@@ -162,14 +174,16 @@ def demo_app() -> None:
 
     from failstream.producer.demo_app import create_demo_app
 
-    settings = settings_or_exit()
+    settings = _process_settings()
     # the capture middleware resolves the client itself, from the socket peer and only the
-    # header FAILSTREAM_FORWARDED_HEADER names: uvicorn must not rewrite the peer first
+    # header FAILSTREAM_FORWARDED_HEADER names: uvicorn must not rewrite the peer first.
+    # No access log: the demo traffic's requests would bury everything else.
     uvicorn.run(
         create_demo_app(settings),
         host=settings.demo_host,
         port=settings.demo_port,
-        log_level="warning",
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
     )
 
@@ -183,7 +197,7 @@ def demo(
     from failstream.demo import run_demo
 
     try:
-        run_demo(settings_or_exit(), seconds=seconds, with_prometheus=prometheus)
+        run_demo(_process_settings(), seconds=seconds, with_prometheus=prometheus)
     except Exception as exc:
         _fail(exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -56,6 +57,8 @@ def _send_traffic(settings: Settings, rounds: int) -> int:
 
 
 def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = False) -> None:
+    # httpx logs every request at INFO: the demo's own traffic would bury its progress line
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for line in stack.up(settings, with_prometheus=with_prometheus):
         print(line, flush=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -342,6 +342,20 @@ class Settings(BaseSettings):
     # how often each consumer process reads its group's lag from Kafka
     metrics_lag_interval_s: float = Field(default=5.0, gt=0)
 
+    # --- logging (every process, see failstream.logs) ----------------------
+    # a logging level name: DEBUG, INFO, WARNING, ERROR, CRITICAL
+    log_level: str = "INFO"
+    # text: "time level logger message" lines; json: one JSON object per line
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        name = value.strip().upper()
+        if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        return name
+
     @field_validator("trusted_proxies", "capture_skip_paths", "allowlist", "oncall_recipients", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

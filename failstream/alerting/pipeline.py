@@ -130,14 +130,23 @@ class AlertPipeline:
             claimed_at = self._clock()
             decision = await self._db(lambda: fence.claim(alert))
         if isinstance(decision, AlreadyHandled):
-            log.info("alert %s already %s: not sent again", alert.alert_key, decision.status)
+            log.info(
+                "alert %s already %s: not sent again",
+                alert.alert_key,
+                decision.status,
+                extra={"alert_key": alert.alert_key},
+            )
             metrics.ALERTS.labels("duplicate").inc()
             self._on_handled(delivery)
             return
         assert isinstance(decision, Claimed)
         claim = decision
         if decision.taken_over:
-            log.warning("alert %s taken over from an owner whose lease ran out", alert.alert_key)
+            log.warning(
+                "alert %s taken over from an owner whose lease ran out",
+                alert.alert_key,
+                extra={"alert_key": alert.alert_key},
+            )
         if self._settings.alerting_test_pause_after_claim_s:
             await self._sleep(self._settings.alerting_test_pause_after_claim_s)
 
@@ -162,7 +171,8 @@ class AlertPipeline:
 
     async def _suppress(self, delivery: AlertDelivery, claim: Claimed, by: str, **fields: Any) -> None:
         self._backlog_maybe |= by == "rate_limit"
-        log.info("alert %s suppressed by %s", delivery.alert.alert_key, by)
+        key = delivery.alert.alert_key
+        log.info("alert %s suppressed by %s", key, by, extra={"alert_key": key})
         metrics.ALERTS.labels(f"suppressed_{by}").inc()
         await self._db(lambda: self._s.fence.finish([claim], "suppressed", suppressed_by=by, **fields))
         self._on_handled(delivery)
@@ -196,7 +206,11 @@ class AlertPipeline:
         renewed = await self._db(lambda: fence.renew_claims(stale)) if stale else set()
         lost = [w for w in group.items if w.claim in stale and w.key not in renewed]
         for w in lost:
-            log.warning("alert %s: lease lost while grouped; its new owner sends it", w.key)
+            log.warning(
+                "alert %s: lease lost while grouped; its new owner sends it",
+                w.key,
+                extra={"alert_key": w.key},
+            )
         self._finish(lost)
         items = [w for w in group.items if w not in lost]
         if not items:
@@ -284,6 +298,7 @@ class AlertPipeline:
                     "again with the same Message-ID",
                     claim.key,
                     email_id,
+                    extra={"alert_key": claim.key},
                 )
             metrics.ALERTS.labels("sent").inc(len(keys))
             metrics.observe_sent([w.delivery.alert for w in items], outcome.attempts, self._clock())

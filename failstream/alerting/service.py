@@ -38,6 +38,7 @@ from failstream.alerting.offsets import OffsetTracker
 from failstream.alerting.pipeline import AlertPipeline, build_stages
 from failstream.alerting.reports.scheduler import run_reports
 from failstream.alerting.store import connect, ensure_indexes
+from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS
 from failstream.producer.events import Alert
 from failstream.producer.sink import KafkaSink
@@ -104,8 +105,7 @@ def _apply_backpressure(consumer: AIOKafkaConsumer, lanes: SubjectLanes, limit: 
 
 
 async def run(settings: Settings) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     metrics.serve(settings, consumer_group(settings))
     client = connect(settings)  # connects lazily: nothing waits on MongoDB yet
     db = client[settings.mongo_db]

@@ -6,7 +6,16 @@ import re
 import shutil
 from pathlib import Path
 
-from failstream.infra.process import DATA_DIR, INFRA_DIR, InfraError, ManagedProcess, port_open, run_step, say
+from failstream.infra.process import (
+    DATA_DIR,
+    INFRA_DIR,
+    LOG_DIR,
+    InfraError,
+    ManagedProcess,
+    port_open,
+    run_step,
+    say,
+)
 from failstream.settings import ROOT, Settings
 
 SOURCE = ROOT / "infra" / "ferretdb"
@@ -34,6 +43,7 @@ def ensure_binary() -> None:
         ["go", "build", "-o", str(BINARY), "."],
         cwd=SOURCE,
         what="building FerretDB v1.24.2 from the Go module proxy (first start only, ~2 min)",
+        log=LOG_DIR / "ferretdb-build.log",
     )
 
 

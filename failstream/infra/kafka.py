@@ -8,7 +8,16 @@ import uuid
 from pathlib import Path
 
 from failstream.infra.certs import ensure_local_tls
-from failstream.infra.process import DATA_DIR, INFRA_DIR, InfraError, ManagedProcess, port_open, run_step, say
+from failstream.infra.process import (
+    DATA_DIR,
+    INFRA_DIR,
+    LOG_DIR,
+    InfraError,
+    ManagedProcess,
+    port_open,
+    run_step,
+    say,
+)
 from failstream.settings import ROOT, Settings
 
 POM = ROOT / "infra" / "kafka" / "pom.xml"
@@ -40,6 +49,7 @@ def ensure_jars() -> None:
             "-DincludeScope=runtime",
         ],
         what="fetching Apache Kafka 3.9 broker jars from Maven Central (first start only)",
+        log=LOG_DIR / "maven.log",
     )
 
 

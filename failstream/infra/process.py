@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from failstream.private_files import private_dir, write_private
+from failstream.private_files import private_dir, private_opener, write_private
 from failstream.settings import ROOT
 
 INFRA_DIR = ROOT / ".infra"
@@ -138,10 +138,37 @@ class ManagedProcess:
 
 
 def run_step(
-    argv: Sequence[str], *, what: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    what: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> None:
-    """Run one build step in the foreground, showing its output as it goes."""
-    say(what)
-    result = subprocess.run(list(argv), cwd=cwd, env={**os.environ, **(env or {})}, check=False)
+    """Run one build step in the foreground; its output goes to ``log`` when given.
+
+    A build tool's own output (Maven's colour codes, Go's download lines) is
+    not Failstream's: with ``log`` it lands in that file, and only a failure
+    shows its tail.
+    """
+    if log is None:
+        say(what)
+        result = subprocess.run(list(argv), cwd=cwd, env={**os.environ, **(env or {})}, check=False)
+        if result.returncode != 0:
+            raise InfraError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}")
+        return
+    say(f"{what}; output in {log}")
+    private_dir(log.parent)
+    with open(log, "ab", opener=private_opener) as output:
+        result = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if result.returncode != 0:
-        raise InfraError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise InfraError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}\n{tail}")

@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError
 
 from failstream.dependency import until_done
 from failstream.kafka_config import aiokafka_config
+from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
 from failstream.producer.events import Alert, dumps, now_ms
 from failstream.settings import Settings
@@ -176,7 +177,13 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
                 )
 
             await until_done(send, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
-            log.info("alert %s (%s, count %d)", alert.alert_key, alert.state, alert.count)
+            log.info(
+                "alert %s (%s, count %d)",
+                alert.alert_key,
+                alert.state,
+                alert.count,
+                extra={"alert_key": alert.alert_key},
+            )
         metrics.observe_published(alerts, now_ms())
 
     async def sweep_once() -> dict[str, int]:
@@ -214,7 +221,7 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
 
 def persister_main(settings: Settings, parent_pid: int) -> None:
     """Entry point of the persister child process (started by ``run_worker``)."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    configure_logging(settings.log_level, settings.log_format)  # a spawned process: set up anew
     # counts may lag, alerts may not: on a busy host the detection process gets the CPU first
     os.nice(10)
     asyncio.run(_serve(settings, parent_pid))

@@ -230,6 +230,7 @@ class SupervisingWorker(faust.Worker):
     def __init__(self, app: faust.App, supervisor: ChildSupervisor | None, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.persister_supervisor = supervisor
+        self.spinner = None  # no terminal spinner: Faust says "Ready" through our logging
 
     async def on_stop(self) -> None:
         if self.persister_supervisor is not None:
@@ -263,7 +264,9 @@ def run_worker(settings: Settings) -> None:
     # (fetch -> conductor -> channel -> stream -> ack); measured +20 % events/s
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings)
-    worker = SupervisingWorker(app, supervisor, loglevel="INFO")
+    # logging is failstream.logs' (set up by the command): mode must not replace the root
+    # handlers, redirect stdout into them, or print Faust's banner
+    worker = SupervisingWorker(app, supervisor, quiet=True, override_logging=False)
     tune_collector()
     try:
         worker.execute_from_commandline()

@@ -59,6 +59,8 @@ def _send_traffic(settings: Settings, rounds: int) -> int:
 def run_demo(settings: Settings, seconds: int = 0, *, with_prometheus: bool = False) -> None:
     # httpx logs every request at INFO: the demo's own traffic would bury its progress line
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not settings.stream_instance_id:  # its one worker, restarted by the supervisor, resumes at once
+        settings = settings.model_copy(update={"stream_instance_id": "demo-stream"})
     for line in stack.up(settings, with_prometheus=with_prometheus):
         print(line, flush=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     stream_retention_sweep_s: float = Field(default=3600.0, gt=0)
     # how soon a killed worker's partitions move to the others (Kafka's floor is 6 s)
     stream_session_timeout_s: float = Field(default=30.0, ge=6)
+    # Kafka static membership: a worker restarted with the same id (and its persister,
+    # "<id>-persist") gets its partitions back at once instead of after the session
+    # timeout. Unique per running worker (a pod or host name); empty: dynamic membership.
+    stream_instance_id: str = Field(default="", max_length=200, pattern=r"^[A-Za-z0-9._:-]*$")
     # how long the worker's producer gathers changelog records and alerts into one
     # request: at 0 a batch of 1,000 table writes becomes hundreds of requests (10 ms
     # took the worker from ~3,000 to ~5,500 events/s). Alerts are still acknowledged

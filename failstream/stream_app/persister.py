@@ -52,6 +52,11 @@ def persist_group(settings: Settings) -> str:
     return f"{settings.stream_app_id}-persist"
 
 
+def persister_instance_id(settings: Settings) -> str | None:
+    """The worker's static member id with a suffix: each of its two groups knows it again on restart."""
+    return f"{settings.stream_instance_id}-persist" if settings.stream_instance_id else None
+
+
 class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hold a rebalance until the batch being written is written and committed.
 
@@ -86,6 +91,7 @@ async def run_persister(
             auto_offset_reset="earliest",
             max_poll_records=settings.stream_persist_batch_max,
             session_timeout_ms=int(settings.stream_session_timeout_s * 1000),
+            group_instance_id=persister_instance_id(settings),
             **aiokafka_config(settings),
         )
         consumer.subscribe(

@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,  # timers walk the table: only active partitions may be in it
         web_enabled=False,
         broker_session_timeout=settings.stream_session_timeout_s,
+        consumer_group_instance_id=settings.stream_instance_id or None,
         broker_max_poll_records=settings.stream_batch_max,
         stream_buffer_maxsize=4 * settings.stream_batch_max,
         key_serializer="raw",

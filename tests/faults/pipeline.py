@@ -67,6 +67,7 @@ def fault_settings(base: Settings, workdir: Path, smtp_port: int) -> Settings:
             "rate_limit_per_subject": "100/minute",
             "rate_limit_global": "100000/hour",
             "stream_session_timeout_s": 10,
+            "stream_instance_id": "faults-stream-1",  # as a deployment of one worker would set it
             "api_port": free_port(),
             "demo_port": free_port(),
             "metrics_stream_port": free_port(),

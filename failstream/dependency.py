@@ -59,8 +59,11 @@ class Dependency:
     #: Every dependency of this process, for readiness.
     known: dict[str, Dependency] = {}
 
-    def __init__(self, name: str, *, gauge: Gauge = DEPENDENCY_UP, logger: logging.Logger = log) -> None:
+    def __init__(
+        self, name: str, *, gauge: Gauge = DEPENDENCY_UP, logger: logging.Logger = log, quiet: bool = False
+    ) -> None:
         self.name = name
+        self._quiet = quiet  # the owner says what changed in its own words
         self.up = True
         self.last_error = ""
         self._down_since = 0.0
@@ -75,17 +78,19 @@ class Dependency:
             self.up = False
             self._down_since = time.monotonic()
             self._gauge.set(0)
-            self._log.warning(
-                "%s is down (%s); holding work and retrying with backoff", self.name, self.last_error
-            )
+            if not self._quiet:
+                self._log.warning(
+                    "%s is down (%s); holding work and retrying with backoff", self.name, self.last_error
+                )
 
     def back(self) -> None:
         if not self.up:
             self.up = True
             self._gauge.set(1)
-            self._log.warning(
-                "%s is back after %.1f s; resuming", self.name, time.monotonic() - self._down_since
-            )
+            if not self._quiet:
+                self._log.warning(
+                    "%s is back after %.1f s; resuming", self.name, time.monotonic() - self._down_since
+                )
 
     @classmethod
     def named(cls, name: str) -> Dependency:

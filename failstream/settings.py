@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     stream_retention_sweep_s: float = Field(default=3600.0, gt=0)
     # how soon a killed worker's partitions move to the others (Kafka's floor is 6 s)
     stream_session_timeout_s: float = Field(default=30.0, ge=6)
+    # how long a Kafka write of the worker (changelog, alert, dead letter, live count) may go
+    # unacknowledged before it fails and is sent again (Faust's default is 20 minutes, all that
+    # time with detection waiting on it); duplicates are harmless, see stream_app.kafka_writes
+    stream_kafka_write_timeout_s: float = Field(default=30.0, ge=5, le=600)
     # Kafka static membership: a worker restarted with the same id (and its persister,
     # "<id>-persist") gets its partitions back at once instead of after the session
     # timeout. Unique per running worker (a pod or host name); empty: dynamic membership.

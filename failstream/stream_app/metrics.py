@@ -56,6 +56,11 @@ CHANGELOG_RECORDS = Counter(
     "Detection-state records written to the changelog and acknowledged (not in Faust's monitor)",
 )
 
+TASK_STALLS = Counter(
+    "failstream_stream_task_stalls_total",
+    "Times a worker task stopped coming round (stuck on an await), by task",
+    ["task"],
+)
 CHILD_RESTARTS = Counter(
     "failstream_stream_child_restarts_total",
     "Child processes of the worker restarted after they died, by child (persister)",

@@ -47,6 +47,7 @@ from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.persister import persister_main
 from failstream.stream_app.processing import EmailBatches, FailureBatches
 from failstream.stream_app.published_alerts import PublishedAlerts
+from failstream.stream_app.stall_watch import StallWatch
 from failstream.stream_app.table_writes import write_table
 
 log = logging.getLogger("failstream.stream")
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger=settings.stream_producer_linger_ms / 1000,
+        producer_request_timeout=settings.stream_kafka_write_timeout_s,
     )
     emails_topic = app.topic(settings.topic_email_events, key_type=bytes, value_type=bytes)
     live_topic = app.topic(settings.topic_live_counts, key_type=bytes, value_type=bytes)
@@ -161,7 +163,9 @@ def create_app(settings: Settings) -> faust.App:
     async def _detect_failures() -> None:
         unacked: list[Any] = []
         flushed_at = time.monotonic()
+        failures_watch.started(asyncio.current_task())
         while not app.should_stop:
+            failures_watch.beat()
             batch = await take_batch(app, failure_buffer, settings.stream_batch_within_s)
             metrics.BATCHED_TAKEN.inc(len(batch))
             if batch:
@@ -178,6 +182,12 @@ def create_app(settings: Settings) -> faust.App:
                 ack_all(app, unacked)
                 unacked = []
                 flushed_at = time.monotonic()
+
+    failures_watch = StallWatch("failures task")
+
+    @app.timer(5.0)
+    async def watch_failures_task() -> None:
+        failures_watch.check()
 
     @app.agent(emails_topic)
     async def process_emails(stream: Any) -> None:

@@ -1,21 +1,31 @@
-"""The host app the producer benchmarks load: one Starlette route that answers 401.
+"""The host apps the producer benchmarks load, with or without the capture middleware.
 
-``python -m benchmarks.producer_bench_app --port 8101 [--capture | --in-process]``
-serves it under uvicorn, with or without the capture middleware (events go
-to the local broker on a benchmark topic). ``--capture`` is the one line a
-host adds, so events go through the relay process unless
-``FAILSTREAM_PRODUCER_RELAY=false``; ``--in-process`` gives the middleware a
-KafkaSink of its own, in the host process.
+``python -m benchmarks.producer_bench_app --port 8101 [--app orders] [--capture | --discard | --passthrough]``
+serves one under uvicorn (events go to the local broker on a benchmark topic):
+
+* ``items`` (default): one Starlette route that does nothing but answer 401,
+  the worst case: the middleware's cost against no work at all.
+* ``orders``: a realistic FastAPI endpoint, ``POST /api/orders/{order_id}``
+  with a pydantic body of ten fields and a dependency that checks a bearer
+  token, answering JSON. The load generator decides how many requests carry
+  a wrong token (401) and are captured.
+
+``--capture`` is the one line a host adds: facts on the capture queue, the
+event built and sent by its thread, in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -26,6 +36,8 @@ from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
 
 TOPIC = "bench-failed-requests"
+#: the token the orders app accepts; any other is answered 401
+GOOD_TOKEN = "bench-good-token-0123456789"
 
 
 async def protected(request: Request) -> PlainTextResponse:
@@ -84,36 +96,70 @@ def build_app(
     return app
 
 
+class Order(BaseModel):
+    """Ten fields, as a realistic write endpoint validates them."""
+
+    customer_id: int = Field(ge=1)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=1000)
+    unit_price: float = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    express: bool = False
+    coupon: str | None = None
+    note: str = Field(default="", max_length=500)
+    email: str = Field(max_length=254)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), GOOD_TOKEN.encode()):
+        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return "customer"
+
+
+async def place_order(order_id: int, order: Order, who: Annotated[str, Depends(_caller)]) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "by": who,
+        "total": round(order.quantity * order.unit_price, 2),
+        "currency": order.currency,
+        "express": order.express,
+    }
+
+
+def build_orders_app(
+    capture: bool, sink: KafkaSink | DiscardingSink | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """The realistic endpoint: FastAPI, a ten-field pydantic body, a bearer-token dependency, JSON out."""
+    app = FastAPI()
+    app.post("/api/orders/{order_id}")(place_order)
+    if capture:
+        settings = settings or bench_settings()
+        app.add_middleware(FailureCaptureMiddleware, settings=settings, sink=sink)
+    return app
+
+
 def main() -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--capture", action="store_true", help="the middleware as a host adds it (relay)")
-    parser.add_argument(
-        "--in-process", action="store_true", help="the middleware with a KafkaSink in this process"
-    )
+    parser.add_argument("--app", choices=("items", "orders"), default="items")
+    parser.add_argument("--capture", action="store_true", help="the middleware as a host adds it")
     parser.add_argument("--discard", action="store_true", help="capture, but into a sink that drops events")
     parser.add_argument("--passthrough", action="store_true", help="a middleware that records nothing")
     args = parser.parse_args()
+    build: Any = build_orders_app if args.app == "orders" else build_app
     if args.passthrough:
-        app = build_app(False)
+        app = build(False)
         app.add_middleware(PassThrough)
-        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="error", access_log=False)
-        return
-    settings = bench_settings()
-    sink: KafkaSink | DiscardingSink | None = None
-    if args.discard:
-        sink = DiscardingSink()
-    elif args.in_process:
-        sink = KafkaSink(settings)
-    uvicorn.run(
-        build_app(args.capture or sink is not None, sink=sink, settings=settings),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="error",
-        access_log=False,
-    )
+    else:
+        sink = DiscardingSink() if args.discard else None
+        app = build(args.capture or sink is not None, sink=sink, settings=bench_settings())
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="error", access_log=False)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,20 @@
-"""Requests/s of a Starlette app answering 401 under uvicorn, with vs without the middleware.
+"""Requests/s of host apps under uvicorn, with vs without the capture middleware.
 
-Both servers run side by side (separate processes, same settings); wrk loads
-them over real HTTP in alternating rounds (A B C, then C B A, ...) so drift on
-the shared machine hits both alike. The verdict is the median of per-round
-ratios: two variants measured back to back share the machine's load of that
-moment, while the medians of whole columns can come from different moments.
-The load average is printed with the results: on a shared machine it says how
-far to trust them.
+Two apps (see ``benchmarks.producer_bench_app``): ``orders``, a realistic
+FastAPI endpoint (ten-field pydantic body, bearer-token dependency, JSON
+answer) where ``--fail-share`` of the requests (30 %) carry a wrong token and
+are captured; and ``items``, a Starlette route that does nothing but answer
+401, every request captured. Each runs with and without the middleware, as
+separate processes; wrk loads them over real HTTP in alternating rounds
+(A B C D, then D C B A, ...) so drift on the shared machine hits all alike.
+The verdict is the median of per-round ratios.
 
-"with middleware" is the one line a host adds: events are built and sent by
-the relay child process. "in-process" gives the middleware a KafkaSink in
-the host process instead. The relay's own CPU time per request is reported
-too: it is off the host's event loop, not free.
+The servers are pinned to one core and wrk to the other (``taskset``), so
+whatever the capture moves to a thread is paid on the host's own core. The
+host's CPU time is read from ``/proc`` per round: per request, and the
+extra per failed request (with minus without, over the failed requests).
 
-    .venv/bin/python -m benchmarks.producer_http [--rounds 8] [--seconds 4] [--discard]
+    .venv/bin/python -m benchmarks.producer_http [--rounds 20] [--seconds 3] [--app orders|items|both]
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.producer_bench_app import TOPIC
 from failstream.infra.debian import ensure_binary
@@ -38,9 +41,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+
 def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    argv = [sys.executable, "-m", "benchmarks.producer_bench_app", "--port", str(port), *flags]
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "benchmarks.producer_bench_app"]
+    argv += ["--port", str(port), *flags]
     proc = subprocess.Popen(argv, start_new_session=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -63,41 +71,55 @@ def _cpu_s(pid: int) -> float:
     return _stat(pid)[1]
 
 
-def _children_cpu_s(pid: int) -> float:
-    """CPU time of the process's direct children (the relay), so far."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            parent, cpu = _stat(int(entry))
-        except OSError:
-            continue
-        if parent == pid:
-            total += cpu
-    return total
+_ORDERS_LUA = """
+local body = '{"customer_id": 7, "sku": "SKU-12345", "quantity": 3, "unit_price": 9.99, "currency": "EUR",'
+  .. ' "express": false, "coupon": null, "note": "leave at the door", "email": "ann@example.com",'
+  .. ' "tags": ["gift", "fragile"]}'
+local n = 0
+local good, bad
+init = function(args)
+  local share = tonumber(args[1])
+  local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "bench/1.0"}
+  headers["Authorization"] = "Bearer " .. args[2]
+  good = wrk.format("POST", "/api/orders/42", headers, body)
+  headers["Authorization"] = "Bearer wrong-token"
+  bad = wrk.format("POST", "/api/orders/42", headers, body)
+  fail_every = share
+end
+request = function()
+  n = n + 1
+  -- spread evenly: request n fails when floor(n * share) steps up
+  if math.floor(n * fail_every) ~= math.floor((n - 1) * fail_every) then return bad end
+  return good
+end
+"""
 
 
-def _wrk(wrk: str, port: int, seconds: int, connections: int) -> tuple[float, int]:
-    """(requests/s, requests served) of one wrk run."""
-    out = subprocess.run(
-        [
-            wrk,
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            f"http://127.0.0.1:{port}/api/items/42",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def _wrk(
+    wrk: str, port: int, seconds: int, connections: int, app: str, fail_share: float
+) -> tuple[float, int, int]:
+    """(requests/s, requests served, of them failed) of one wrk run, wrk pinned to the load core."""
+    argv = ["taskset", "-c", LOAD_CPU, wrk, "-t1", f"-c{connections}", f"-d{seconds}s"]
+    if app == "orders":
+        from benchmarks.producer_bench_app import GOOD_TOKEN
+
+        script = Path(tempfile.gettempdir()) / "failstream-bench-orders.lua"
+        script.write_text(_ORDERS_LUA)
+        argv += ["-s", str(script), f"http://127.0.0.1:{port}", "--", str(fail_share), GOOD_TOKEN]
+    else:
+        argv.append(f"http://127.0.0.1:{port}/api/items/42")
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     total = re.search(r"(\d+) requests in", out)
-    assert non2xx and total and non2xx.group(1) == total.group(1), "every answer must be the 401"
+    assert total is not None, out
+    failed = int(non2xx.group(1)) if non2xx else 0
+    if app == "items":
+        assert failed == int(total.group(1)), "every answer must be the 401"
+    else:
+        assert abs(failed / int(total.group(1)) - fail_share) < 0.02, (failed, total.group(1))
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert match is not None
-    return float(match.group(1)), int(total.group(1))
+    return float(match.group(1)), int(total.group(1)), failed
 
 
 def _loadavg() -> str:
@@ -106,9 +128,11 @@ def _loadavg() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--app", choices=("orders", "items", "both"), default="both")
+    parser.add_argument("--fail-share", type=float, default=0.3, help="share of orders requests failing auth")
     parser.add_argument(
         "--discard",
         action="store_true",
@@ -121,63 +145,69 @@ def main() -> None:
     ensure_topics(bench_settings())
     wrk = ensure_binary("wrk", "wrk")  # once, not per round
     load_before = _loadavg()
-    variants = {
-        "without middleware": _serve(),
-        "with middleware": _serve("--capture"),
-        "with middleware, in-process": _serve("--in-process"),
-    }
-    if args.discard:
-        variants["middleware, discarding sink"] = _serve("--discard")
-        variants["pass-through middleware"] = _serve("--passthrough")
+    apps = ("orders", "items") if args.app == "both" else (args.app,)
+    variants: dict[tuple[str, str], tuple[subprocess.Popen[bytes], int]] = {}
+    for app in apps:
+        variants[(app, "without")] = _serve("--app", app)
+        variants[(app, "with")] = _serve("--app", app, "--capture")
+        if args.discard:
+            variants[(app, "discarding sink")] = _serve("--app", app, "--discard")
+            variants[(app, "pass-through")] = _serve("--app", app, "--passthrough")
     try:
-        results: dict[str, list[float]] = {name: [] for name in variants}
-        # the server's CPU time per request: unlike req/s, not moved by how much of the
-        # machine other processes (wrk, the broker, neighbours) took during the round
-        cpu_us: dict[str, list[float]] = {name: [] for name in variants}
-        child_cpu_us: dict[str, list[float]] = {name: [] for name in variants}
-        for _, port in variants.values():
-            _wrk(wrk, port, 2, args.connections)  # warm-up
-        names = list(variants)
+        rates: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
+        # the server's CPU time: unlike req/s, not moved by how much of the machine
+        # other processes (the broker, neighbours) took during the round
+        cpu_us: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
+        cpu_s: dict[tuple[str, str], list[tuple[float, int, int]]] = {key: [] for key in variants}
+        for key, (_, port) in variants.items():
+            _wrk(wrk, port, 2, args.connections, key[0], args.fail_share)  # warm-up
+        keys = list(variants)
         for i in range(args.rounds):
-            for name in names if i % 2 == 0 else reversed(names):
-                proc, port = variants[name]
-                cpu0, child0 = _cpu_s(proc.pid), _children_cpu_s(proc.pid)
-                rate, served = _wrk(wrk, port, args.seconds, args.connections)
-                results[name].append(rate)
-                cpu_us[name].append((_cpu_s(proc.pid) - cpu0) / served * 1e6)
-                child_cpu_us[name].append((_children_cpu_s(proc.pid) - child0) / served * 1e6)
+            for key in keys if i % 2 == 0 else reversed(keys):
+                proc, port = variants[key]
+                cpu0 = _cpu_s(proc.pid)
+                rate, served, failed = _wrk(
+                    wrk, port, args.seconds, args.connections, key[0], args.fail_share
+                )
+                used = _cpu_s(proc.pid) - cpu0
+                rates[key].append(rate)
+                cpu_us[key].append(used / served * 1e6)
+                cpu_s[key].append((used, served, failed))
         print(
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; topic {TOPIC}; "
-            f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, alternated; "
+            f"servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
+            f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, "
+            f"alternated; orders fail share {args.fail_share}; "
             f"load average {load_before} before, {_loadavg()} after"
         )
-        without = results["without middleware"]
-        base = statistics.median(without)
-        for name, values in results.items():
-            median = statistics.median(values)
-            print(
-                f"{name:28s} req/s: {' '.join(f'{r:.0f}' for r in values)}  "
-                f"median {median:.0f}  ratio of medians {median / base:.3f}"
-            )
-        for name, values in results.items():
-            if name == "without middleware":
-                continue
-            paired = [v / wo for v, wo in zip(values, without, strict=True)]
-            print(
-                f"{name:28s} per-round ratios: {' '.join(f'{r:.2f}' for r in paired)}  "
-                f"median {statistics.median(paired):.3f}"
-            )
-        base_cpu = cpu_us["without middleware"]
-        for name, values in cpu_us.items():
-            paired = [wo / v for v, wo in zip(values, base_cpu, strict=True)]
-            print(
-                f"{name:28s} server CPU us/request: {' '.join(f'{v:.0f}' for v in values)}  "
-                f"median {statistics.median(values):.1f}  "
-                f"per-round without/with {statistics.median(paired):.3f}  "
-                f"relay process CPU us/request median {statistics.median(child_cpu_us[name]):.1f}"
-            )
-        paired = [w / wo for w, wo in zip(results["with middleware"], without, strict=True)]
-        print(f"with/without, median per-round ratio {statistics.median(paired):.3f} (target >= 0.97)")
+        for app in apps:
+            base = rates[(app, "without")]
+            base_cpu = cpu_s[(app, "without")]
+            for key in keys:
+                if key[0] != app:
+                    continue
+                values = rates[key]
+                line = (
+                    f"{app:6s} {key[1]:16s} req/s median {statistics.median(values):7.0f}  "
+                    f"host CPU us/request median {statistics.median(cpu_us[key]):6.1f}"
+                )
+                if key[1] != "without":
+                    paired = [v / wo for v, wo in zip(values, base, strict=True)]
+                    # extra host CPU per captured request: this round's CPU per request minus the bare
+                    # app's in the same round, times requests per failure
+                    extra = [
+                        (used / served - b_used / b_served) * served / failed * 1e6
+                        for (used, served, failed), (b_used, b_served, _) in zip(
+                            cpu_s[key], base_cpu, strict=True
+                        )
+                        if failed
+                    ]
+                    line += (
+                        f"  per-round ratio median {statistics.median(paired):.3f} "
+                        f"(min {min(paired):.3f}, max {max(paired):.3f}); "
+                        f"extra host CPU per failed request median {statistics.median(extra):.1f} us"
+                    )
+                print(line)
     finally:
         for proc, _ in variants.values():
             os.killpg(proc.pid, signal.SIGTERM)

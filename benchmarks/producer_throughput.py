@@ -5,9 +5,10 @@ same producer settings (idempotent, lz4, murmur2_random, linger), and are
 timed from the first send until the broker acknowledged the last one
 (flush), in alternating rounds.
 
-A third loop hands the relay what the ASGI middleware hands it per failed
-request (its facts, not the JSON), timed from the first ``add`` until the
-relay process has built, sent and had acknowledged the last event and exited.
+A third loop puts on the capture queue what the ASGI middleware puts there
+per failed request (its facts, not the JSON), timed from the first ``put``
+until the capture thread has built and sent, and the broker acknowledged,
+the last event.
 
     .venv/bin/python -m benchmarks.producer_throughput [--events 200000 --rounds 3]
 """
@@ -22,9 +23,10 @@ from confluent_kafka import Producer
 
 from benchmarks.producer_bench_app import TOPIC, bench_settings
 from failstream.kafka_config import ensure_topics
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture_queue import CaptureQueue
 from failstream.producer.events import failed_request_json
 from failstream.producer.ids import next_event_id
-from failstream.producer.relay_client import ASGI_FACTS, RelayClient
 from failstream.producer.sink import KafkaSink
 
 
@@ -65,27 +67,31 @@ def sink_rate(payloads: list[tuple[bytes, bytes]]) -> float:
 def _facts(n: int) -> list[tuple[object, ...]]:
     headers = ((b"host", b"127.0.0.1:8000"), (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) bench"))
     return [
-        (ASGI_FACTS, 1_700_000_000_000 + i, "bench", f"198.51.{i % 200}.{i % 250}", headers, "POST",
+        (1_700_000_000_000 + i, f"198.51.{i % 200}.{i % 250}", headers, "POST",
          "/api/items/{item_id}", 401, None, None)
         for i in range(n)
     ]  # fmt: skip
 
 
-def relay_rate(entries: list[tuple[object, ...]]) -> float:
-    settings = bench_settings().model_copy(update={"producer_relay": True})
-    relay = RelayClient(settings)
-    relay.add(entries[0])  # start the relay and its Kafka client before the clock does
-    relay.ship()
-    deadline = time.monotonic() + 30
-    while relay.relay_stats.get("delivered", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+def queue_rate(facts: list[tuple[object, ...]]) -> float:
+    settings = bench_settings()
+    sink = KafkaSink(settings)
+    sink.start()
+    middleware = FailureCaptureMiddleware(None, settings=settings, sink=sink)  # type: ignore[arg-type]
+    deliver = middleware._deliver
+    entries = [(deliver, *fact) for fact in facts]
+    queue = CaptureQueue(max_entries=len(entries) + 1)
+    queue.put(entries[0])  # start the thread and the Kafka client before the clock does
+    assert queue.flush(30) and sink.flush(30) == 0
     started = time.perf_counter()
     for entry in entries:
-        relay.add(entry)
-    unsent = relay.close(120)
+        queue.put(entry)
+    assert queue.flush(120)
+    left = sink.flush(120)
     elapsed = time.perf_counter() - started
-    stats = relay.relay_stats
-    assert unsent == 0 and stats.get("delivered") == len(entries) + 1 and not stats.get("spooled"), stats
+    queue.close()
+    sink.close(10)
+    assert left == 0 and queue.dropped == 0 and sink.spooled == 0, (left, queue.dropped, sink.spooled)
     return len(entries) / elapsed
 
 
@@ -119,22 +125,22 @@ def main() -> None:
     print(f"{args.events} events of {len(payloads[0][1])} bytes per run, {args.rounds} alternating rounds")
     sink: list[float] = []
     raw: list[float] = []
-    relayed: list[float] = []
+    queued: list[float] = []
     for i in range(args.rounds):
         order = [
             (lambda: sink_rate(payloads), sink),
             (lambda: raw_rate(payloads), raw),
-            (lambda: relay_rate(entries), relayed),
+            (lambda: queue_rate(entries), queued),
         ]
         for run, results in order if i % 2 == 0 else reversed(order):
             results.append(run())
     print("KafkaSink.send  events/s:", " ".join(f"{r:,.0f}" for r in sink))
     print("raw produce     events/s:", " ".join(f"{r:,.0f}" for r in raw))
-    print("relay, facts in events/s:", " ".join(f"{r:,.0f}" for r in relayed))
+    print("capture queue   events/s:", " ".join(f"{r:,.0f}" for r in queued))
     print(
         f"median KafkaSink {statistics.median(sink):,.0f}/s, raw {statistics.median(raw):,.0f}/s, "
         f"ratio {statistics.median(sink) / statistics.median(raw):.2f} (target >= 100,000/s); "
-        f"through the relay {statistics.median(relayed):,.0f}/s"
+        f"through the capture queue {statistics.median(queued):,.0f}/s"
     )
 
 

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from failstream.producer.paths import default_spool_dir
+
 #: Project root (where ``certificates/`` and ``.infra/`` live for local runs).
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,16 +135,15 @@ class Settings(BaseSettings):
     #: (plus every 4xx with capture_all_4xx)
     capture_statuses: CsvList = ()
     capture_skip_paths: CsvList = ("/healthz", "/readyz", "/metrics")
-    producer_spool_dir: Path = ROOT / ".infra" / "data" / "spool"
+    #: default: the user's cache directory ($XDG_CACHE_HOME/failstream/spool, ~/.cache/failstream/spool),
+    #: never a path inside the installed package
+    producer_spool_dir: Path = Field(default_factory=default_spool_dir)
     producer_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     producer_queue_max_messages: int = Field(default=200_000, ge=1)
     producer_message_timeout_ms: int = Field(default=30_000, ge=1)
     # events feed minute-scale detection: 50 ms of batching costs nothing there and
     # saves the host and the broker a request per handful of events
     producer_linger_ms: int = Field(default=50, ge=0)
-    #: build and send events in a relay child process (producer.relay), so the host's request
-    #: thread only appends each failure's facts to a list; off: everything in the host process
-    producer_relay: bool = True
 
     @field_validator("capture_statuses", mode="before")
     @classmethod

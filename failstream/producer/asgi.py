@@ -5,23 +5,30 @@ exception from the app is recorded as ``server_error`` and re-raised as is,
 and capture errors are swallowed so the host never sees them. One line::
 
     app.add_middleware(FailureCaptureMiddleware, settings=Settings())
+
+Per failed request the request thread appends the request's facts to the
+process's capture queue (:mod:`producer.capture_queue`) and returns; the
+queue's daemon thread reads the headers, builds the event and hands it to
+the sink. Given a ``recorder`` instead, the event is built and sent on the
+request thread (tests, and hosts that want exactly that).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from failstream.producer.capture import FailureRecorder
+from failstream.producer.capture_queue import capture_queue, warm_up
 from failstream.producer.classify import REASON_STATE_KEY
 from failstream.producer.policy import CapturePolicy
-from failstream.producer.relay_client import ASGI_FACTS, READY_WAIT_S, RELAY_BATCH, RelayClient, recorder_for
 from failstream.producer.request_facts import forwarding_header_of, host_reason_of, request_facts
-from failstream.producer.sink import KafkaSink
-from failstream.settings import Settings
+
+if TYPE_CHECKING:
+    from failstream.producer.capture import FailureRecorder
+    from failstream.producer.sink import KafkaSink
+    from failstream.settings import Settings
 
 log = logging.getLogger("failstream.producer")
 
@@ -35,7 +42,7 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 class FailureCaptureMiddleware:
-    """Give it ``settings`` (the shared relay, or ``sink=``; policy from settings) or a ``recorder``."""
+    """Give it ``settings`` (events go to the shared sink, or to ``sink=``) or a ``recorder``."""
 
     def __init__(
         self,
@@ -46,33 +53,45 @@ class FailureCaptureMiddleware:
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,
     ) -> None:
-        if recorder is None:
-            if settings is None:
-                raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
-            recorder = recorder_for(settings, sink, policy=policy)
+        if recorder is None and settings is None:
+            raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
         self.app = app
-        self.recorder = recorder
+        self._settings = settings
+        self._sink = sink
+        self._recorder = recorder
+        if recorder is not None:
+            policy = recorder.policy
+        elif policy is None:
+            assert settings is not None
+            policy = CapturePolicy.from_settings(settings)
+        self.policy = policy
         self._forwarding_header = forwarding_header_of(settings, recorder)
         # every request passes here: plain attribute and set lookups, no method calls
-        self._failures = recorder.policy.failure_statuses
-        self._skip_paths = recorder.policy.skip_paths
-        self._skip_prefixes = recorder.policy.skip_prefixes
-        self._service = recorder.service
-        relay = getattr(recorder, "relay", None)
-        self._relay: RelayClient | None = relay
-        if relay is not None:
-            # the relay builds and sends the event in its own process (see producer.relay)
-            self._relay_batch = relay.batch
-            self._relay_ship = relay.ship_full
-            self._relay_start = relay.start
-            self._record = self._relay_record  # type: ignore[method-assign]
-            # Starlette builds middlewares at the first call (lifespan startup under a
-            # server): the relay gets ready then, not when a quiet host's first failure comes
-            relay.start()
+        self._failures = policy.failure_statuses
+        self._skip_paths = policy.skip_paths
+        self._skip_prefixes = policy.skip_prefixes
+        self._cold = recorder is None  # the Kafka client is not started yet: see warm_up
+        if recorder is None:
+            self._put = capture_queue().put
+            self._record = self._queue_record  # type: ignore[method-assign]
+
+    @property
+    def recorder(self) -> FailureRecorder:
+        """The recorder that builds and sends this middleware's events (made on first use)."""
+        recorder = self._recorder
+        if recorder is None:
+            from failstream.producer.capture import FailureRecorder  # the thread's work, not the import's
+
+            assert self._settings is not None
+            recorder = self._recorder = FailureRecorder(self._settings, self._sink, policy=self.policy)
+        return recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" and self._relay is not None:
-            receive = self._after_relay_ready(receive)
+        if self._cold:
+            # the server's start-up (lifespan) or its first request, in the serving process
+            # (after a fork): the capture thread starts the client while the host serves
+            self._cold = False
+            self._put((warm_up, self))
         if (
             scope["type"] != "http"
             or scope["path"] in self._skip_paths
@@ -100,20 +119,8 @@ class FailureCaptureMiddleware:
         if status in self._failures:
             self._record(scope, status, response_headers)
 
-    def _after_relay_ready(self, receive: Receive) -> Receive:
-        """The server's start-up also waits (bounded) for the relay: once it serves, capture works."""
-        relay = self._relay
-        assert relay is not None
-
-        async def receive_after_relay_ready() -> Message:
-            message = await receive()
-            if message.get("type") == "lifespan.startup":
-                await asyncio.to_thread(relay.wait_ready, READY_WAIT_S)  # the event loop keeps running
-            return message
-
-        return receive_after_relay_ready
-
     def _record(self, scope: Scope, status: int, response_headers: Any) -> None:
+        """Build and send the event on the request thread: the path of a ``recorder=``."""
         try:
             client = scope.get("client")
             host_reason = host_reason_of(scope.get("state"))
@@ -137,24 +144,23 @@ class FailureCaptureMiddleware:
         except Exception:
             log.exception("failed to capture a failed request")
 
-    def _relay_record(self, scope: Scope, status: int, response_headers: Any) -> None:
-        """The request's facts as they are, for the relay process to read: the host pays one append.
+    def _queue_record(self, scope: Scope, status: int, response_headers: Any) -> None:
+        """The request's facts as they are, for the capture thread to read: the host pays one append.
 
-        Spelled out (no helper calls) because it is all the host pays per failure.
-        Header lists are copied into tuples: a tuple of bytes pairs drops out of
-        the collector's sight at its first pass, where the server's list would be
-        traced by every collection until the batch ships (measured: per-round
-        ratio 0.974-0.976 against 0.947-0.954 holding the lists).
+        Spelled out (no helper calls) because it is all the request thread pays
+        per failure. Header lists are copied into tuples: a tuple of bytes
+        pairs drops out of the collector's sight at its first pass, where the
+        server's list would be traced by every collection until the batch is
+        built (measured for the relay: per-round ratio 0.974-0.976 against
+        0.947-0.954 holding the lists).
         """
         try:
             client = scope.get("client")
             state = scope.get("state")
-            batch = self._relay_batch
-            batch.append(
+            self._put(
                 (
-                    ASGI_FACTS,
+                    self._deliver,
                     _time_ns() // 1_000_000,
-                    self._service,
                     client[0] if client else None,
                     tuple(scope.get("headers") or ()),
                     scope.get("method", ""),
@@ -164,13 +170,19 @@ class FailureCaptureMiddleware:
                     tuple(response_headers) if status == 401 and response_headers else None,
                 )
             )
-            queued = len(batch)
-            if queued >= RELAY_BATCH:
-                self._relay_ship()
-            elif queued == 1:
-                self._relay_start()  # no-op once running; starts a forked worker's own relay
         except Exception:
             log.exception("failed to capture a failed request")
+
+    def _deliver(self, entry: tuple[Any, ...]) -> None:
+        """On the capture thread: read the headers, build the event, hand it to the sink."""
+        _, ts, peer, headers, method, route, status, host_reason, response_headers = entry
+        xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
+            headers, status, host_reason, response_headers, self._forwarding_header
+        )
+        self.recorder.record(
+            peer, xff, forwarded, method, route, status, has_auth, host_reason,
+            user_agent, request_id, challenge, ts,
+        )  # fmt: skip
 
 
 _time_ns = time.time_ns

@@ -30,6 +30,7 @@ class FailureRecorder:
         self.service = self.policy.service
         self.topic = settings.topic_failed_requests
         self.trusted = settings.trusted_proxy_networks
+        self.forwarded_header = settings.forwarded_header  # what a middleware given only this recorder reads
         self.captured = metrics.captured_counts(self.service)
 
     def is_failure(self, status: int) -> bool:
@@ -56,7 +57,7 @@ class FailureRecorder:
         """Build the event and hand it to the sink; the ASGI middleware calls it positionally (cheaper).
 
         ``ts_ms`` is when the request failed, for a caller that records it later
-        (the relay process); by default, now.
+        (the capture queue's thread); by default, now.
         """
         ip = client_ip(peer, x_forwarded_for, forwarded, self.trusted)
         reason = classify(status, has_auth, host_reason, www_authenticate)

@@ -1,8 +1,8 @@
 """The demo host service: ``POST /api/submit`` needs ``Authorization: Bearer <token>``.
 
 It captures failures the way the README tells a user to: one
-``add_middleware`` line, so the relay, its start-up and its exit flush are
-the ones every host gets. A test may pass its own ``sink`` instead.
+``add_middleware`` line, so the capture queue, its thread and its exit
+flush are the ones every host gets. A test may pass its own ``sink`` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from failstream.kafka_config import KafkaCredentialsError
 from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.classify import set_failure_reason
 from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
@@ -26,7 +27,7 @@ def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # the shared relay (README install) is started by the middleware and flushed at exit;
+        # the shared sink (README install) is started by the first event and flushed at exit;
         # only a sink handed in by the caller is this app's to start and close
         if sink is not None:
             try:
@@ -35,6 +36,7 @@ def create_demo_app(settings: Settings, sink: KafkaSink | None = None) -> FastAP
                 pass  # already logged by the sink; the service answers, events wait in the spool
         yield
         if sink is not None:
+            flush_capture(5)  # what the capture thread still holds goes to the sink before it closes
             sink.close(timeout_s=10)
 
     app = FastAPI(title="Failstream demo service", lifespan=lifespan)

@@ -11,12 +11,16 @@ validated against the wire contract here, not downstream.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from failstream.producer import metrics
+from failstream.producer.capture_queue import capture_queue
 from failstream.producer.events import EmailEvent, dumps, new_event_id, now_ms
-from failstream.producer.relay_client import MESSAGE, shared_relay
 from failstream.producer.shared import shared_sink
-from failstream.producer.sink import KafkaSink
-from failstream.settings import Settings
+
+if TYPE_CHECKING:
+    from failstream.producer.sink import KafkaSink
+    from failstream.settings import Settings
 
 
 def recipient_domain_of(recipient: str) -> str:
@@ -42,7 +46,11 @@ def report_email_event(
     error: str = "",
     sink: KafkaSink | None = None,
 ) -> EmailEvent:
-    """Queue one EmailEvent; never waits on Kafka. Returns the event (its ``event_id``)."""
+    """Queue one EmailEvent; never waits on Kafka. Returns the event (its ``event_id``).
+
+    By default it goes through the capture queue to the shared sink, like the
+    middlewares' events; with ``sink=`` it is handed to that sink right here.
+    """
     if recipient_domain is None:
         if recipient is None:
             raise ValueError("report_email_event needs recipient= or recipient_domain=")
@@ -58,12 +66,18 @@ def report_email_event(
         error=error[:2000],
     )
     topic, key, value = settings.topic_email_events, event.recipient_domain, dumps(event)
-    if sink is None and settings.producer_relay:
-        shared_relay(settings).add((MESSAGE, topic, key, value))  # one Kafka client per host: the relay's
+    if sink is None:
+        capture_queue().put((_send_shared, settings, topic, key, value))  # one Kafka client per host
     else:
-        (sink or shared_sink(settings)).send(topic, key, value)
+        sink.send(topic, key, value)
     metrics.EMAIL_EVENTS.inc()
     return event
+
+
+def _send_shared(entry: tuple[Any, ...]) -> None:
+    """On the capture thread: the event to the shared sink of its settings."""
+    _, settings, topic, key, value = entry
+    shared_sink(settings).send(topic, key, value)
 
 
 async def report_email_event_async(

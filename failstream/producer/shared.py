@@ -2,40 +2,35 @@
 
 A host service that adds the ASGI middleware, the WSGI middleware and
 ``report_email_event`` should run one Kafka client and one spool, not three;
-and it should not have to close them itself: they are flushed at exit. The
-same holds for the relay that stands in for them (``producer.relay_client``).
+and it should not have to close them itself: at exit the capture queue is
+drained into the sinks first, then the sinks deliver (or spool) and close.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
-from failstream.producer.sink import KafkaSink
-from failstream.settings import Settings
+from failstream.producer.capture_queue import capture_queue
+
+if TYPE_CHECKING:
+    from failstream.producer.sink import KafkaSink
+    from failstream.settings import Settings
 
 #: how long interpreter exit may wait for Kafka before the rest is spooled
 EXIT_FLUSH_S = 5.0
 
 
-class _Closable(Protocol):
-    def close(self, timeout_s: float = ...) -> int: ...
+class _Sinks:
+    """One KafkaSink per (bootstrap servers, security protocol, spool dir), made on first use."""
 
-
-T = TypeVar("T", bound=_Closable)
-
-
-class PerConnection(Generic[T]):
-    """One ``T`` per (bootstrap servers, security protocol, spool dir), made on first use, closed at exit."""
-
-    def __init__(self, make: Callable[[Settings], T]) -> None:
-        self._make = make
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[tuple[str, str, str], T] = {}
+        self._items: dict[tuple[str, str, str], KafkaSink] = {}
 
-    def get(self, settings: Settings) -> T:
+    def get(self, settings: Settings) -> KafkaSink:
         key = (
             settings.kafka_bootstrap_servers,
             settings.kafka_security_protocol,
@@ -44,9 +39,9 @@ class PerConnection(Generic[T]):
         with self._lock:
             item = self._items.get(key)
             if item is None:
-                item = self._items[key] = self._make(settings)
-                if len(self._items) == 1:
-                    atexit.register(self.close_all)
+                from failstream.producer.sink import KafkaSink  # librdkafka only once an event comes
+
+                item = self._items[key] = KafkaSink(settings)
             return item
 
     def close_all(self, timeout_s: float = EXIT_FLUSH_S) -> None:
@@ -56,14 +51,29 @@ class PerConnection(Generic[T]):
         for item in items:
             item.close(timeout_s)
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
 
-_SINKS = PerConnection(KafkaSink)
+
+_SINKS = _Sinks()
 
 
 def shared_sink(settings: Settings) -> KafkaSink:
-    """The sink for these connection settings, created on first use."""
+    """The sink for these connection settings, created on first use and closed at exit."""
     return _SINKS.get(settings)
 
 
 def close_shared_sinks(timeout_s: float = EXIT_FLUSH_S) -> None:
+    """Hand every queued failure to its sink, then deliver (or spool) and close the shared sinks."""
+    capture_queue().flush(timeout_s)
     _SINKS.close_all(timeout_s)
+
+
+def _at_exit() -> None:
+    capture_queue().close(EXIT_FLUSH_S)
+    _SINKS.close_all(EXIT_FLUSH_S)
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SINKS.after_fork_in_child)

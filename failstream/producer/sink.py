@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -52,11 +54,22 @@ _QUIET_TICK_S = 0.5
 _SERVE_EVERY = 64  # sends between two rounds of serving librdkafka's reports on the sending thread
 _PROBE_EVERY_S = 1.0
 _PROBE_TIMEOUT_S = 1.0
-_WARM_UP_TIMEOUT_S = 1.0  # a host may wait for the relay's warm-up (relay_client.READY_WAIT_S)
+_WARM_UP_TIMEOUT_S = 1.0
 _REPLAY_CHUNK = 500
 _REPLAY_PAUSE_S = 0.005  # at most ~100k replayed events/s
 # delivery failures that mean "Kafka is not there", as opposed to "Kafka refused this event"
 _UNREACHABLE = (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
+
+
+_sinks: weakref.WeakSet[KafkaSink] = weakref.WeakSet()
+#: a forked child's copies of its parent's clients and spools: never used, never freed
+#: (see KafkaSink._after_fork_in_child)
+_left_by_parent: list[tuple[Any, Any]] = []
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_sinks):
+        sink._after_fork_in_child()
 
 
 class _Clocks:
@@ -73,6 +86,8 @@ class KafkaSink:
 
     def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
         self._settings = settings
+        self._spool_dir_arg = spool_dir
+        _sinks.add(self)
         self._spool = DiskSpool(spool_dir or settings.producer_spool_dir, settings.producer_spool_max_bytes)
         self._spool_ok = False
         self._spool_lock = threading.Lock()
@@ -534,6 +549,20 @@ class KafkaSink:
         except KafkaCredentialsError as exc:
             self.config_error = str(exc)
 
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child: the parent's client, thread, spool slot and queue are the parent's.
+
+        librdkafka's threads do not survive a fork, and destroying the parent's
+        client here could wait for them forever; the spool's slot lock and open
+        segment belong to the parent too, and closing a copied buffered file
+        would write the parent's bytes a second time. So the old objects are
+        kept, untouched, and this sink is built afresh: the child's first event
+        starts its own client and claims a slot of its own.
+        """
+        if self._producer is not None or self._thread is not None:
+            _left_by_parent.append((self._producer, self._spool))
+        self.__init__(self._settings, spool_dir=self._spool_dir_arg)  # type: ignore[misc]
+
     def stats(self) -> dict[str, int]:
         """Running totals and current depths, as :class:`metrics.SinkMetricsPublisher` reads them."""
         producer = self._producer
@@ -571,3 +600,6 @@ class KafkaSink:
                 )
             self._spool.close()
             self._spool_ok = False
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

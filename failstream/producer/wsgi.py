@@ -5,31 +5,40 @@ One line::
     app.wsgi_app = FailureCaptureWSGIMiddleware(app.wsgi_app, settings=Settings())   # Flask
     application = FailureCaptureWSGIMiddleware(get_wsgi_application(), settings=...)  # Django
 
+(For Flask, ``failstream.producer.flask.Failstream(app)`` says the same.)
 Like the ASGI middleware it only observes: the status is read from
 ``start_response``, the body passes through untouched (no wrapper when the
 app has already called ``start_response``, which Flask and Django do), an
-exception is recorded as ``server_error`` and re-raised.
+exception is recorded as ``server_error`` and re-raised. The request thread
+reads the few environ values an event needs and appends them to the capture
+queue; the queue's thread builds the event and sends it.
 
 Route template: a ``route_of(environ)`` hook if given; else a template the
 app put in ``environ["failstream.route"]`` (see :func:`set_route`); else
-Flask/werkzeug's matched ``url_rule``; else ``<unmatched>``, never the raw
+Flask's matched ``request.url_rule``, read while Flask's request context is
+still active (Flask calls ``start_response`` inside it; current Flask puts
+no werkzeug request in the environ); else ``<unmatched>``, never the raw
 path (it carries ids and would blow up every per-route count).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from failstream.producer.capture import FailureRecorder
+from failstream.producer.capture_queue import capture_queue, warm_up
 from failstream.producer.classify import REASON_STATE_KEY
 from failstream.producer.client_ip import forwarding_slots, wsgi_key
 from failstream.producer.policy import CapturePolicy
-from failstream.producer.relay_client import recorder_for
 from failstream.producer.request_facts import forwarding_header_of
-from failstream.producer.sink import KafkaSink
-from failstream.settings import Settings
+
+if TYPE_CHECKING:
+    from failstream.producer.capture import FailureRecorder
+    from failstream.producer.sink import KafkaSink
+    from failstream.settings import Settings
 
 log = logging.getLogger("failstream.producer")
 
@@ -43,20 +52,38 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 def set_route(environ: Environ, template: str) -> None:
-    """Let a framework without a werkzeug request (Django) name the route template."""
+    """Let a framework the middleware cannot read (Django) name the route template."""
     environ[ROUTE_ENVIRON_KEY] = template
+
+
+def flask_route() -> str | None:
+    """The rule Flask matched for the request being answered, if a Flask request is active.
+
+    Public Flask API only (``has_request_context``, ``request.url_rule``); Flask is
+    looked up among the loaded modules, so a host without Flask never imports it.
+    """
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        return None
+    rule = flask.request.url_rule
+    return None if rule is None else str(rule.rule)
 
 
 def default_route_of(environ: Environ) -> str | None:
     route = environ.get(ROUTE_ENVIRON_KEY)
     if route:
         return str(route)
-    # werkzeug's Request stores itself here; Flask sets url_rule when a rule matched
+    flask_rule = flask_route()
+    if flask_rule:
+        return flask_rule
+    # a bare werkzeug app that stores its Request here (older Flask did)
     rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
     return getattr(rule, "rule", None)
 
 
 class FailureCaptureWSGIMiddleware:
+    """Give it ``settings`` (events go to the shared sink, or to ``sink=``) or a ``recorder``."""
+
     def __init__(
         self,
         app: WSGIApp,
@@ -67,75 +94,111 @@ class FailureCaptureWSGIMiddleware:
         policy: CapturePolicy | None = None,
         route_of: RouteOf = default_route_of,
     ) -> None:
-        if recorder is None:
-            if settings is None:
-                raise TypeError("FailureCaptureWSGIMiddleware needs settings= or recorder=")
-            recorder = recorder_for(settings, sink, policy=policy)
+        if recorder is None and settings is None:
+            raise TypeError("FailureCaptureWSGIMiddleware needs settings= or recorder=")
         self.app = app
-        self.recorder = recorder
         self.route_of = route_of
+        self._settings = settings
+        self._sink = sink
+        self._recorder = recorder
+        if recorder is not None:
+            policy = recorder.policy
+        elif policy is None:
+            assert settings is not None
+            policy = CapturePolicy.from_settings(settings)
+        self.policy = policy
         header = forwarding_header_of(settings, recorder)
         # WSGI servers join a header's repeated lines with commas under one environ key
         self._forwarding_key = wsgi_key(header)
         self._forwarding_header = header
-        relay = getattr(recorder, "relay", None)
-        if relay is not None:
-            # WSGI has no start-up hook: the app is built before it serves, so waiting
-            # (bounded) here makes a quiet host's first failure as quick as any later one
-            relay.wait_ready()
+        self._put = capture_queue().put
+        self._cold = recorder is None  # the Kafka client is not started yet: see capture_queue.warm_up
+
+    @property
+    def recorder(self) -> FailureRecorder:
+        """The recorder that builds and sends this middleware's events (made on first use)."""
+        recorder = self._recorder
+        if recorder is None:
+            from failstream.producer.capture import FailureRecorder  # the thread's work, not the import's
+
+            assert self._settings is not None
+            recorder = self._recorder = FailureRecorder(self._settings, self._sink, policy=self.policy)
+        return recorder
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self.recorder.skips(environ.get("PATH_INFO", "")):
+        if self._cold:
+            # the first request, in the serving process (a WSGI app has no start-up hook, and a
+            # gunicorn --preload master must not start librdkafka): the client starts meanwhile
+            self._cold = False
+            self._put((warm_up, self))
+        if self.policy.skips(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)
         seen = _Response()
 
         def capture_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen.started(status, headers)
+            if self.policy.is_failure(seen.status):  # type: ignore[arg-type]
+                # the app's request context (Flask's) is still active here, not after it returns
+                seen.route = self._route(environ)
             return start_response(status, headers, exc_info)
 
         try:
             body = self.app(environ, capture_start_response)
         except BaseException:
-            self._record(environ, 500, None)
+            self._record(environ, 500, None, None)
             raise
         if seen.status is None:  # a lazy app: the status comes with the first chunk
             return _WatchedBody(body, self, environ, seen)
-        if self.recorder.is_failure(seen.status):
-            self._record(environ, seen.status, seen.challenge)
+        if self.policy.is_failure(seen.status):
+            self._record(environ, seen.status, seen.challenge, seen.route)
         return body
 
-    def _record(self, environ: Environ, status: int, challenge: str | None) -> None:
+    def _route(self, environ: Environ) -> str | None:
         try:
-            route = None
-            try:
-                route = self.route_of(environ)
-            except Exception:
-                log.exception("route_of hook failed")
+            return self.route_of(environ)
+        except Exception:
+            log.exception("route_of hook failed")
+            return None
+
+    def _record(self, environ: Environ, status: int, challenge: str | None, route: str | None) -> None:
+        try:
+            if route is None:
+                route = self._route(environ)
             chain = environ.get(self._forwarding_key)
             addresses, forwarded = forwarding_slots(self._forwarding_header, chain)
-            self.recorder.record(
-                peer=environ.get("REMOTE_ADDR"),
-                x_forwarded_for=addresses,
-                forwarded=forwarded,
-                method=environ.get("REQUEST_METHOD", ""),
-                route=route or UNMATCHED_ROUTE,
-                status=status,
-                has_auth="HTTP_AUTHORIZATION" in environ,
-                host_reason=environ.get(REASON_STATE_KEY),
-                user_agent=environ.get("HTTP_USER_AGENT", ""),
-                request_id=environ.get("HTTP_X_REQUEST_ID", ""),
-                www_authenticate=challenge,
+            facts = (
+                environ.get("REMOTE_ADDR"),
+                addresses,
+                forwarded,
+                environ.get("REQUEST_METHOD", ""),
+                route or UNMATCHED_ROUTE,
+                status,
+                "HTTP_AUTHORIZATION" in environ,
+                environ.get(REASON_STATE_KEY),
+                environ.get("HTTP_USER_AGENT", ""),
+                environ.get("HTTP_X_REQUEST_ID", ""),
+                challenge,
             )
+            if self._recorder is not None:
+                self._recorder.record(*facts)
+            else:
+                self._put((self._deliver, _time_ns() // 1_000_000, facts))
         except Exception:
             log.exception("failed to capture a failed request")
 
+    def _deliver(self, entry: tuple[Any, ...]) -> None:
+        """On the capture thread: build the event and hand it to the sink."""
+        facts: tuple[Any, ...] = (*entry[2], entry[1])  # ts_ms last: when the request failed
+        self.recorder.record(*facts)
+
 
 class _Response:
-    __slots__ = ("challenge", "status")
+    __slots__ = ("challenge", "route", "status")
 
     def __init__(self) -> None:
         self.status: int | None = None
         self.challenge: str | None = None
+        self.route: str | None = None
 
     def started(self, status: str, headers: list[tuple[str, str]]) -> None:
         try:
@@ -184,10 +247,13 @@ class _WatchedBody:
         if status is None:
             return
         self._recorded = True
-        if self._middleware.recorder.is_failure(status):
-            self._middleware._record(self._environ, status, self._seen.challenge)
+        if self._middleware.policy.is_failure(status):
+            self._middleware._record(self._environ, status, self._seen.challenge, self._seen.route)
 
     def close(self) -> None:
         close = getattr(self._body, "close", None)
         if close is not None:
             close()
+
+
+_time_ns = time.time_ns

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.classify import set_failure_reason
 from failstream.producer.demo_app import create_demo_app
 from failstream.producer.sink import KafkaSink
@@ -75,7 +76,7 @@ def test_asgi_events_carry_real_ip_reason_route_and_status_and_no_secrets(
             ),
         ]
         assert statuses == [401, 401, 200]
-        assert sink.flush(15) == 0
+        assert flush_capture() and sink.flush(15) == 0
         scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         labels = 'reason="missing_token",service="it",status="401"'
         assert f"failstream_producer_captured_events_total{{{labels}}}" in scrape
@@ -128,7 +129,7 @@ def test_wsgi_events_carry_real_ip_reason_route_and_status_and_no_secrets(
             ),
         ]
     assert statuses == [401, 401, 401]
-    assert sink.flush(15) == 0
+    assert flush_capture() and sink.flush(15) == 0
 
     found = read_events(capture_settings, capture_settings.topic_failed_requests, expect=3)
     assert len(found) == 3

@@ -1,7 +1,8 @@
 """A quiet host's lone failures reach Kafka within a second, through the README's one-line install.
 
-Relay on (the default), nothing hand-built: the middleware is added exactly
-as the README says, and latency is measured from just before the request to
+Nothing hand-built: the middleware is added exactly as the README says (the
+capture queue's thread builds the event and the shared sink sends it, all in
+the host process), and latency is measured from just before the request to
 the broker's append time of its event.
 """
 
@@ -22,7 +23,6 @@ from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 from werkzeug.routing import Map, Rule
 
 from failstream.producer.asgi import FailureCaptureMiddleware
-from failstream.producer.relay_client import shared_relay
 from failstream.producer.shared import close_shared_sinks
 from failstream.producer.wsgi import FailureCaptureWSGIMiddleware, set_route
 from failstream.settings import Settings
@@ -38,11 +38,10 @@ WITHIN_MS = 1000
 @pytest.fixture
 def quiet_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     quiet = settings.model_copy(
-        update={"producer_spool_dir": tmp_path / "spool", "service_name": "quiet", "producer_relay": True}
+        update={"producer_spool_dir": tmp_path / "spool", "service_name": "quiet"}
     )
     stamp_on_arrival(quiet, quiet.topic_failed_requests)
     yield quiet
-    shared_relay(quiet).close(10)
     close_shared_sinks(10)
 
 
@@ -62,7 +61,7 @@ async def _login(request: Request) -> PlainTextResponse:
 
 
 def test_a_lone_401_to_an_idle_starlette_app_reaches_kafka_within_a_second(quiet_settings: Settings) -> None:
-    """Right after start-up (the relay may still be starting), and again once the host sat idle."""
+    """Right after start-up (the Kafka client starts with the server), and again once the host sat idle."""
     settings = quiet_settings
     app = Starlette(routes=[Route("/login", _login, methods=["POST"])])
     app.add_middleware(FailureCaptureMiddleware, settings=settings)  # the README's line

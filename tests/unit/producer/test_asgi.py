@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from failstream.producer.asgi import FailureCaptureMiddleware
 from failstream.producer.capture import FailureRecorder
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.classify import set_failure_reason
 
 SECRET = "s3cr3t-token-value"
@@ -126,8 +127,12 @@ async def test_a_failing_sink_never_reaches_the_host(unit_settings) -> None:
     assert (await client.get("/items/1")).status_code == 401
 
 
-async def test_one_line_install_with_settings_only(unit_settings, recording_sink) -> None:
+async def test_one_line_install_with_settings_only_queues_and_the_capture_thread_sends(
+    unit_settings, recording_sink
+) -> None:
     app = Starlette(routes=[Route("/items/{item_id}", item)])
     app.add_middleware(FailureCaptureMiddleware, settings=unit_settings, sink=recording_sink)
     await _http(app).get("/items/1")
-    assert len(recording_sink.sent) == 1
+    assert flush_capture()
+    [event] = recording_sink.events()
+    assert (event["route"], event["status"], event["reason"]) == ("/items/{item_id}", 401, "missing_token")

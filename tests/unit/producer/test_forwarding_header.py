@@ -1,9 +1,8 @@
 """Only the one forwarding header the settings name counts, all its lines, the same on every path.
 
-Every case runs through the four ways an event is made: the ASGI middleware
-in the host, the relay child reading the ASGI middleware's raw headers, the
-WSGI middleware in the host, and the WSGI middleware's facts delivered by the
-relay child.
+Every case runs through the four ways an event is made: each middleware with
+a recorder of its own (built on the request thread), and each middleware as
+installed (facts queued, the event built on the capture thread).
 """
 
 from __future__ import annotations
@@ -13,24 +12,14 @@ from typing import Any
 import pytest
 
 from failstream.producer.asgi import FailureCaptureMiddleware
-from failstream.producer.relay import EntryDelivery
-from failstream.producer.relay_client import RelayClient, RelayedRecorder
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.request_facts import request_facts
 from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
 from failstream.settings import Settings
 from tests.unit.producer.conftest import RecordingSink
 
 Lines = list[tuple[str, str]]
-
-
-class _HeldRelay(RelayClient):
-    """Holds entries for the test to deliver; never starts a process."""
-
-    def start(self) -> None:
-        pass
-
-    def wait_ready(self, timeout_s: float = 0.0) -> bool:
-        return True
 
 
 async def _asgi_401(scope: Any, receive: Any, send: Any) -> None:
@@ -60,36 +49,33 @@ def _environ(peer: str, lines: Lines) -> dict:
 async def _recorded_ips(settings: Settings, peer: str, lines: Lines) -> dict[str, str]:
     ips: dict[str, str] = {}
 
-    sink = RecordingSink()
-    asgi = FailureCaptureMiddleware(_asgi_401, settings=settings, sink=sink)  # type: ignore[arg-type]
-
     async def receive() -> dict:
         return {"type": "http.request", "body": b""}
 
     async def send(message: dict) -> None:
         pass
 
-    await asgi(_scope(peer, lines), receive, send)
-    ips["asgi"] = sink.events()[-1]["ip"]
-
-    relay = _HeldRelay(settings)
-    asgi_relayed = FailureCaptureMiddleware(_asgi_401, recorder=RelayedRecorder(settings, relay=relay))  # type: ignore[arg-type]
-    await asgi_relayed(_scope(peer, lines), receive, send)
     sink = RecordingSink()
-    EntryDelivery(settings, sink).deliver(relay.batch.pop())
-    ips["asgi via relay"] = sink.events()[-1]["ip"]
+    asgi = FailureCaptureMiddleware(_asgi_401, recorder=FailureRecorder(settings, sink))  # type: ignore[arg-type]
+    await asgi(_scope(peer, lines), receive, send)
+    ips["asgi on the request thread"] = sink.events()[-1]["ip"]
+
+    sink = RecordingSink()
+    asgi = FailureCaptureMiddleware(_asgi_401, settings=settings, sink=sink)  # type: ignore[arg-type]
+    await asgi(_scope(peer, lines), receive, send)
+    assert flush_capture()
+    ips["asgi queued"] = sink.events()[-1]["ip"]
+
+    sink = RecordingSink()
+    wsgi = FailureCaptureWSGIMiddleware(_wsgi_401, recorder=FailureRecorder(settings, sink))  # type: ignore[arg-type]
+    list(wsgi(_environ(peer, lines), lambda *a: None))
+    ips["wsgi on the request thread"] = sink.events()[-1]["ip"]
 
     sink = RecordingSink()
     wsgi = FailureCaptureWSGIMiddleware(_wsgi_401, settings=settings, sink=sink)  # type: ignore[arg-type]
     list(wsgi(_environ(peer, lines), lambda *a: None))
-    ips["wsgi"] = sink.events()[-1]["ip"]
-
-    relay = _HeldRelay(settings)
-    wsgi_relayed = FailureCaptureWSGIMiddleware(_wsgi_401, recorder=RelayedRecorder(settings, relay=relay))
-    list(wsgi_relayed(_environ(peer, lines), lambda *a: None))
-    sink = RecordingSink()
-    EntryDelivery(settings, sink).deliver(relay.batch.pop())
-    ips["wsgi via relay"] = sink.events()[-1]["ip"]
+    assert flush_capture()
+    ips["wsgi queued"] = sink.events()[-1]["ip"]
     return ips
 
 

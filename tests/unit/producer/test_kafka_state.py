@@ -55,7 +55,7 @@ def test_a_tls_failure_is_still_explained_when_kafka_down_is_tracked(
     assert any("TLS handshake failed" in r.getMessage() for r in caplog.records)
 
 
-def test_the_relays_report_of_kafka_down_sets_the_hosts_gauge() -> None:
+def test_a_sinks_report_of_kafka_down_sets_the_hosts_gauge() -> None:
     publisher = SinkMetricsPublisher()
     publisher.publish({"kafka_up": 0})
     assert REGISTRY.get_sample_value("failstream_producer_kafka_up") == 0

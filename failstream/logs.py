@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, TextIO
@@ -62,6 +64,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
+#: libraries that log every failed connection attempt, several times a second while a broker
+#: is away: their repeats are folded (Failstream's own lines say "down" and "back" once)
+CHATTY_LIBRARIES = ("aiokafka", "kafka", "faust", "mode")
+#: a library's line is shown again, with the count of those held back, after this long
+REPEAT_EVERY_S = 60.0
+
+
+class RepeatFilter(logging.Filter):
+    """Show a library's warning or error once a minute, with how many like it were held back.
+
+    "Like it" is the same logger and message template: aiokafka's "Unable
+    connect to node with id %s" for a minute is one line and a count, not
+    thousands of lines that bury the one saying "kafka is down".
+    """
+
+    def __init__(self, every_s: float = REPEAT_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._clock = clock
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(CHATTY_LIBRARIES):
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        shown_at, held = self._seen.get(key, (None, 0))
+        if shown_at is not None and now - shown_at < self.every_s:
+            self._seen[key] = (shown_at, held + 1)
+            return False
+        if held and shown_at is not None:
+            record.msg = f"{record.msg} ({held} more like this in the last {now - shown_at:.0f} s)"
+        if len(self._seen) > 1000:  # templates, not values: a handful in practice
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return True
+
+
 class _FailstreamHandler(logging.StreamHandler[TextIO]):
     """The one root handler ``configure_logging`` owns (found again by its type)."""
 
@@ -90,6 +130,7 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
     handler = next((h for h in root.handlers if isinstance(h, _FailstreamHandler)), None)
     if handler is None:
         handler = _FailstreamHandler(sys.stderr)
+        handler.addFilter(RepeatFilter())
         root.addHandler(handler)
     else:
         handler.setStream(sys.stderr)  # the stderr of now (a test may have swapped it)

@@ -19,6 +19,8 @@ changelogs.
 
 from __future__ import annotations
 
+from time import monotonic
+
 import faust
 from faust.types import Message
 
@@ -61,6 +63,11 @@ async def take_batch(app: faust.App, buffer: MessageBuffer, within_s: float) -> 
     for message in batch:
         message.tracked = True
         consumer.track_message(message)
+    # what a Faust stream records per event, once per batch here: Faust's livelock check then
+    # tells a stalled batch path from a working one instead of calling it "not started"
+    inbound, now = app.monitor.stream_inbound_time, monotonic()
+    for tp in {m.tp for m in batch}:
+        inbound[tp] = now
     return batch
 
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from failstream.api import log_redaction
-from failstream.logs import LIBRARY_LOGGERS, LogFormat, _FailstreamHandler, configure_logging
+from failstream.logs import LIBRARY_LOGGERS, LogFormat, RepeatFilter, _FailstreamHandler, configure_logging
 from failstream.settings import Settings
 
 
@@ -155,3 +155,24 @@ def test_settings_validate_level_and_format() -> None:
         Settings(log_level="verbose")
     with pytest.raises(ValidationError):
         Settings(log_format="xml")  # type: ignore[arg-type]
+
+
+def test_a_library_repeating_a_connection_error_is_shown_once_a_minute_with_a_count() -> None:
+    now = [0.0]
+    repeats = RepeatFilter(every_s=60, clock=lambda: now[0])
+
+    def record(name: str, level: int, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, msg, ("1",), None)
+
+    first = record("aiokafka.conn", logging.ERROR, "Unable connect to node with id %s")
+    assert repeats.filter(first)
+    for second in range(1, 60):
+        now[0] = second
+        assert not repeats.filter(record("aiokafka.conn", logging.ERROR, "Unable connect to node with id %s"))
+    now[0] = 61
+    again = record("aiokafka.conn", logging.ERROR, "Unable connect to node with id %s")
+    assert repeats.filter(again)
+    assert again.getMessage() == "Unable connect to node with id 1 (59 more like this in the last 61 s)"
+    # Failstream's own lines and a library's info lines are never held back
+    assert all(repeats.filter(record("failstream.stream", logging.ERROR, "kafka is down")) for _ in range(3))
+    assert all(repeats.filter(record("aiokafka.consumer", logging.INFO, "Joined group %s")) for _ in range(3))

@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.kafka_partitions,
+        topic_replication_factor=settings.kafka_replication_factor,  # its changelogs as the topics
         table_standby_replicas=0,  # timers walk the table: only active partitions may be in it
         web_enabled=False,
         broker_session_timeout=settings.stream_session_timeout_s,

@@ -23,3 +23,8 @@ def test_a_worker_with_an_instance_id_is_a_static_member_of_its_group(tmp_path: 
     assert create_app(settings).conf.consumer_group_instance_id == "stream-1"
     dynamic = Settings().model_copy(update={"stream_data_dir": tmp_path})
     assert create_app(dynamic).conf.consumer_group_instance_id is None
+
+
+def test_the_worker_s_changelog_topics_are_replicated_like_the_pipeline_s_topics(tmp_path: Path) -> None:
+    settings = Settings().model_copy(update={"stream_data_dir": tmp_path, "kafka_replication_factor": 3})
+    assert create_app(settings).conf.topic_replication_factor == 3

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from failstream.producer.paths import default_spool_dir
@@ -95,6 +104,107 @@ class ReportSchedule(BaseModel):
             if "@" not in address:
                 raise ValueError(f"{where}: recipient {address!r} is not an email address")
         return self
+
+
+ReceiverKind = Literal["webhook", "slack", "alertmanager"]
+Severity = Literal["info", "warning", "critical"]
+_LOOPBACK_HOSTS = frozenset({"localhost", "localhost."})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ReceiverConfig(BaseModel):
+    """One receiver besides email: a signed webhook, a Slack incoming webhook or an Alertmanager.
+
+    ``rules`` and ``severities`` route alerts to it (empty: every rule, every
+    severity); a resolved notice goes to a receiver that was sent its episode's
+    firing, when ``send_resolved``. ``url`` is a secret too (a Slack hook's
+    URL is its credential); both are masked in ``repr`` and logs. Plain http
+    is refused unless the host is loopback, so a signed body or a hook URL
+    never crosses a network in cleartext; certificates are always verified.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: ReceiverKind
+    url: SecretStr
+    # webhook: the HMAC key (required); alertmanager: a bearer token, if it needs one
+    secret: SecretStr = SecretStr("")
+    rules: tuple[str, ...] = ()
+    severities: tuple[Severity, ...] = ()
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ReceiverConfig:
+        from urllib.parse import urlsplit
+
+        where = f"receiver {self.name!r}"
+        if not _SCHEDULE_NAME.fullmatch(self.name):
+            raise ValueError(f"{where}: the name may hold letters, digits, '_', '.', '-' only")
+        parts = urlsplit(self.url.get_secret_value())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{where}: 'url' must be an absolute https URL")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(f"{where}: 'url' must be https (plain http only to a loopback host)")
+        if self.kind == "webhook" and not self.secret.get_secret_value():
+            raise ValueError(f"{where}: a webhook needs a 'secret' to sign its bodies")
+        return self
+
+    @field_serializer("url", "secret", when_used="json")
+    def _reveal_for_child_processes(self, value: SecretStr) -> str:
+        # Settings.as_env hands receivers to child processes as JSON (failstream demo):
+        # masked there, a child would sign with "**********". repr and str stay masked.
+        return value.get_secret_value()
+
+
+class _UnreadableReceivers:
+    """Stands in for a FAILSTREAM_RECEIVERS that is not JSON, so the error names why, not the text."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"<FAILSTREAM_RECEIVERS is not a JSON list: {self.why}>"
+
+
+def _receivers_masked(value: object) -> object:
+    """The receivers' JSON, parsed, with each ``url`` and ``secret`` already a SecretStr.
+
+    Pydantic's error messages quote the input (``failstream: invalid settings:``
+    prints them): a receiver that fails validation must show its secrets masked,
+    and a text that is not JSON is not quoted at all.
+    """
+    if isinstance(value, str):
+        if not value.strip():
+            return ()
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return _UnreadableReceivers(str(exc))
+    if not isinstance(value, list | tuple):
+        return value
+    return [
+        {k: SecretStr(v) if k in ("url", "secret") and isinstance(v, str) else v for k, v in item.items()}
+        if isinstance(item, dict)
+        else item
+        for item in value
+    ]
+
+
+def _receiver_names_unique(value: tuple[ReceiverConfig, ...]) -> tuple[ReceiverConfig, ...]:
+    names = [r.name for r in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"receiver names must be unique: {', '.join(duplicates)}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -262,6 +372,19 @@ class Settings(BaseSettings):
     # TEST HOOK ONLY: when non-zero the report scheduler's clock starts at this time (ms)
     # and runs at real speed, so a test can let two real processes pass a due time. Keep 0.
     alerting_test_clock_start_ms: int = Field(default=0, ge=0)
+
+    # receivers besides email, a JSON list of ReceiverConfig (empty: email only), e.g.
+    # [{"name":"ops-hook","kind":"webhook","url":"https://hooks.example.com/x","secret":"...",
+    #   "rules":["ip-failures"],"severities":["critical"]}]
+    receivers: Annotated[tuple[ReceiverConfig, ...], AfterValidator(_receiver_names_unique), NoDecode] = ()
+    # one HTTP attempt of a receiver (connect, write, read, each); the whole attempt is
+    # cut at half as long again, and the receivers' fence lease is sized on it
+    receiver_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("receivers", mode="before")
+    @classmethod
+    def _receivers_json(cls, value: object) -> object:
+        return _receivers_masked(value)
 
     @field_validator("report_schedules", mode="before")
     @classmethod

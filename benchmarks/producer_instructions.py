@@ -8,11 +8,11 @@ keep-alive connection (after a warm-up), and the instructions of every
 thread of the host process in that stretch are divided by the requests. The
 ratio without / with is what the middleware leaves of a CPU-bound host's
 throughput, as far as its own work goes (cache misses and the neighbours'
-load are not in it; the HTTP benchmark has those). The relay process's own
-work is not in the host's count: ``producer_http`` reports its CPU time.
+load are not in it; the HTTP benchmark has those). The capture thread's
+work is in the host's count, as it runs in the host process.
 
 The request thread's count is given apart. Under valgrind the host serves
-~150 requests/s instead of ~6,000, while the sink's and the relay client's
+~150 requests/s instead of ~6,000, while the sink's and the capture
 threads keep their wall-clock ticks: they run ~40 times as often per
 request as in a busy host, so their share here is an upper bound.
 
@@ -39,8 +39,8 @@ from failstream.kafka_config import ensure_topics
 
 VARIANTS = {
     "without middleware": [],
-    "with middleware (relay)": ["--capture"],
-    "with middleware, in-process": ["--in-process"],
+    "with middleware": ["--capture"],
+    "middleware, discarding sink": ["--discard"],
     "pass-through middleware": ["--passthrough"],
 }
 
@@ -93,7 +93,7 @@ def _instructions(valgrind: str, flags: list[str], requests: int, out_dir: str) 
                 if time.monotonic() > deadline:
                     raise RuntimeError("server under valgrind did not start") from None
                 time.sleep(0.2)
-        _load(port, 300)  # warm-up: imports, route compilation, the first produce or the relay's start
+        _load(port, 300)  # warm-up: imports, route compilation, the first produce
         control = ensure_binary("callgrind_control", "valgrind")
         subprocess.run([control, "--zero", str(proc.pid)], check=True, capture_output=True)
         _load(port, requests)

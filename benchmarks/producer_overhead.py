@@ -2,10 +2,10 @@
 
 The same Starlette app (a route answering 401) is called directly through
 ASGI, with and without the capture middleware, in alternating blocks. Two
-middlewares: one with a real KafkaSink in this process into the local
-broker (the number includes building the event and handing it to
-librdkafka), and the default one, whose relay process does that work (the
-number is what stays in the host: the append, and shipping every 64th).
+middlewares: one with a recorder of its own (the event built and handed to
+librdkafka on the calling thread), and the default one, which appends the
+facts to the capture queue (the number is what the request thread pays; the
+capture thread's work is not in it: see ``benchmarks.producer_http``).
 
     .venv/bin/python -m benchmarks.producer_overhead [--calls 20000]
 """
@@ -20,7 +20,9 @@ from typing import Any
 
 from benchmarks.producer_bench_app import bench_settings, build_app
 from failstream.kafka_config import ensure_topics
-from failstream.producer.relay_client import shared_relay
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture import FailureRecorder
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.sink import KafkaSink
 
 SCOPE: dict[str, Any] = {
@@ -69,26 +71,27 @@ async def run(calls: int, blocks: int) -> None:
     ensure_topics(settings)
     sink = KafkaSink(settings)
     sink.start()
-    plain, captured = build_app(False), build_app(True, sink=sink, settings=settings)
-    relayed = build_app(True, settings=settings.model_copy(update={"producer_relay": True}))
-    for app in (plain, captured, relayed):
-        await _block(app, 2000)  # warm-up: route compilation, first produce, the relay's start
+    plain, queued = build_app(False), build_app(True, sink=sink, settings=settings)
+    captured = build_app(False)
+    captured.add_middleware(FailureCaptureMiddleware, recorder=FailureRecorder(settings, sink))
+    for app in (plain, captured, queued):
+        await _block(app, 2000)  # warm-up: route compilation, first produce, the thread's start
     without: list[int] = []
     with_: list[int] = []
-    with_relay: list[int] = []
+    with_queue: list[int] = []
     for i in range(blocks):
-        order = [(plain, without), (captured, with_), (relayed, with_relay)]
+        order = [(plain, without), (captured, with_), (queued, with_queue)]
         for app, samples in order if i % 2 == 0 else reversed(order):
             samples.extend(await _block(app, calls // blocks))
+    unsent = 0 if flush_capture(30) else -1
     left = sink.flush(30)
     sink.close(10)
-    unsent = shared_relay(settings).close(10)
     p50_without = statistics.median(without)
     q = statistics.quantiles
     print(f"{len(with_)} calls each, {blocks} alternating blocks; undelivered after flush: {left}, {unsent}")
     p99_without = q(without, n=100)[98]
     print(f"without middleware:      p50 {p50_without / 1000:.1f} us, p99 {p99_without / 1000:.1f} us")
-    for name, samples in (("in-process", with_), ("relay", with_relay)):
+    for name, samples in (("on-thread", with_), ("queued", with_queue)):
         p50 = statistics.median(samples)
         print(
             f"with middleware, {name:8s} p50 {p50 / 1000:.1f} us, p99 {q(samples, n=100)[98] / 1000:.1f} us; "

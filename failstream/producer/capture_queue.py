@@ -70,6 +70,7 @@ class CaptureQueue:
         self._hurry = False  # a flush or close waits: deliver without letting a batch gather
         self._closing = False
         self.dropped = 0
+        self._dropped_published = 0
         self.delivered = 0
         self.failed = 0
 
@@ -127,6 +128,12 @@ class CaptureQueue:
                 self.failed += 1
                 log.exception("failed to turn a captured failure into an event")
         self.delivered += len(batch)
+        dropped = self.dropped
+        if dropped != self._dropped_published:
+            from failstream.producer import metrics  # Prometheus on the thread, not at import
+
+            metrics.DROPPED.labels("queue_full").inc(dropped - self._dropped_published)
+            self._dropped_published = dropped
 
     # --- flush and close ----------------------------------------------------
 

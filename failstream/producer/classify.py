@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from failstream.producer.events import FAILURE_REASONS
+from failstream.producer.reasons import FAILURE_REASONS
 
 #: Key in the ASGI scope ``state`` (``request.state.failstream_reason``) or the
 #: WSGI environ a host sets to name the reason itself, e.g. ``expired_token``.

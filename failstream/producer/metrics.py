@@ -76,7 +76,8 @@ REPLAYED = Counter(
 )
 DROPPED = Counter(
     "failstream_producer_dropped_events",
-    "Events lost for good, by cause (spool_full: oldest dropped for room; spool_error: disk failed; "
+    "Events lost for good, by cause (queue_full: oldest captured failure dropped from the capture queue; "
+    "spool_full: oldest dropped for room; spool_error: disk failed; "
     "spool_corrupt: damaged stretches of the spool skipped on reading, an event or more each)",
     ["cause"],
 )
@@ -109,9 +110,9 @@ _SINK_COUNTERS = (
 class SinkMetricsPublisher:
     """Adds a sink's running totals to the Prometheus counters, and sets its gauges.
 
-    The totals come from a :meth:`KafkaSink.stats` call, in this process or,
-    for the relay, in its child process. A new child counts from zero again:
-    :meth:`restart` says so, and its totals are then added on top.
+    The totals come from a :meth:`KafkaSink.stats` call. A sink that starts
+    over (in a forked child) counts from zero again: :meth:`restart` says so,
+    and its totals are then added on top.
     """
 
     def __init__(self) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from failstream.producer.classify import is_failure
-from failstream.settings import Settings
+
+if TYPE_CHECKING:  # a middleware's import must not pay for pydantic-settings
+    from failstream.settings import Settings
 
 
 def parse_statuses(items: Iterable[str]) -> frozenset[int]:

@@ -24,8 +24,10 @@ path (it carries ids and would blow up every per-route count).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +114,14 @@ class FailureCaptureWSGIMiddleware:
         self._forwarding_key = wsgi_key(header)
         self._forwarding_header = header
         self._put = capture_queue().put
-        self._cold = recorder is None  # the Kafka client is not started yet: see capture_queue.warm_up
+        # the Kafka client starts now, on the capture thread: librdkafka's idempotent producer
+        # takes ~0.5 s to get its producer id, which a quiet host's first failure must not wait for.
+        # A forked worker (gunicorn --preload) starts its own at its first request.
+        self._cold = recorder is None
+        if self._cold:
+            self._cold = False
+            self._put((warm_up, self))
+            _middlewares.add(self)
 
     @property
     def recorder(self) -> FailureRecorder:
@@ -127,8 +136,7 @@ class FailureCaptureWSGIMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._cold:
-            # the first request, in the serving process (a WSGI app has no start-up hook, and a
-            # gunicorn --preload master must not start librdkafka): the client starts meanwhile
+            # the first request of a forked worker: its own client starts meanwhile
             self._cold = False
             self._put((warm_up, self))
         if self.policy.skips(environ.get("PATH_INFO", "")):
@@ -257,3 +265,12 @@ class _WatchedBody:
 
 
 _time_ns = time.time_ns
+_middlewares: weakref.WeakSet[FailureCaptureWSGIMiddleware] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for middleware in list(_middlewares):
+        middleware._cold = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -42,3 +42,9 @@ def test_set_failure_reason_writes_where_each_middleware_reads() -> None:
     environ = {"REQUEST_METHOD": "GET", "wsgi.version": (1, 0)}
     set_failure_reason(environ, "missing_token")
     assert environ["failstream_reason"] == "missing_token"
+
+
+def test_the_pydantic_free_reason_list_is_the_wire_contracts() -> None:
+    from failstream.producer import events, reasons
+
+    assert reasons.FAILURE_REASONS == events.FAILURE_REASONS

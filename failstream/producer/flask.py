@@ -1,0 +1,59 @@
+"""Flask extension: ``Failstream(app)`` or ``Failstream().init_app(app)``.
+
+It is the WSGI middleware around ``app.wsgi_app``, with the route taken from
+Flask's matched rule (``request.url_rule.rule``, e.g. ``/orders/<int:order_id>``)
+while the request context is active: Flask 3 keeps no request object in the
+WSGI environ, which left every failure of a plain WSGI wrapper at
+``<unmatched>``. Flask itself is not imported here; this module only uses
+the app it is given.
+
+    from failstream.producer.flask import Failstream
+    Failstream(app, settings=Settings())
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
+
+if TYPE_CHECKING:
+    from failstream.producer.policy import CapturePolicy
+    from failstream.producer.sink import KafkaSink
+    from failstream.settings import Settings
+
+EXTENSION_KEY = "failstream"
+
+
+class Failstream:
+    """Captures a Flask app's failed requests; ``settings`` default to the FAILSTREAM_* environment."""
+
+    def __init__(
+        self,
+        app: Any = None,
+        *,
+        settings: Settings | None = None,
+        sink: KafkaSink | None = None,
+        policy: CapturePolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.policy = policy
+        self.middleware: FailureCaptureWSGIMiddleware | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Any) -> None:
+        """Wrap ``app.wsgi_app`` once; a second call for the same app changes nothing."""
+        if EXTENSION_KEY in app.extensions:
+            return
+        settings = self.settings
+        if settings is None:
+            from failstream.settings import Settings
+
+            settings = self.settings = Settings()
+        self.middleware = FailureCaptureWSGIMiddleware(
+            app.wsgi_app, settings=settings, sink=self.sink, policy=self.policy
+        )
+        app.wsgi_app = self.middleware
+        app.extensions[EXTENSION_KEY] = self

@@ -52,6 +52,36 @@ class FailedSendLetters:
                 upsert=True,
             )
 
+    async def record_failed_delivery(
+        self, d: AlertDelivery, receiver: str, delivery_key: str, error: str
+    ) -> None:
+        """An alert a receiver (webhook, Slack, Alertmanager) failed for good.
+
+        Its own ``_id`` (``<topic>:<partition>:<offset>|<receiver>``), so it never
+        overwrites the letter of a failed email of the same record, and no
+        ``email_id``, so ``failstream alerts redrive`` never emails it.
+        """
+        await self._letters.update_one(
+            {"_id": f"{d.dead_letter_id}|{receiver}"},
+            {
+                "$set": {
+                    "v": 1,
+                    "ts": self._clock(),
+                    "source_topic": d.topic,
+                    "partition": d.partition,
+                    "offset": d.offset,
+                    "key_b64": _b64(d.key),
+                    "value_b64": _b64(d.value),
+                    "error": error,
+                    "alert_key": d.alert.alert_key,
+                    "receiver": receiver,
+                    "delivery_key": delivery_key,
+                    "redriven_at": None,
+                }
+            },
+            upsert=True,
+        )
+
     async def record_malformed(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes, error: str
     ) -> None:

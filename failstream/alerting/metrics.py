@@ -71,6 +71,13 @@ END_TO_END_SECONDS = Histogram(
     "From the failure that fired an alert (its event time) to the email accepted by SMTP",
     buckets=(0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600),
 )
+RECEIVER_DELIVERIES = Counter(
+    "failstream_alerting_receiver_deliveries_total",
+    "Deliveries to receivers besides email (webhook, slack, alertmanager), by receiver and outcome "
+    "(sent, failed = dead-lettered, duplicate = stopped by the fence)",
+    ["receiver", "kind", "outcome"],
+)
+RECEIVER_OUTCOMES = ("sent", "failed", "duplicate")
 
 for _outcome in OUTCOMES:
     ALERTS.labels(_outcome)
@@ -80,6 +87,13 @@ for _result in ("ok", "error"):
     SMTP_ATTEMPT_SECONDS.labels(_result)
 for _status in ("sent", "failed"):
     EMAIL_ATTEMPTS.labels(_status)
+
+
+def declare_receivers(settings: Settings) -> None:
+    """Each configured receiver shows 0 sent and 0 failed before its first alert."""
+    for receiver in settings.receivers:
+        for outcome in RECEIVER_OUTCOMES:
+            RECEIVER_DELIVERIES.labels(receiver.name, receiver.kind, outcome)
 
 
 def serve(settings: Settings, group: str) -> None:

@@ -34,6 +34,8 @@ from failstream.alerting.folding import MAX_FOLDED, RateLimitedBacklog
 from failstream.alerting.grouping import DigestGroups, PendingGroup
 from failstream.alerting.lease import LeaseKeeper, LeasePlan, lease_plan
 from failstream.alerting.ratelimit import AlertRateLimiter
+from failstream.alerting.receivers.deliveries import ReceiverDeliveries
+from failstream.alerting.receivers.notice import Receiver
 from failstream.alerting.recipients import recipients_for, wants_resolved
 from failstream.alerting.render import FoldedAlert, alert_message_id, render_email
 from failstream.alerting.retry import RelayWait, RetryPolicy, SendOutcome, send_with_retry
@@ -41,6 +43,7 @@ from failstream.alerting.silence import SilenceStage
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
 from failstream.mongo_outage import is_mongo_outage
+from failstream.producer.events import Alert
 from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
 
@@ -80,6 +83,8 @@ class Stages:
     backlog: RateLimitedBacklog
     lease: LeasePlan = field(default_factory=lambda: LeasePlan(60.0, 20.0))
     mongo: Held = field(default_factory=Held)
+    #: webhook, Slack, Alertmanager (``FAILSTREAM_RECEIVERS``); None: email only
+    receivers: ReceiverDeliveries | None = None
 
 
 class AlertPipeline:
@@ -150,16 +155,24 @@ class AlertPipeline:
         if self._settings.alerting_test_pause_after_claim_s:
             await self._sleep(self._settings.alerting_test_pause_after_claim_s)
 
-        if alert.state == "resolved" and not wants_resolved(alert.rule, self._settings):
+        routed = self._routed(alert)
+        resolved_off = alert.state == "resolved" and not wants_resolved(alert.rule, self._settings)
+        if resolved_off and not routed:
             await self._suppress(delivery, claim, "resolved_off")
             return
         silence = await self._db(lambda: self._s.silences.silenced_by(alert))
         if silence is not None:
             await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
             return
+        if resolved_off:  # not emailed, yet a receiver (an Alertmanager) must hear the episode end
+            await self._to_receivers(delivery, routed)
+            await self._suppress(delivery, claim, "resolved_off")
+            return
         if not await self._s.limiter.admit_alert(alert):
             await self._suppress(delivery, claim, "rate_limit", folded_into=None)
             return
+        # before the email: the alert is finished (its offset committed) only once receivers are
+        await self._to_receivers(delivery, routed)
 
         recipients = recipients_for(alert.severity, self._settings)
         waiting = Waiting(delivery, claimed_at, claim)
@@ -168,6 +181,13 @@ class AlertPipeline:
             await self._db(lambda: fence.mark_claims([claim], "grouped"))
         self._groups.add(recipients, waiting, self._clock())
         await self.flush_due()
+
+    def _routed(self, alert: Alert) -> list[Receiver]:
+        return [] if self._s.receivers is None else self._s.receivers.routed(alert)
+
+    async def _to_receivers(self, delivery: AlertDelivery, routed: list[Receiver]) -> None:
+        if routed and self._s.receivers is not None:
+            await self._s.receivers.deliver(delivery, routed)
 
     async def _suppress(self, delivery: AlertDelivery, claim: Claimed, by: str, **fields: Any) -> None:
         self._backlog_maybe |= by == "rate_limit"
@@ -324,13 +344,17 @@ class AlertPipeline:
 def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock) -> Stages:
     events = EmailEventPublisher(settings, sink)
     lease = lease_plan(settings)
+    mongo = Held()
+    letters = FailedSendLetters(db.dead_letters, clock)
     return Stages(
         fence=AlertFence(db.alerts, owner, lease.lease_ms, clock),
         silences=SilenceStage(db.silences, clock),
         limiter=AlertRateLimiter.from_settings(settings),
         notifier=EmailNotifier(settings),
         email_log=EmailLog(db.emails, events, clock),
-        letters=FailedSendLetters(db.dead_letters, clock),
+        letters=letters,
         backlog=RateLimitedBacklog(db.alerts),
         lease=lease,
+        mongo=mongo,
+        receivers=ReceiverDeliveries.build(settings, db, letters, mongo, owner, clock),
     )

@@ -79,7 +79,13 @@ async def send_with_retry(
     sleep: Sleep,
     rand: Callable[[], float] = random.random,
     wait: RelayWait | None = None,
+    classify: Callable[[BaseException], SendFailure] = classify_failure,
 ) -> SendOutcome:
+    """Send until it works, a failure is permanent, attempts run out or ``before_retry`` vetoes.
+
+    ``classify`` tells a retryable failure from a permanent one: SMTP's by
+    default; receivers pass the HTTP one.
+    """
     attempt = 0
     waiting = False
     while True:
@@ -87,7 +93,7 @@ async def send_with_retry(
         try:
             note = await send()
         except Exception as exc:
-            failure = classify_failure(exc)
+            failure = classify(exc)
             if failure.unreachable and wait is not None:
                 attempt -= 1  # the relay never answered: this was no attempt at the email
                 wait.relay.down(exc)

@@ -170,6 +170,8 @@ async def run(settings: Settings) -> None:
             probe.cancel()  # mid-probe of an absent dependency: no need to wait it out
         await asyncio.gather(reports, *watches, return_exceptions=True)
         await consumer.stop()
+        if stages.receivers is not None:
+            await stages.receivers.aclose()
         sink.close(timeout_s=5)
         await client.close()
 

@@ -24,6 +24,8 @@ _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "emails": [[("created_at", DESCENDING)], [("status", ASCENDING)]],
     "silences": [[("until", ASCENDING)]],
     "dead_letters": [[("email_id", ASCENDING)]],
+    # a resolved notice looks up the receiver's delivery of its episode's firing
+    "receiver_deliveries": [[("subject", ASCENDING), ("episode_start", ASCENDING)]],
 }
 
 

@@ -11,6 +11,11 @@ from pydantic import ValidationError
 from failstream.settings import Settings
 
 
+def _settings(**values: Any) -> Settings:
+    """Settings as the environment gives them: FAILSTREAM_RECEIVERS is text."""
+    return Settings(**values)
+
+
 def _receivers(*items: dict[str, Any]) -> str:
     return json.dumps(list(items))
 
@@ -19,12 +24,12 @@ HOOK = {"name": "ops-hook", "kind": "webhook", "url": "https://hooks.example.com
 
 
 def test_no_receivers_by_default_and_an_empty_variable_means_none() -> None:
-    assert Settings().receivers == ()
-    assert Settings(receivers="  ").receivers == ()
+    assert _settings().receivers == ()
+    assert _settings(receivers="  ").receivers == ()
 
 
 def test_receivers_are_read_from_json_with_routing_and_secrets_kept_secret() -> None:
-    settings = Settings(
+    settings = _settings(
         receivers=_receivers(
             {**HOOK, "rules": ["ip-failures"], "severities": ["critical"]},
             {"name": "team-slack", "kind": "slack", "url": "https://hooks.slack.com/services/T/B/X"},
@@ -43,8 +48,8 @@ def test_receivers_are_read_from_json_with_routing_and_secrets_kept_secret() -> 
 
 
 def test_receivers_survive_the_trip_to_a_child_process() -> None:
-    settings = Settings(receivers=_receivers(HOOK))
-    child = Settings(receivers=settings.as_env()["FAILSTREAM_RECEIVERS"])
+    settings = _settings(receivers=_receivers(HOOK))
+    child = _settings(receivers=settings.as_env()["FAILSTREAM_RECEIVERS"])
     assert child.receivers == settings.receivers
     assert child.receivers[0].secret.get_secret_value() == "s3cr3t-key"
 
@@ -62,7 +67,7 @@ def test_receivers_survive_the_trip_to_a_child_process() -> None:
 )
 def test_a_bad_receiver_is_refused_without_showing_its_secret(item: dict[str, Any], why: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Settings(receivers=_receivers(item))
+        _settings(receivers=_receivers(item))
     assert why in str(caught.value)
     assert "s3cr3t-key" not in str(caught.value)
     assert "hooks.example.com" not in str(caught.value)
@@ -70,13 +75,13 @@ def test_a_bad_receiver_is_refused_without_showing_its_secret(item: dict[str, An
 
 def test_plain_http_is_allowed_to_loopback_only() -> None:
     for url in ("http://127.0.0.1:9000/h", "http://localhost/h", "http://[::1]:80/h"):
-        assert Settings(receivers=_receivers({**HOOK, "url": url})).receivers
+        assert _settings(receivers=_receivers({**HOOK, "url": url})).receivers
 
 
 def test_duplicate_names_and_text_that_is_not_json_are_refused_without_echoing_it() -> None:
     with pytest.raises(ValidationError, match="names must be unique: ops-hook") as caught:
-        Settings(receivers=_receivers(HOOK, {**HOOK, "kind": "slack"}))
+        _settings(receivers=_receivers(HOOK, {**HOOK, "kind": "slack"}))
     assert "s3cr3t-key" not in str(caught.value)
     with pytest.raises(ValidationError, match="FAILSTREAM_RECEIVERS is") as caught:
-        Settings(receivers='[{"secret": "s3cr3t-key"')
+        _settings(receivers='[{"secret": "s3cr3t-key"')
     assert "s3cr3t-key" not in str(caught.value)

@@ -144,5 +144,7 @@ class InProcessAlerting:
         await self.pipeline.handle(delivery)
 
     async def close(self) -> None:
+        if self.stages.receivers is not None:
+            await self.stages.receivers.aclose()
         self.sink.close(timeout_s=5)
         await self.client.close()

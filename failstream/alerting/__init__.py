@@ -6,6 +6,9 @@ per stage: ``fence`` (claim the alert key in MongoDB) -> ``silence`` ->
 ``email_log`` / ``email_events`` / ``dead_letters``; ``lease`` sizes and
 renews claims, ``dependencies`` waits out outages, ``consumer`` reads Kafka.
 ``redrive`` re-sends what failed for good (``failstream alerts redrive``).
+``receivers`` sends to a signed webhook, Slack or a team's Alertmanager
+(``FAILSTREAM_RECEIVERS``), each delivery fenced, retried and dead-lettered
+like the email (docs/receivers.md).
 
 Delivery guarantee: an alert key is claimed before anything is sent and
 finished after, and Kafka offsets are committed only for finished alerts,

@@ -218,38 +218,47 @@ class Settings(BaseSettings):
     )
 
     # --- Kafka -----------------------------------------------------------
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"  # host:port of the Kafka brokers, comma-separated
+    # PLAINTEXT locally; SSL (Aiven's client certificate) or SASL_SSL
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    # CA that signed the brokers' certificates (TLS verification is always on)
     kafka_ssl_cafile: Path = ROOT / "certificates" / "ca.pem"
+    # client certificate for SSL (Aiven's service.cert)
     kafka_ssl_certfile: Path = ROOT / "certificates" / "service.cert"
-    kafka_ssl_keyfile: Path = ROOT / "certificates" / "service.key"
-    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-256"
-    kafka_sasl_username: str = ""
-    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_keyfile: Path = ROOT / "certificates" / "service.key"  # its private key (Aiven's service.key)
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-256"  # SASL_SSL only
+    kafka_sasl_username: str = ""  # SASL_SSL only
+    kafka_sasl_password: SecretStr = SecretStr("")  # SASL_SSL only
+    # partitions of the topics the pipeline creates: the most workers that share the load
     kafka_partitions: int = Field(default=4, ge=1)
+    # replicas of every topic created, the worker's changelogs included
     kafka_replication_factor: int = Field(default=1, ge=1)
 
-    topic_failed_requests: str = "failed-requests"
-    topic_email_events: str = "email-events"
-    topic_alerts: str = "alerts"
-    topic_live_counts: str = "live-counts"
-    topic_dead_letters: str = "dead-letters"
+    topic_failed_requests: str = "failed-requests"  # failed requests, keyed by client IP
+    topic_email_events: str = "email-events"  # email delivery events, keyed by recipient domain
+    topic_alerts: str = "alerts"  # detections, keyed by subject
+    topic_live_counts: str = "live-counts"  # per-second counts for the live view
+    topic_dead_letters: str = "dead-letters"  # events that could not be read, with why
 
     # --- producer --------------------------------------------------------
-    service_name: str = "demo"
+    service_name: str = "demo"  # the host service's name, in every event it captures
+    # addresses or networks (CIDR) of the proxies whose forwarding header is believed
     trusted_proxies: CsvList = ()
     #: the one header the trusted proxies set; any other forwarding header is ignored
     forwarded_header: ForwardedHeader = "x-forwarded-for"
-    capture_all_4xx: bool = False
+    capture_all_4xx: bool = False  # capture every 4xx, not only the default statuses
     #: statuses that count as failures, e.g. "401,403,429,5xx"; empty = 401, 403, 429, 5xx
     #: (plus every 4xx with capture_all_4xx)
     capture_statuses: CsvList = ()
+    # paths never captured (probes, metrics)
     capture_skip_paths: CsvList = ("/healthz", "/readyz", "/metrics")
     #: default: the user's cache directory ($XDG_CACHE_HOME/failstream/spool, ~/.cache/failstream/spool),
     #: never a path inside the installed package
     producer_spool_dir: Path = Field(default_factory=default_spool_dir)
+    # on-disk spool budget while Kafka is away; the oldest events go first
     producer_spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    producer_queue_max_messages: int = Field(default=200_000, ge=1)
+    producer_queue_max_messages: int = Field(default=200_000, ge=1)  # librdkafka's in-memory queue
+    # how long librdkafka tries an event before it goes to the spool
     producer_message_timeout_ms: int = Field(default=30_000, ge=1)
     # events feed minute-scale detection: 50 ms of batching costs nothing there and
     # saves the host and the broker a request per handful of events
@@ -261,9 +270,9 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
     # --- MongoDB ---------------------------------------------------------
-    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
-    mongo_db: str = "failstream"
-    failures_retention_days: int = Field(default=30, ge=1)
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")  # MongoDB (or FerretDB) connection string
+    mongo_db: str = "failstream"  # database name
+    failures_retention_days: int = Field(default=30, ge=1)  # raw failures kept this long
     # the per-minute counters behind /stats: kept a day longer than the API's longest
     # window (90d), so a 90-day summary is whole
     minute_counts_retention_days: int = Field(default=91, ge=1)
@@ -274,29 +283,36 @@ class Settings(BaseSettings):
     dead_letters_retention_days: int = Field(default=30, ge=1)
 
     # --- detection rules -------------------------------------------------
+    # the worker's consumer group and the prefix of its changelog topics
     stream_app_id: str = "failstream-stream"
     # Faust's data directory (tables are in memory; it keeps its worker files here)
     stream_data_dir: Path = ROOT / ".infra" / "data" / "stream"
-    rule_ip_threshold: int = Field(default=5, ge=1)
-    rule_ip_window_s: int = Field(default=600, ge=1)
+    rule_ip_threshold: int = Field(default=5, ge=1)  # ip-failures: this many failures from one IP ...
+    rule_ip_window_s: int = Field(default=600, ge=1)  # ... within this sliding window fire an alert
+    # ip-route: this many failures from one IP on one route ...
     rule_ip_route_threshold: int = Field(default=20, ge=1)
-    rule_ip_route_window_s: int = Field(default=600, ge=1)
+    rule_ip_route_window_s: int = Field(default=600, ge=1)  # ... within this window
+    # global-spike: this many failures in one minute, all IPs together
     rule_spike_per_minute: int = Field(default=1000, ge=1)
+    # email-domain: share of failed deliveries to one domain ...
     rule_email_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    # ... once at least this many deliveries were attempted ...
     rule_email_min_volume: int = Field(default=20, ge=1)
-    rule_email_window_s: int = Field(default=600, ge=1)
+    rule_email_window_s: int = Field(default=600, ge=1)  # ... within this window
+    # a subject still firing is alerted again after this long
     repeat_interval_s: int = Field(default=3600, ge=1)
-    grace_s: int = Field(default=60, ge=0)
-    allowlist: CsvList = ()
+    grace_s: int = Field(default=60, ge=0)  # quiet this long past its window before an episode resolves
+    allowlist: CsvList = ()  # IPs or networks never alerted on
     # stream worker: batches, and how often quiet episodes resolve / old failures go
     # 4,000: a fetch and a batch of 1,000 left the worker waiting on its fetcher (~16k vs ~22k events/s)
     stream_batch_max: int = Field(default=4000, ge=1)
-    stream_batch_within_s: float = Field(default=0.05, gt=0)
+    stream_batch_within_s: float = Field(default=0.05, gt=0)  # longest wait to fill a batch
     # how often changed detection states reach the table and its changelog (their
     # messages are acked, so committable, only then): longer writes fewer changelog
     # records for busy IPs; a rebalance flushes at once
     stream_state_flush_s: float = Field(default=3.0, gt=0, le=30)
-    stream_sweep_interval_s: float = Field(default=30.0, gt=0)
+    stream_sweep_interval_s: float = Field(default=30.0, gt=0)  # how often quiet episodes are resolved
+    # how often old MongoDB documents are removed
     stream_retention_sweep_s: float = Field(default=3600.0, gt=0)
     # how soon a killed worker's partitions move to the others (Kafka's floor is 6 s)
     stream_session_timeout_s: float = Field(default=30.0, ge=6)
@@ -322,36 +338,38 @@ class Settings(BaseSettings):
     stream_persist_batch_max: int = Field(default=16000, ge=1)
 
     # --- alerting / SMTP -------------------------------------------------
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_tls: SmtpTls = "none"
-    smtp_user: str = ""
-    smtp_password: SecretStr = SecretStr("")
+    smtp_host: str = "127.0.0.1"  # the SMTP relay
+    smtp_port: int = 1025  # its port
+    smtp_tls: SmtpTls = "none"  # starttls, tls (implicit) or none (loopback only)
+    smtp_user: str = ""  # login, if the relay wants one
+    smtp_password: SecretStr = SecretStr("")  # its password
     # a login (smtp_user) over smtp_tls=none sends the password in cleartext: refused at
     # start-up unless this says the path is trusted (a relay on loopback or a private link)
     smtp_allow_cleartext_login: bool = False
-    smtp_timeout_s: float = Field(default=10.0, gt=0)
-    smtp_from: str = "failstream@localhost"
-    oncall_recipients: CsvList = ("oncall@localhost",)
+    smtp_timeout_s: float = Field(default=10.0, gt=0)  # per SMTP step (connect, each command)
+    smtp_from: str = "failstream@localhost"  # From: of alert emails
+    oncall_recipients: CsvList = ("oncall@localhost",)  # who gets alert emails (comma-separated)
+    # alerts for the same recipients within this long go in one email
     group_wait_s: float = Field(default=10.0, ge=0)
-    send_attempts: int = Field(default=3, ge=1)
-    rate_limit_per_subject: str = "1/15minutes"
-    rate_limit_global: str = "30/hour"
-    rate_limit_storage_uri: str = "memory://"
+    send_attempts: int = Field(default=3, ge=1)  # tries per email before it is dead-lettered
+    rate_limit_per_subject: str = "1/15minutes"  # at most this many alerts per subject (limits syntax)
+    rate_limit_global: str = "30/hour"  # at most this many alert emails in all
+    rate_limit_storage_uri: str = "memory://"  # memory:// for one process; redis:// to share the budget
+    # how long a claim on an alert holds before another process may take it over
     fence_lease_s: float = Field(default=60.0, gt=0)
-    dashboard_url: str = "http://127.0.0.1:8000/"
+    dashboard_url: str = "http://127.0.0.1:8000/"  # base URL of the dashboard, for links in emails
     # "" -> "failstream-alerting-<topic_alerts>": isolated topics get isolated consumer groups
     alerting_group_id: str = ""
     # extra CA bundle (PEM) for a private relay; certificate verification stays on either way
     smtp_ca_file: str = ""
-    smtp_retry_base_s: float = Field(default=1.0, gt=0)
-    smtp_retry_max_s: float = Field(default=30.0, gt=0)
+    smtp_retry_base_s: float = Field(default=1.0, gt=0)  # first backoff between send attempts
+    smtp_retry_max_s: float = Field(default=30.0, gt=0)  # longest backoff between send attempts
     # rules whose episode end is emailed ("*" = every rule, empty = none)
     notify_resolved_rules: CsvList = ("*",)
     # recipients per alert severity; empty -> oncall_recipients
     recipients_critical: CsvList = ()
-    recipients_warning: CsvList = ()
-    recipients_info: CsvList = ()
+    recipients_warning: CsvList = ()  # recipients of warning alerts (default: the on-call list)
+    recipients_info: CsvList = ()  # recipients of info alerts (default: the on-call list)
     # TEST HOOK ONLY: sleep this long between claiming an alert and sending it, so an
     # integration test can SIGKILL the process inside that window. Keep 0 in production.
     alerting_test_pause_after_claim_s: float = Field(default=0.0, ge=0)
@@ -424,16 +442,17 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
     # --- API -------------------------------------------------------------
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_host: str = "127.0.0.1"  # address the API listens on; off loopback it needs real keys
+    api_port: int = 8000  # its port
     # unset: the development keys, which the API accepts on a loopback api_host only
     api_read_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_READ_KEY),)
+    # keys that may also change silences and decisions
     api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_ADMIN_KEY),)
     # the longest a silence may last: a silence is a decision on-call revisits, not a
     # way to switch a rule off for good (a longer or past until is a 422)
     silence_max_days: int = Field(default=30, ge=1, le=3650)
-    api_metrics_enabled: bool = True
-    report_timezone: str = "UTC"
+    api_metrics_enabled: bool = True  # serve /metrics on the API port
+    report_timezone: str = "UTC"  # time zone of report schedules and of day boundaries in the API
     # how long a summary / time series computed for one window is served to every
     # caller before it is recomputed in the background (0 = compute per request)
     api_stats_cache_s: float = Field(default=2.0, ge=0)
@@ -452,15 +471,16 @@ class Settings(BaseSettings):
     api_live_send_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- demo service ----------------------------------------------------
-    demo_host: str = "127.0.0.1"
-    demo_port: int = 8001
+    demo_host: str = "127.0.0.1"  # the demo service (failstream demo-app)
+    demo_port: int = 8001  # its port
+    # bearer tokens the demo service accepts
     demo_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("demo-valid-token"),)
 
     # --- local infrastructure (failstream infra) --------------------------
-    infra_kafka_ssl_port: int = 9093
-    infra_kafka_controller_port: int = 9094
-    infra_kafka_heap: str = "1g"
-    infra_prometheus_port: int = 9090
+    infra_kafka_ssl_port: int = 9093  # local broker's TLS listener
+    infra_kafka_controller_port: int = 9094  # local broker's KRaft controller
+    infra_kafka_heap: str = "1g"  # local broker's JVM heap
+    infra_prometheus_port: int = 9090  # local Prometheus (failstream infra up --prometheus)
 
     # --- metrics ---------------------------------------------------------
     # Each process serves /metrics on a port of its own, so Prometheus sees every
@@ -468,9 +488,10 @@ class Settings(BaseSettings):
     # the API and the demo service serve /metrics on their HTTP port. 0 = not served.
     # A port already taken (a second worker on one host) is logged and skipped.
     metrics_host: str = "127.0.0.1"
+    # /metrics and /readyz of the stream worker
     metrics_stream_port: int = Field(default=9201, ge=0, le=65535)
-    metrics_persister_port: int = Field(default=9202, ge=0, le=65535)
-    metrics_alerting_port: int = Field(default=9203, ge=0, le=65535)
+    metrics_persister_port: int = Field(default=9202, ge=0, le=65535)  # /metrics and /readyz of its persister
+    metrics_alerting_port: int = Field(default=9203, ge=0, le=65535)  # /metrics and /readyz of alerting
     # how often each consumer process reads its group's lag from Kafka
     metrics_lag_interval_s: float = Field(default=5.0, gt=0)
 

@@ -24,8 +24,14 @@ with the back-pressure callbacks the conductor would give it; every other
 message takes Faust's own path, unchanged.
 
 The loop below is Faust's ``Consumer._drain_messages`` (faust-streaming
-0.15.3, BSD licence) with that one branch added; read offsets, gaps and
-``broker_commit_every`` behave as there.
+0.15.3, BSD licence) with that branch added, and one fix: a batch fetched
+before a seek is not delivered after it (``_seek_epoch``). Faust resumes the
+stream partitions just before it seeks them to the committed offsets, so a
+large first fetch (the backlog of a restarted worker) could be half
+delivered when the seek lands; its rest then jumped the read offset ahead,
+the records in between were booked as a gap (acked, never processed) and
+skipped when fetched again. Read offsets, gaps and ``broker_commit_every``
+otherwise behave as there.
 """
 
 from __future__ import annotations
@@ -78,6 +84,18 @@ class BatchedTopic(faust.Topic):
 
 
 class DirectDeliveryConsumer(aiokafka_driver.Consumer):
+    #: bumped by every seek: records fetched before it are stale, and the drain loop drops the rest
+    #: of a fetched batch when it changes (see ``_drain_messages``)
+    _seek_epoch = 0
+
+    async def perform_seek(self) -> None:
+        self._seek_epoch += 1
+        await super().perform_seek()
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._seek_epoch += 1
+        await super().seek(partition, offset)
+
     def _direct_delivery(self) -> Callable[[TP, Message], bool]:
         """``deliver(tp, message)``: into its topic's buffer, as the conductor would, if nothing waits.
 
@@ -130,6 +148,7 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                epoch = self._seek_epoch
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
                 if not self.should_stop:
@@ -138,6 +157,13 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
                         if num_since_yield > yield_every:
                             await asyncio.sleep(0)
                             num_since_yield = 0
+                        if self._seek_epoch != epoch:
+                            # A seek (a rebalance's seek to the committed offsets) ran while this
+                            # batch was delivered: the rest is from before it. Delivered now, each
+                            # would move the read offset past records the seek fetches again, and
+                            # the jump would be booked as a gap, acked unread: a restarted worker
+                            # lost the failures sent while it was down this way.
+                            break
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:

@@ -30,12 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 OUTAGE_S = 60.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue 17): in about one run of four a worker restarted after SIGKILL sends "
-    "no firing alert for the failures it reads after the restart, though they are all stored; "
-    "passes otherwise. The check runs and reports either way.",
-)
 def test_sigkill_of_the_stream_worker_loses_and_doubles_nothing(run: Run) -> None:
     check_phase(run, run_phase(run, kill_process("stream")))
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from failstream.kafka_config import ensure_topics
+from failstream.producer.capture_queue import flush_capture
 from failstream.producer.demo_app import create_demo_app
 from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
@@ -95,6 +96,8 @@ def test_requests_answer_through_a_30s_outage_and_every_event_arrives_exactly_on
             broker.start()
             outage_end = time.monotonic()
             time.sleep(4)
+        # the capture thread hands the last failures over within its tick: wait for that first
+        assert flush_capture(10), "captured failures not handed to the sink"
         assert sink.flush(60) == 0, "spool not drained after the broker came back"
         stats = (sink.delivered, sink.spooled, sink.replayed, sink.dropped_spool_full, sink.dropped_other)
 

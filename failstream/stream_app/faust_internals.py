@@ -89,12 +89,18 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
     _seek_epoch = 0
 
     async def perform_seek(self) -> None:
-        self._seek_epoch += 1
-        await super().perform_seek()
+        self._seek_epoch += 1  # stop delivering the batch at hand now
+        try:
+            await super().perform_seek()
+        finally:
+            self._seek_epoch += 1  # and whatever was fetched while the seek ran
 
     async def seek(self, partition: TP, offset: int) -> None:
         self._seek_epoch += 1
-        await super().seek(partition, offset)
+        try:
+            await super().seek(partition, offset)
+        finally:
+            self._seek_epoch += 1
 
     def _direct_delivery(self) -> Callable[[TP, Message], bool]:
         """``deliver(tp, message)``: into its topic's buffer, as the conductor would, if nothing waits.

@@ -32,11 +32,14 @@ class _Stopped:
 class _Loop(DirectDeliveryConsumer):
     """Only what ``_drain_messages`` reads, around two fetches with a seek between them."""
 
-    def __init__(self, fetches: list[list[int]], seek_after: int) -> None:  # no Faust service set-up
+    def __init__(self, fetches: list[list[int]], seek_after: int, *, lands_in_next: bool = False) -> None:
+        # no Faust service set-up: only the attributes the loop reads
         self.delivered: list[int] = []
         self.gaps: list[tuple[int, int]] = []
         self._fetches = fetches
         self._seek_after = seek_after
+        #: the seek starts in one fetch and lands in the next, fetched from the old position meanwhile
+        self._lands_in_next = lands_in_next
         self._read_offset: dict[TP, int | None] = {PARTITION: 100}  # committed: next to read is 100
         self._commit_every = None
         self._n_acked = 0
@@ -69,10 +72,13 @@ class _Loop(DirectDeliveryConsumer):
             return
         for n, offset in enumerate(self._fetches.pop(0)):
             if n == self._seek_after:
-                # the seek lands mid-batch (once), as Recovery's perform_seek does
-                self._seek_after = -1
-                self._seek_epoch += 1
-                self._read_offset[PARTITION] = 100
+                if self._lands_in_next:  # perform_seek has begun: the seek itself is under way
+                    self._lands_in_next = False
+                    self._seek_epoch += 1
+                else:  # it lands (once), as Recovery's perform_seek does
+                    self._seek_after = -1
+                    self._seek_epoch += 1
+                    self._read_offset[PARTITION] = 100
             yield PARTITION, SimpleNamespace(offset=offset, topic=PARTITION.topic)
 
 
@@ -83,3 +89,41 @@ async def test_a_batch_fetched_before_a_seek_is_dropped_and_fetched_again_with_n
     assert loop.gaps == []  # nothing acked unread
     assert sorted(set(loop.delivered)) == list(range(100, 400))  # every record reached the buffer
     assert loop.delivered[150:] == list(range(100, 400))  # after the seek: all of them, in order
+
+
+class _SeekUnderWay(_Loop):
+    """The real ``perform_seek`` runs beside the loop: it starts in one fetch and lands in the next."""
+
+    def __init__(self, fetches: list[list[int]]) -> None:
+        super().__init__(fetches, seek_after=-1)
+        self._committed_offset: dict[TP, int | None] = {}
+        self._lands = asyncio.Event()
+        self._seek: asyncio.Task[None] | None = None
+        self._fetch = 0
+
+    async def seek_to_committed(self) -> dict[TP, int]:
+        await self._lands.wait()  # the consumer thread is still at it
+        return {PARTITION: 100}
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]  # noqa: ASYNC109
+        if not self._fetches:
+            self.__dict__["_stopped"].flag = True
+            return
+        self._fetch += 1
+        for n, offset in enumerate(self._fetches.pop(0)):
+            if n == 50 and self._fetch == 1:
+                self._seek = asyncio.create_task(self.perform_seek())
+                await asyncio.sleep(0)  # Recovery's seek begins
+            if n == 50 and self._fetch == 2:
+                self._lands.set()
+                assert self._seek is not None
+                await self._seek  # and lands mid-batch
+            yield PARTITION, SimpleNamespace(offset=offset, topic=PARTITION.topic)
+
+
+async def test_a_batch_fetched_while_the_seek_ran_is_dropped_when_it_lands() -> None:
+    # first fetch: the seek begins; second, from the old position while it runs; third, after it
+    loop = _SeekUnderWay([list(range(100, 400)), list(range(150, 400)), list(range(100, 400))])
+    await loop._drain_messages(loop.fetcher)  # type: ignore[arg-type]
+    assert loop.gaps == []
+    assert sorted(set(loop.delivered)) == list(range(100, 400))

@@ -1,8 +1,9 @@
 """Alert emails: fenced, silenced, rate-limited, grouped, retried and logged.
 
 ``service`` consumes ``alerts`` and feeds ``pipeline``, which wires one module
-per stage: ``fence`` (claim the alert key in MongoDB) -> ``silence`` ->
-``ratelimit`` -> ``grouping`` -> ``render`` -> ``smtp`` + ``retry`` ->
+per stage: ``fence`` (claim the alert key in MongoDB) -> ``details`` (labels
+of route and spike alerts) -> ``silence`` -> ``inhibition`` (a route alert
+folds into its IP's firing one) -> ``ratelimit`` -> ``grouping`` -> ``render`` -> ``smtp`` + ``retry`` ->
 ``email_log`` / ``email_events`` / ``dead_letters``; ``lease`` sizes and
 renews claims, ``dependencies`` waits out outages, ``consumer`` reads Kafka.
 ``redrive`` re-sends what failed for good (``failstream alerts redrive``).

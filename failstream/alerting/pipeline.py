@@ -15,11 +15,13 @@ sends an email twice. An unreachable relay is waited out the same way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from failstream.alerting import metrics
@@ -27,11 +29,20 @@ from failstream.alerting.clock import Clock, Sleep, system_clock, system_sleep
 from failstream.alerting.dead_letters import FailedSendLetters
 from failstream.alerting.delivery import AlertDelivery
 from failstream.alerting.dependencies import Held, smtp, smtp_backoff
+from failstream.alerting.details import AlertDetails
 from failstream.alerting.email_events import EmailEventPublisher
 from failstream.alerting.email_log import EmailLog
 from failstream.alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
 from failstream.alerting.folding import MAX_FOLDED, RateLimitedBacklog
 from failstream.alerting.grouping import DigestGroups, PendingGroup
+from failstream.alerting.inhibition import (
+    INHIBITED,
+    AlsoNote,
+    InhibitedBacklog,
+    Inhibition,
+    fold_in_group,
+    note_of,
+)
 from failstream.alerting.lease import LeaseKeeper, LeasePlan, lease_plan
 from failstream.alerting.ratelimit import AlertRateLimiter
 from failstream.alerting.receivers.deliveries import ReceiverDeliveries
@@ -39,6 +50,7 @@ from failstream.alerting.receivers.notice import Receiver
 from failstream.alerting.recipients import recipients_for, wants_resolved
 from failstream.alerting.render import FoldedAlert, alert_message_id, render_email
 from failstream.alerting.retry import RelayWait, RetryPolicy, SendOutcome, send_with_retry
+from failstream.alerting.rule_names import IP_RULE
 from failstream.alerting.silence import SilenceStage
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
@@ -85,6 +97,11 @@ class Stages:
     mongo: Held = field(default_factory=Held)
     #: webhook, Slack, Alertmanager (``FAILSTREAM_RECEIVERS``); None: email only
     receivers: ReceiverDeliveries | None = None
+    #: route alerts folded into their IP's firing alert; None: every alert on its own
+    inhibition: Inhibition | None = None
+    inhibited: InhibitedBacklog | None = None
+    #: reasons and routes of the rules whose alerts come without them; None: as they come
+    details: AlertDetails | None = None
 
 
 class AlertPipeline:
@@ -155,6 +172,10 @@ class AlertPipeline:
         if self._settings.alerting_test_pause_after_claim_s:
             await self._sleep(self._settings.alerting_test_pause_after_claim_s)
 
+        if self._s.details is not None:
+            details = self._s.details
+            alert = await self._db(lambda: details.complete(alert))
+            delivery = dataclasses.replace(delivery, alert=alert)
         routed = self._routed(alert)
         resolved_off = alert.state == "resolved" and not wants_resolved(alert.rule, self._settings)
         if resolved_off and not routed:
@@ -164,6 +185,16 @@ class AlertPipeline:
         if silence is not None:
             await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
             return
+        if self._s.inhibition is not None:
+            inhibition = self._s.inhibition
+            inhibitor = await self._db(lambda: inhibition.inhibited_by(alert))
+            if inhibitor is not None:
+                by_key, ip = inhibitor
+                folded = {"folded_into": None} if alert.state != "resolved" else {}
+                await self._suppress(
+                    delivery, claim, INHIBITED, inhibited_by=by_key, inhibited_subject=ip, **folded
+                )
+                return
         if resolved_off:  # not emailed, yet a receiver (an Alertmanager) must hear the episode end
             await self._to_receivers(delivery, routed)
             await self._suppress(delivery, claim, "resolved_off")
@@ -251,13 +282,22 @@ class AlertPipeline:
         if self._backlog_maybe:
             folded_keys, folded = await self._db(lambda: self._s.backlog.take(exclude=keys))
             self._backlog_maybe = len(folded_keys) >= MAX_FOLDED
+        shown, in_group, also = self._fold_inhibited(items)
+        also_keys: list[str] = []
+        ips = [w.delivery.alert.subject for w in shown if w.delivery.alert.rule == IP_RULE]
+        if self._s.inhibited is not None and ips:
+            inhibited = self._s.inhibited
+            also_keys, pending = await self._db(lambda: inhibited.take(ips, exclude=keys))
+            for ip, notes in pending.items():
+                also.setdefault(ip, []).extend(notes)
         rendered = render_email(
-            [w.delivery.alert for w in items],
+            [w.delivery.alert for w in shown],
             group.recipients,
             sender=self._settings.smtp_from,
             dashboard_url=self._settings.dashboard_url,
             folded=folded,
             message_id=alert_message_id(keys),
+            also=also,
         )
         email_id = rendered.message_id
         recipients = list(group.recipients)
@@ -296,22 +336,75 @@ class AlertPipeline:
             )
         metrics.SEND_SECONDS.observe(time.perf_counter() - started)
         metrics.ALERTS_PER_EMAIL.observe(len(items))
-        await self._record(outcome, email_id, items, folded_keys)
+        await self._record(outcome, email_id, items, folded_keys, in_group, also_keys)
         self._finish(items)
 
+    def _fold_inhibited(
+        self, items: list[Waiting]
+    ) -> tuple[list[Waiting], dict[str, Waiting], dict[str, list[AlsoNote]]]:
+        """Route alerts whose IP's firing alert leaves in the same email fold into its block.
+
+        Returns the items shown as blocks, the folded ones by key with the IP
+        alert each folds into, and the notes to show per IP.
+        """
+        if self._s.inhibition is None:
+            return items, {}, {}
+        pairs = fold_in_group([w.delivery.alert for w in items])
+        also: dict[str, list[AlsoNote]] = {}
+        for i, j in pairs.items():
+            also.setdefault(items[j].delivery.alert.subject, []).append(
+                note_of(items[i].delivery.alert.model_dump())
+            )
+        shown = [w for i, w in enumerate(items) if i not in pairs]
+        return shown, {items[i].key: items[j] for i, j in pairs.items()}, also
+
+    async def _finish_folded(
+        self, items: list[Waiting], in_group: dict[str, Waiting], email_id: str
+    ) -> list[Claimed]:
+        """Route alerts folded into their IP's block: finished suppressed, naming the email."""
+        lost: list[Claimed] = []
+        for w in items:
+            into = in_group.get(w.key)
+            if into is None:
+                continue
+            fields = {
+                "suppressed_by": INHIBITED,
+                "inhibited_by": into.key,
+                "inhibited_subject": into.delivery.alert.subject,
+                "folded_into": email_id,
+                "email_id": email_id,
+            }
+            claim, fence = w.claim, self._s.fence
+            lost += await self._db(partial(fence.finish, [claim], "suppressed", **fields))
+        return lost
+
     async def _record(
-        self, outcome: SendOutcome, email_id: str, items: list[Waiting], folded_keys: list[str]
+        self,
+        outcome: SendOutcome,
+        email_id: str,
+        items: list[Waiting],
+        folded_keys: list[str],
+        in_group: dict[str, Waiting] | None = None,
+        also_keys: Sequence[str] = (),
     ) -> None:
+        in_group = in_group or {}
         keys = [w.key for w in items]
         claims = [w.claim for w in items]
         fence, email_log = self._s.fence, self._s.email_log
         if outcome.status == "sent":
+            sent_claims = [w.claim for w in items if w.key not in in_group]
+            inhibited = self._s.inhibited
             # the relay has the email: each record waits for MongoDB rather than be lost
-            _, lost, _ = await asyncio.gather(
+            _, lost, _, folded_lost, _ = await asyncio.gather(
                 self._db(lambda: email_log.sent(email_id, outcome.attempts, outcome.note)),
-                self._db(lambda: fence.finish(claims, "sent", email_id=email_id, sent_at=self._clock())),
+                self._db(lambda: fence.finish(sent_claims, "sent", email_id=email_id, sent_at=self._clock())),
                 self._db(lambda: self._s.backlog.mark_folded(folded_keys, email_id)),
+                self._finish_folded(items, in_group, email_id),
+                self._db(lambda: inhibited.mark_folded(also_keys, email_id))
+                if inhibited is not None
+                else asyncio.sleep(0),
             )
+            lost = [*lost, *folded_lost]
             for claim in lost:
                 log.warning(
                     "alert %s: sent as %s, but its claim was taken over first; the new owner may send it "
@@ -320,8 +413,11 @@ class AlertPipeline:
                     email_id,
                     extra={"alert_key": claim.key},
                 )
-            metrics.ALERTS.labels("sent").inc(len(keys))
-            metrics.observe_sent([w.delivery.alert for w in items], outcome.attempts, self._clock())
+            metrics.ALERTS.labels("sent").inc(len(keys) - len(in_group))
+            if in_group:
+                metrics.ALERTS.labels(f"suppressed_{INHIBITED}").inc(len(in_group))
+            shown = [w.delivery.alert for w in items if w.key not in in_group]
+            metrics.observe_sent(shown, outcome.attempts, self._clock())
             log.info(
                 "email %s sent for %d alert(s) after %d attempt(s)", email_id, len(keys), outcome.attempts
             )
@@ -357,4 +453,7 @@ def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, 
         lease=lease,
         mongo=mongo,
         receivers=ReceiverDeliveries.build(settings, db, letters, mongo, owner, clock),
+        inhibition=Inhibition(db.alerts),
+        inhibited=InhibitedBacklog(db.alerts),
+        details=AlertDetails(db.failures),
     )

@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import quote
 
+from failstream.alerting.inhibition import AlsoNote
+from failstream.alerting.rule_names import IP_ROUTE_RULE, IP_RULE, SPIKE_RULE, route_parts
 from failstream.producer.events import Alert, new_event_id
 
 TOP_ROUTES = 5
@@ -50,14 +52,26 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def dashboard_link(dashboard_url: str, subject: str) -> str:
-    """``#ip=`` for an IP subject, ``#domain=`` for a recipient domain (the email-delivery rule)."""
+def dashboard_link(dashboard_url: str, subject: str, rule: str = "") -> str:
+    """The subject's detail view (the dashboard's ``#/ip/<ip>`` route), else the overview.
+
+    A route alert's subject is ``"<ip> <method> <route>"``: it opens its IP.
+    A recipient domain (the email-delivery rule), a network prefix and the
+    global spike have no detail view, so they open the overview.
+    """
+    if rule == IP_ROUTE_RULE:
+        subject = route_parts(subject)[0]
+    if rule == SPIKE_RULE or "/" in subject or _is_domain(subject):
+        return dashboard_url
+    return f"{dashboard_url}#/ip/{quote(subject, safe='')}"
+
+
+def _is_domain(subject: str) -> bool:
     try:
         ipaddress.ip_address(subject)
-        field = "ip"
     except ValueError:
-        field = "domain" if re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}", subject) else "ip"
-    return f"{dashboard_url}#{field}={quote(subject, safe='')}"
+        return re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}", subject) is not None
+    return False
 
 
 def email_kind(alerts: Sequence[Alert]) -> str:
@@ -90,7 +104,27 @@ def _ratio(a: Alert) -> str:
     return "" if a.ratio is None else f", failure ratio {a.ratio:.0%}"
 
 
-def _text_block(a: Alert, dashboard_url: str) -> str:
+def _also_text(notes: Sequence[AlsoNote]) -> str:
+    return "".join(
+        f"  also: route {n.route} crossed its threshold ({n.count} failures in {n.window_s}s, "
+        f"threshold {n.threshold})\n"
+        for n in notes
+    )
+
+
+def _also_html(notes: Sequence[AlsoNote]) -> str:
+    if not notes:
+        return ""
+    e = html.escape
+    items = "".join(
+        f"<li>also: route <code>{e(n.route)}</code> crossed its threshold ({n.count} failures in "
+        f"{n.window_s}s, threshold {n.threshold})</li>"
+        for n in notes
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _text_block(a: Alert, dashboard_url: str, also: Sequence[AlsoNote] = ()) -> str:
     reasons = ", ".join(f"{r}={n}" for r, n in _top(a.reasons, 20)) or "-"
     routes = "\n".join(f"    {n:>6}  {r}" for r, n in _top(a.routes, TOP_ROUTES)) or "    -"
     return (
@@ -98,24 +132,26 @@ def _text_block(a: Alert, dashboard_url: str) -> str:
         f"  {a.count} failures in the last {a.window_s}s (threshold {a.threshold}){_ratio(a)}\n"
         f"  reasons: {reasons}\n"
         f"  top routes:\n{routes}\n"
+        f"{_also_text(also)}"
         f"  first seen {_when(a.first_seen)}, last seen {_when(a.last_seen)}\n"
         f"  episode started {_when(a.episode_start)}\n"
-        f"  dashboard: {dashboard_link(dashboard_url, a.subject)}\n"
+        f"  dashboard: {dashboard_link(dashboard_url, a.subject, a.rule)}\n"
     )
 
 
-def _html_block(a: Alert, dashboard_url: str) -> str:
+def _html_block(a: Alert, dashboard_url: str, also: Sequence[AlsoNote] = ()) -> str:
     e = html.escape
     reasons = "".join(f"<li>{e(r)}: {n}</li>" for r, n in _top(a.reasons, 20)) or "<li>-</li>"
     routes = "".join(
         f"<tr><td>{n}</td><td><code>{e(r)}</code></td></tr>" for r, n in _top(a.routes, TOP_ROUTES)
     )
-    link = e(dashboard_link(dashboard_url, a.subject), quote=True)
+    link = e(dashboard_link(dashboard_url, a.subject, a.rule), quote=True)
     return (
         f"<h3>{e(a.subject)} <small>({e(a.rule)}, {e(a.severity)}, {e(a.state)})</small></h3>"
         f"<p><b>{a.count}</b> failures in the last {a.window_s}s (threshold {a.threshold}){_ratio(a)}</p>"
         f"<p>Reasons:</p><ul>{reasons}</ul>"
         f"<p>Top routes:</p><table>{routes}</table>"
+        f"{_also_html(also)}"
         f"<p>First seen {e(_when(a.first_seen))}, last seen {e(_when(a.last_seen))}; "
         f"episode started {e(_when(a.episode_start))}</p>"
         f'<p><a href="{link}">Open in the dashboard</a></p>'
@@ -159,11 +195,19 @@ def render_email(
     dashboard_url: str,
     folded: Sequence[FoldedAlert] = (),
     message_id: str | None = None,
+    also: Mapping[str, Sequence[AlsoNote]] | None = None,
 ) -> RenderedEmail:
     """One email for ``alerts`` (one alert, or a digest naming every subject).
 
     It gets a new Message-ID unless one is given (``alert_message_id``).
+    ``also`` holds, per IP, the route alerts folded into that IP's alert
+    (``alerting.inhibition``): they are named under its block.
     """
+    also = also or {}
+
+    def notes(a: Alert) -> Sequence[AlsoNote]:
+        return also.get(a.subject, ()) if a.rule == IP_RULE else ()
+
     if not alerts:
         raise ValueError("an email needs at least one alert")
     message_id = message_id or f"<{new_event_id()}@failstream>"
@@ -174,9 +218,9 @@ def render_email(
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = message_id
     intro = f"{len(alerts)} alerts grouped into one email.\n\n" if len(alerts) > 1 else ""
-    text = intro + "\n".join(_text_block(a, dashboard_url) for a in alerts) + _folded_text(folded)
+    text = intro + "\n".join(_text_block(a, dashboard_url, notes(a)) for a in alerts) + _folded_text(folded)
     msg.set_content(text)
-    body = "".join(_html_block(a, dashboard_url) for a in alerts) + _folded_html(folded)
+    body = "".join(_html_block(a, dashboard_url, notes(a)) for a in alerts) + _folded_html(folded)
     heading = f"<p>{len(alerts)} alerts grouped into one email.</p>" if len(alerts) > 1 else ""
     msg.add_alternative(f"<html><body>{heading}{body}</body></html>", subtype="html")
     return RenderedEmail(msg, email_kind(alerts), message_id)

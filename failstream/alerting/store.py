@@ -20,6 +20,9 @@ _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
         [("status", ASCENDING), ("suppressed_by", ASCENDING)],
         [("created_at", DESCENDING)],
         [("ts", ASCENDING)],  # report figures: alerts of a period
+        # inhibition: is the IP's episode firing; which inhibited route alerts still wait to be named
+        [("rule", ASCENDING), ("subject", ASCENDING), ("episode_start", DESCENDING)],
+        [("suppressed_by", ASCENDING), ("inhibited_subject", ASCENDING)],
     ],
     "emails": [[("created_at", DESCENDING)], [("status", ASCENDING)]],
     "silences": [[("until", ASCENDING)]],

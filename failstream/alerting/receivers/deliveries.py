@@ -36,6 +36,7 @@ from failstream.alerting.lease import LeaseKeeper, LeasePlan, plan_lease
 from failstream.alerting.receivers.http import classify_http_failure, new_client
 from failstream.alerting.receivers.notice import Notice, Receiver, delivery_key
 from failstream.alerting.receivers.routing import build_receiver, routed
+from failstream.alerting.render import dashboard_link
 from failstream.alerting.retry import RetryPolicy, SendOutcome, send_with_retry
 from failstream.alerting.smtp import SendFailure
 from failstream.mongo_outage import is_mongo_outage
@@ -173,7 +174,8 @@ class ReceiverDeliveries:
             metrics.RECEIVER_DELIVERIES.labels(config.name, config.kind, "duplicate").inc()
             return
         claim = decision
-        notice = Notice(alert, key, severity, self._settings.dashboard_url)
+        link = dashboard_link(self._settings.dashboard_url, alert.subject, alert.rule)
+        notice = Notice(alert, key, severity, link)
         outcome = await self._send(receiver, notice, claim)
         await self._record(delivery, receiver, claim, outcome)
 

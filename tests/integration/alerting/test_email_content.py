@@ -29,7 +29,7 @@ def test_route_with_script_tag_arrives_escaped_in_the_html_part(
     assert "<script>" not in html
     assert route in text_part.get_content()
     assert "127.0.0.9" in message["Subject"] and "5 failures" in message["Subject"]
-    assert 'href="http://127.0.0.1:8000/#ip=127.0.0.9"' in html
+    assert 'href="http://127.0.0.1:8000/#/ip/127.0.0.9"' in html
     wait_until(lambda: (mongo.alert(alert.alert_key) or {}).get("status") == "sent", 10, "alert marked sent")
     stored = mongo.alert(alert.alert_key)
     assert stored is not None and stored["routes"]["/api/v1\uff0e0/items"] == 2

@@ -35,7 +35,7 @@ def test_body_has_counts_reasons_top_routes_times_and_dashboard_link_in_both_par
         assert "first seen 2023-11-14 22:11:20 UTC" in part.replace("First", "first")
         assert "last seen 2023-11-14 22:13:20 UTC" in part
         assert "episode started 2023-11-14 22:12:20 UTC" in part
-        assert "https://dash.example.com/#ip=10.0.0.1" in part
+        assert "https://dash.example.com/#/ip/10.0.0.1" in part
 
 
 def test_only_top_five_routes_are_listed_busiest_first() -> None:
@@ -55,7 +55,7 @@ def test_every_event_value_is_escaped_in_html() -> None:
 
 def test_dashboard_link_quotes_the_subject() -> None:
     _, html = _parts(render_email([alert('1.2.3.4"><x')], ONCALL, sender="f@x", dashboard_url=DASH))
-    assert 'href="https://dash.example.com/#ip=1.2.3.4%22%3E%3Cx"' in html
+    assert 'href="https://dash.example.com/#/ip/1.2.3.4%22%3E%3Cx"' in html
 
 
 def test_header_injection_through_the_subject_is_impossible() -> None:
@@ -101,8 +101,28 @@ def test_ratio_rules_show_the_failure_ratio() -> None:
     assert "ratio" not in plain
 
 
-def test_dashboard_link_names_a_domain_subject_as_a_domain() -> None:
+def test_dashboard_link_opens_the_subjects_detail_view_or_the_overview() -> None:
     from failstream.alerting.render import dashboard_link
 
-    assert dashboard_link(DASH, "mail.example.com") == "https://dash.example.com/#domain=mail.example.com"
-    assert dashboard_link(DASH, "2001:db8::1") == "https://dash.example.com/#ip=2001%3Adb8%3A%3A1"
+    # the dashboard's detail route is #/ip/<ip> (dashboard.js currentIp)
+    assert dashboard_link(DASH, "2001:db8::1") == "https://dash.example.com/#/ip/2001%3Adb8%3A%3A1"
+    route = dashboard_link(DASH, "10.0.0.7 POST /api/submit", "ip-route-failures")
+    assert route == "https://dash.example.com/#/ip/10.0.0.7"
+    # no detail view for a recipient domain, a prefix or the global spike: the overview
+    assert dashboard_link(DASH, "mail.example.com", "email-delivery") == DASH
+    assert dashboard_link(DASH, "203.0.113.0/24", "prefix-failures") == DASH
+    assert dashboard_link(DASH, "all", "global-spike") == DASH
+
+
+def test_folded_route_alerts_are_named_under_their_ips_block_in_both_parts() -> None:
+    from failstream.alerting.inhibition import AlsoNote
+
+    notes = {"10.0.0.1": [AlsoNote(route="POST /api/<b>", count=21, threshold=20, window_s=600, at=T0)]}
+    others = alert("10.0.0.2")
+    text, html = _parts(
+        render_email([alert("10.0.0.1"), others], ONCALL, sender="f@x", dashboard_url=DASH, also=notes)
+    )
+    first, second = text.split("10.0.0.2 (")
+    assert "also: route POST /api/<b> crossed its threshold (21 failures in 600s, threshold 20)" in first
+    assert "also:" not in second
+    assert "also: route <code>POST /api/&lt;b&gt;</code> crossed its threshold" in html

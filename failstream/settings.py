@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from failstream.producer.paths import default_spool_dir
+from failstream.producer.sampling import parse_sample_rates
 
 #: Project root (where ``certificates/`` and ``.infra/`` live for local runs).
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,6 +253,11 @@ class Settings(BaseSettings):
     capture_statuses: CsvList = ()
     # paths never captured (probes, metrics)
     capture_skip_paths: CsvList = ("/healthz", "/readyz", "/metrics")
+    #: share of captured failures sent, per status: e.g. "5xx=0.1,auth=1,429=0.25"; keys are a status,
+    #: a class (4xx, 5xx) or auth (401 and 403), the most specific wins; unnamed statuses are all sent.
+    #: Sampled-out failures are counted (failstream_producer_discarded_events{cause="sampled_out"}), not
+    #: sent: detection counts only what is sent, so sample statuses its rules do not count on
+    capture_sample_rates: CsvList = ()
     #: default: the user's cache directory ($XDG_CACHE_HOME/failstream/spool, ~/.cache/failstream/spool),
     #: never a path inside the installed package
     producer_spool_dir: Path = Field(default_factory=default_spool_dir)
@@ -264,10 +270,16 @@ class Settings(BaseSettings):
     # saves the host and the broker a request per handful of events
     producer_linger_ms: int = Field(default=50, ge=0)
 
-    @field_validator("capture_statuses", mode="before")
+    @field_validator("capture_statuses", "capture_sample_rates", mode="before")
     @classmethod
     def _capture_statuses_csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("capture_sample_rates")
+    @classmethod
+    def _valid_sample_rates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_sample_rates(value)  # raises a clear ValueError naming the bad entry
+        return value
 
     # --- MongoDB ---------------------------------------------------------
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")  # MongoDB (or FerretDB) connection string

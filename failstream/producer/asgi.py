@@ -11,6 +11,9 @@ process's capture queue (:mod:`producer.capture_queue`) and returns; the
 queue's daemon thread reads the headers, builds the event and hands it to
 the sink. Given a ``recorder`` instead, the event is built and sent on the
 request thread (tests, and hosts that want exactly that).
+
+``before_send`` (a callable taking the event dict, returning it or None)
+scrubs or drops events on the capture thread; see :class:`FailureRecorder`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from failstream.producer.policy import CapturePolicy
 from failstream.producer.request_facts import forwarding_header_of, host_reason_of, request_facts
 
 if TYPE_CHECKING:
-    from failstream.producer.capture import FailureRecorder
+    from failstream.producer.capture import BeforeSend, FailureRecorder
     from failstream.producer.sink import KafkaSink
     from failstream.settings import Settings
 
@@ -52,10 +55,14 @@ class FailureCaptureMiddleware:
         recorder: FailureRecorder | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,
+        before_send: BeforeSend | None = None,
     ) -> None:
         if recorder is None and settings is None:
             raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
+        if recorder is not None and before_send is not None:
+            raise TypeError("give before_send= to the recorder, not beside it")
         self.app = app
+        self._before_send = before_send
         self._settings = settings
         self._sink = sink
         self._recorder = recorder
@@ -83,7 +90,9 @@ class FailureCaptureMiddleware:
             from failstream.producer.capture import FailureRecorder  # the thread's work, not the import's
 
             assert self._settings is not None
-            recorder = self._recorder = FailureRecorder(self._settings, self._sink, policy=self.policy)
+            recorder = self._recorder = FailureRecorder(
+                self._settings, self._sink, policy=self.policy, before_send=self._before_send
+            )
         return recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,7 +133,7 @@ class FailureCaptureMiddleware:
         try:
             client = scope.get("client")
             host_reason = host_reason_of(scope.get("state"))
-            xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
+            xff, forwarded, has_auth, user_agent, request_id, challenge, traceparent = request_facts(
                 scope.get("headers"), status, host_reason, response_headers, self._forwarding_header
             )
             # positional: this runs for every failed request, and that is the cheaper call
@@ -140,6 +149,8 @@ class FailureCaptureMiddleware:
                 user_agent,
                 request_id,
                 challenge,
+                None,
+                traceparent,
             )
         except Exception:
             log.exception("failed to capture a failed request")
@@ -176,12 +187,12 @@ class FailureCaptureMiddleware:
     def _deliver(self, entry: tuple[Any, ...]) -> None:
         """On the capture thread: read the headers, build the event, hand it to the sink."""
         _, ts, peer, headers, method, route, status, host_reason, response_headers = entry
-        xff, forwarded, has_auth, user_agent, request_id, challenge = request_facts(
+        xff, forwarded, has_auth, user_agent, request_id, challenge, traceparent = request_facts(
             headers, status, host_reason, response_headers, self._forwarding_header
         )
         self.recorder.record(
             peer, xff, forwarded, method, route, status, has_auth, host_reason,
-            user_agent, request_id, challenge, ts,
+            user_agent, request_id, challenge, ts, traceparent,
         )  # fmt: skip
 
 

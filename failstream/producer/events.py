@@ -35,6 +35,8 @@ METHOD_MAX = 16
 ROUTE_MAX = 500
 USER_AGENT_MAX = 500
 REQUEST_ID_MAX = 200
+#: a W3C Trace Context trace id: 32 lower-case hex digits
+TRACE_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 FailureReason = Literal[
     "missing_token",
@@ -77,6 +79,9 @@ class FailedRequest(_Event):
     reason: FailureReason
     user_agent: str = Field(default="", max_length=USER_AGENT_MAX)
     request_id: str = Field(default="", max_length=REQUEST_ID_MAX)
+    #: the W3C ``traceparent`` trace id the request carried; absent from events without one
+    #: (and from every event of an older producer), so consumers must not require it
+    trace_id: str | None = Field(default=None, pattern=TRACE_ID_PATTERN)
 
 
 class EmailEvent(_Event):
@@ -183,6 +188,46 @@ def dumps(event: BaseModel) -> bytes:
     return orjson.dumps(event.model_dump())
 
 
+def failed_request_fields(
+    *,
+    event_id: str,
+    ts: int,
+    service: str,
+    ip: str,
+    method: str,
+    route: str,
+    status: int,
+    reason: str,
+    user_agent: str,
+    request_id: str,
+    trace_id: str | None = None,
+) -> dict[str, object]:
+    """A FailedRequest as the dict it is serialised from (what ``before_send`` sees), without a model.
+
+    This is the capture's hot path, so it skips validation; instead every
+    field is cut or clamped into what :class:`FailedRequest` accepts, so a
+    client's absurd method or user agent (or a host clock gone wrong) still
+    makes an event the stream counts rather than a dead letter. ``trace_id``
+    is left out when there is none: events without it stay as they were.
+    """
+    fields: dict[str, object] = {
+        "v": SCHEMA_VERSION,
+        "event_id": event_id,
+        "ts": ts if TS_MIN_MS <= ts < TS_MAX_MS else min(max(ts, TS_MIN_MS), TS_MAX_MS - 1),
+        "service": service[:SERVICE_MAX],
+        "ip": ip[:IP_MAX],
+        "method": method[:METHOD_MAX],
+        "route": route[:ROUTE_MAX],
+        "status": status if 100 <= status <= 599 else 599,
+        "reason": reason,
+        "user_agent": user_agent[:USER_AGENT_MAX],
+        "request_id": request_id[:REQUEST_ID_MAX],
+    }
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
+    return fields
+
+
 def failed_request_json(
     *,
     event_id: str,
@@ -195,26 +240,21 @@ def failed_request_json(
     reason: str,
     user_agent: str,
     request_id: str,
+    trace_id: str | None = None,
 ) -> bytes:
-    """Serialise a FailedRequest without building a model.
-
-    This is the request path of the host service, so it skips validation;
-    instead every field is cut or clamped into what :class:`FailedRequest`
-    accepts, so a client's absurd method or user agent (or a host clock gone
-    wrong) still makes an event the stream counts rather than a dead letter.
-    """
+    """Serialise a FailedRequest without building a model (see :func:`failed_request_fields`)."""
     return orjson.dumps(
-        {
-            "v": SCHEMA_VERSION,
-            "event_id": event_id,
-            "ts": ts if TS_MIN_MS <= ts < TS_MAX_MS else min(max(ts, TS_MIN_MS), TS_MAX_MS - 1),
-            "service": service[:SERVICE_MAX],
-            "ip": ip[:IP_MAX],
-            "method": method[:METHOD_MAX],
-            "route": route[:ROUTE_MAX],
-            "status": status if 100 <= status <= 599 else 599,
-            "reason": reason,
-            "user_agent": user_agent[:USER_AGENT_MAX],
-            "request_id": request_id[:REQUEST_ID_MAX],
-        }
+        failed_request_fields(
+            event_id=event_id,
+            ts=ts,
+            service=service,
+            ip=ip,
+            method=method,
+            route=route,
+            status=status,
+            reason=reason,
+            user_agent=user_agent,
+            request_id=request_id,
+            trace_id=trace_id,
+        )
     )

@@ -8,7 +8,9 @@ WSGI environ, which left every failure of a plain WSGI wrapper at
 the app it is given.
 
     from failstream.producer.flask import Failstream
-    Failstream(app, settings=Settings())
+    Failstream(app, settings=Settings())            # or, in an app factory:
+    failstream = Failstream(before_send=scrub)      # at import
+    failstream.init_app(app)                        # in create_app()
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
 
 if TYPE_CHECKING:
+    from failstream.producer.capture import BeforeSend
     from failstream.producer.policy import CapturePolicy
     from failstream.producer.sink import KafkaSink
     from failstream.settings import Settings
@@ -35,10 +38,12 @@ class Failstream:
         settings: Settings | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,
+        before_send: BeforeSend | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink
         self.policy = policy
+        self.before_send = before_send
         self.middleware: FailureCaptureWSGIMiddleware | None = None
         if app is not None:
             self.init_app(app)
@@ -53,7 +58,7 @@ class Failstream:
 
             settings = self.settings = Settings()
         self.middleware = FailureCaptureWSGIMiddleware(
-            app.wsgi_app, settings=settings, sink=self.sink, policy=self.policy
+            app.wsgi_app, settings=settings, sink=self.sink, policy=self.policy, before_send=self.before_send
         )
         app.wsgi_app = self.middleware
         app.extensions[EXTENSION_KEY] = self

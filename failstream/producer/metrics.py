@@ -28,6 +28,13 @@ class CapturedCounts:
     def __init__(self, service: str) -> None:
         self.service = service
         self.by_reason_status: dict[tuple[str, int], int] = {}
+        #: failures the host's configuration kept from Kafka, per (cause, status): see DISCARD_CAUSES
+        self.discarded: dict[tuple[str, int], int] = {}
+
+
+#: why a captured failure was not sent: its status's sample rate, or the host's before_send hook
+#: (returned None, or raised: the event is dropped then, as it may hold what the hook was to scrub)
+DISCARD_CAUSES = ("sampled_out", "before_send", "before_send_error")
 
 
 class _CapturedCollector(Collector):
@@ -43,15 +50,23 @@ class _CapturedCollector(Collector):
             "Failed requests captured by the middleware, by reason, HTTP status and host service",
             labels=["reason", "status", "service"],
         )
-        totals: dict[tuple[str, str, str], int] = {}
-        for source in list(self._sources):
-            # a copy: the request path may add a key while the scrape thread reads
-            for (reason, status), count in list(source.by_reason_status.items()):
-                labels = (reason, str(status), source.service)
-                totals[labels] = totals.get(labels, 0) + count
-        for labels, count in sorted(totals.items()):
-            family.add_metric(labels, count)
-        yield family
+        discarded = CounterMetricFamily(
+            "failstream_producer_discarded_events",
+            "Captured failures not sent by the host's choice, by cause (sampled_out: the sample rate of "
+            "the status; before_send: the hook returned None; before_send_error: the hook raised and the "
+            "event was dropped), HTTP status and host service",
+            labels=["cause", "status", "service"],
+        )
+        for target, attribute in ((family, "by_reason_status"), (discarded, "discarded")):
+            totals: dict[tuple[str, str, str], int] = {}
+            for source in list(self._sources):
+                # a copy: the request path may add a key while the scrape thread reads
+                for (label, status), count in list(getattr(source, attribute).items()):
+                    labels = (label, str(status), source.service)
+                    totals[labels] = totals.get(labels, 0) + count
+            for labels, count in sorted(totals.items()):
+                target.add_metric(labels, count)
+            yield target
 
 
 CAPTURED = _CapturedCollector()

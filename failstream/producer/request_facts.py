@@ -13,12 +13,12 @@ from typing import Any
 from failstream.producer.classify import REASON_STATE_KEY
 from failstream.producer.client_ip import DEFAULT_FORWARDING_HEADER, FORWARDING_HEADERS
 
-#: (address list, Forwarded, has Authorization, User-Agent, X-Request-Id, challenge): the first two
-#: are client_ip's slots, and only the one of the chosen forwarding header is filled
-RequestFacts = tuple[str | None, str | None, bool, str, str, str | None]
+#: (address list, Forwarded, has Authorization, User-Agent, X-Request-Id, challenge, traceparent):
+#: the first two are client_ip's slots, and only the one of the chosen forwarding header is filled
+RequestFacts = tuple[str | None, str | None, bool, str, str, str | None, str | None]
 
 # only presence of authorization is used; its value is never read into the event
-_OTHERS = (b"authorization", b"user-agent", b"x-request-id")
+_OTHERS = (b"authorization", b"user-agent", b"x-request-id", b"traceparent")
 #: per forwarding header: (its ASGI name, the names this module reads, whether it is Forwarded)
 _WANTED = {
     header: (header.encode(), frozenset((header.encode(), *_OTHERS)), header == "forwarded")
@@ -54,7 +54,9 @@ def request_facts(
     lines joined in order (RFC 9110 §5.3: a proxy may add its own line after
     the client's). The token itself is never read: only whether one was sent.
     The ``WWW-Authenticate`` challenge is looked up only where it can change
-    the reason, a 401 to a request that carried a token.
+    the reason, a 401 to a request that carried a token. Repeated
+    ``traceparent`` lines are joined as a WSGI server joins them, which makes
+    the value invalid, as W3C Trace Context says repeated ones are.
     """
     forwarding, names, is_forwarded = _WANTED.get(forwarding_header) or _WANTED[DEFAULT_FORWARDING_HEADER]
     wanted: dict[bytes, str] = {}
@@ -66,6 +68,8 @@ def request_facts(
                 chain = line if chain is None else f"{chain}, {line}"
             elif key not in wanted:
                 wanted[key] = "" if key == b"authorization" else value.decode("latin-1")
+            elif key == b"traceparent":
+                wanted[key] = f"{wanted[key]}, {value.decode('latin-1')}"
     has_auth = b"authorization" in wanted
     challenge = None
     if status == 401 and has_auth and not host_reason and response_headers:
@@ -78,6 +82,7 @@ def request_facts(
         wanted.get(b"user-agent", ""),
         wanted.get(b"x-request-id", ""),
         challenge,
+        wanted.get(b"traceparent"),
     )
 
 

@@ -2,16 +2,19 @@
 
 One line::
 
-    app.wsgi_app = FailureCaptureWSGIMiddleware(app.wsgi_app, settings=Settings())   # Flask
-    application = FailureCaptureWSGIMiddleware(get_wsgi_application(), settings=...)  # Django
+    application = FailureCaptureWSGIMiddleware(any_wsgi_app, settings=Settings())
 
-(For Flask, ``failstream.producer.flask.Failstream(app)`` says the same.)
+For Flask, ``failstream.producer.flask.Failstream(app)`` says the same; for
+Django, ``failstream.producer.django.FailstreamMiddleware`` in ``MIDDLEWARE``
+reads the route Django resolved.
 Like the ASGI middleware it only observes: the status is read from
 ``start_response``, the body passes through untouched (no wrapper when the
 app has already called ``start_response``, which Flask and Django do), an
 exception is recorded as ``server_error`` and re-raised. The request thread
 reads the few environ values an event needs and appends them to the capture
-queue; the queue's thread builds the event and sends it.
+queue; the queue's thread builds the event and sends it
+(:class:`~failstream.producer.environ_capture.EnvironCapture`, which the
+Django middleware shares). ``before_send`` scrubs or drops events there.
 
 Route template: a ``route_of(environ)`` hook if given; else a template the
 app put in ``environ["failstream.route"]`` (see :func:`set_route`); else
@@ -23,38 +26,28 @@ path (it carries ids and would blow up every per-route count).
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from failstream.producer.capture_queue import capture_queue, warm_up
-from failstream.producer.classify import REASON_STATE_KEY
-from failstream.producer.client_ip import forwarding_slots, wsgi_key
-from failstream.producer.policy import CapturePolicy
-from failstream.producer.request_facts import forwarding_header_of
+from failstream.producer.environ_capture import UNMATCHED_ROUTE, Environ, EnvironCapture, RouteOf
 
 if TYPE_CHECKING:
-    from failstream.producer.capture import FailureRecorder
+    from failstream.producer.capture import BeforeSend, FailureRecorder
+    from failstream.producer.policy import CapturePolicy
     from failstream.producer.sink import KafkaSink
     from failstream.settings import Settings
 
-log = logging.getLogger("failstream.producer")
+__all__ = ["ROUTE_ENVIRON_KEY", "UNMATCHED_ROUTE", "FailureCaptureWSGIMiddleware", "set_route"]
 
-Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-RouteOf = Callable[[Environ], str | None]
 
 ROUTE_ENVIRON_KEY = "failstream.route"
-UNMATCHED_ROUTE = "<unmatched>"
 
 
 def set_route(environ: Environ, template: str) -> None:
-    """Let a framework the middleware cannot read (Django) name the route template."""
+    """Let an app the middleware cannot read name the route template."""
     environ[ROUTE_ENVIRON_KEY] = template
 
 
@@ -83,7 +76,7 @@ def default_route_of(environ: Environ) -> str | None:
     return getattr(rule, "rule", None)
 
 
-class FailureCaptureWSGIMiddleware:
+class FailureCaptureWSGIMiddleware(EnvironCapture):
     """Give it ``settings`` (events go to the shared sink, or to ``sink=``) or a ``recorder``."""
 
     def __init__(
@@ -94,51 +87,18 @@ class FailureCaptureWSGIMiddleware:
         recorder: FailureRecorder | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,
+        before_send: BeforeSend | None = None,
         route_of: RouteOf = default_route_of,
     ) -> None:
-        if recorder is None and settings is None:
-            raise TypeError("FailureCaptureWSGIMiddleware needs settings= or recorder=")
         self.app = app
-        self.route_of = route_of
-        self._settings = settings
-        self._sink = sink
-        self._recorder = recorder
-        if recorder is not None:
-            policy = recorder.policy
-        elif policy is None:
-            assert settings is not None
-            policy = CapturePolicy.from_settings(settings)
-        self.policy = policy
-        header = forwarding_header_of(settings, recorder)
-        # WSGI servers join a header's repeated lines with commas under one environ key
-        self._forwarding_key = wsgi_key(header)
-        self._forwarding_header = header
-        self._put = capture_queue().put
-        # the Kafka client starts now, on the capture thread: librdkafka's idempotent producer
-        # takes ~0.5 s to get its producer id, which a quiet host's first failure must not wait for.
-        # A forked worker (gunicorn --preload) starts its own at its first request.
-        self._cold = recorder is None
-        if self._cold:
-            self._cold = False
-            self._put((warm_up, self))
-            _middlewares.add(self)
-
-    @property
-    def recorder(self) -> FailureRecorder:
-        """The recorder that builds and sends this middleware's events (made on first use)."""
-        recorder = self._recorder
-        if recorder is None:
-            from failstream.producer.capture import FailureRecorder  # the thread's work, not the import's
-
-            assert self._settings is not None
-            recorder = self._recorder = FailureRecorder(self._settings, self._sink, policy=self.policy)
-        return recorder
+        super().__init__(
+            settings=settings, recorder=recorder, sink=sink, policy=policy, before_send=before_send,
+            route_of=route_of,
+        )  # fmt: skip
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._cold:
-            # the first request of a forked worker: its own client starts meanwhile
-            self._cold = False
-            self._put((warm_up, self))
+            self.warm_up()  # the first request of a forked worker: its own client starts meanwhile
         if self.policy.skips(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)
         seen = _Response()
@@ -147,57 +107,19 @@ class FailureCaptureWSGIMiddleware:
             seen.started(status, headers)
             if self.policy.is_failure(seen.status):  # type: ignore[arg-type]
                 # the app's request context (Flask's) is still active here, not after it returns
-                seen.route = self._route(environ)
+                seen.route = self.route(environ)
             return start_response(status, headers, exc_info)
 
         try:
             body = self.app(environ, capture_start_response)
         except BaseException:
-            self._record(environ, 500, None, None)
+            self.record(environ, 500, None, None)
             raise
         if seen.status is None:  # a lazy app: the status comes with the first chunk
             return _WatchedBody(body, self, environ, seen)
         if self.policy.is_failure(seen.status):
-            self._record(environ, seen.status, seen.challenge, seen.route)
+            self.record(environ, seen.status, seen.challenge, seen.route)
         return body
-
-    def _route(self, environ: Environ) -> str | None:
-        try:
-            return self.route_of(environ)
-        except Exception:
-            log.exception("route_of hook failed")
-            return None
-
-    def _record(self, environ: Environ, status: int, challenge: str | None, route: str | None) -> None:
-        try:
-            if route is None:
-                route = self._route(environ)
-            chain = environ.get(self._forwarding_key)
-            addresses, forwarded = forwarding_slots(self._forwarding_header, chain)
-            facts = (
-                environ.get("REMOTE_ADDR"),
-                addresses,
-                forwarded,
-                environ.get("REQUEST_METHOD", ""),
-                route or UNMATCHED_ROUTE,
-                status,
-                "HTTP_AUTHORIZATION" in environ,
-                environ.get(REASON_STATE_KEY),
-                environ.get("HTTP_USER_AGENT", ""),
-                environ.get("HTTP_X_REQUEST_ID", ""),
-                challenge,
-            )
-            if self._recorder is not None:
-                self._recorder.record(*facts)
-            else:
-                self._put((self._deliver, _time_ns() // 1_000_000, facts))
-        except Exception:
-            log.exception("failed to capture a failed request")
-
-    def _deliver(self, entry: tuple[Any, ...]) -> None:
-        """On the capture thread: build the event and hand it to the sink."""
-        facts: tuple[Any, ...] = (*entry[2], entry[1])  # ts_ms last: when the request failed
-        self.recorder.record(*facts)
 
 
 class _Response:
@@ -256,21 +178,9 @@ class _WatchedBody:
             return
         self._recorded = True
         if self._middleware.policy.is_failure(status):
-            self._middleware._record(self._environ, status, self._seen.challenge, self._seen.route)
+            self._middleware.record(self._environ, status, self._seen.challenge, self._seen.route)
 
     def close(self) -> None:
         close = getattr(self._body, "close", None)
         if close is not None:
             close()
-
-
-_time_ns = time.time_ns
-_middlewares: weakref.WeakSet[FailureCaptureWSGIMiddleware] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for middleware in list(_middlewares):
-        middleware._cold = True
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

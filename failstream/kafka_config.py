@@ -115,10 +115,18 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         settings.topic_alerts: settings.kafka_partitions,
         settings.topic_live_counts: 1,
         settings.topic_dead_letters: settings.kafka_partitions,
+        settings.topic_decisions: settings.kafka_partitions,
     }
+    # each subject's latest decision is all an enforcer needs: compaction keeps just that
+    configs = {settings.topic_decisions: {"cleanup.policy": "compact"}}
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     new = [
-        NewTopic(name, num_partitions=parts, replication_factor=settings.kafka_replication_factor)
+        NewTopic(
+            name,
+            num_partitions=parts,
+            replication_factor=settings.kafka_replication_factor,
+            config=configs.get(name, {}),
+        )
         for name, parts in wanted.items()
         if name not in existing
     ]

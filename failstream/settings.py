@@ -240,6 +240,8 @@ class Settings(BaseSettings):
     topic_alerts: str = "alerts"  # detections, keyed by subject
     topic_live_counts: str = "live-counts"  # per-second counts for the live view
     topic_dead_letters: str = "dead-letters"  # events that could not be read, with why
+    # decisions (compacted), keyed by the IP or prefix; a tombstone when one ends
+    topic_decisions: str = "decisions"
 
     # --- producer --------------------------------------------------------
     service_name: str = "demo"  # the host service's name, in every event it captures
@@ -411,6 +413,32 @@ class Settings(BaseSettings):
     # cut at half as long again, and the receivers' fence lease is sized on it
     receiver_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
+    # --- decisions (alerting makes them; the API serves them) -------------
+    # rules whose firing alerts refuse their IP or prefix for a while (empty: no decisions)
+    decision_rules: CsvList = ("ip-failures", "ip-route-failures", "prefix-failures")
+    # how long a decision lasts per rule in seconds, a JSON object, e.g. {"ip-failures": 3600};
+    # a rule not named lasts its window (rule_*_window_s)
+    decision_durations_s: Annotated[dict[str, Annotated[int, Field(ge=1)]], NoDecode] = {}
+    # how often decisions whose time is up are removed (and published as removed)
+    decision_sweep_s: float = Field(default=5.0, gt=0, le=300)
+
+    @field_validator("decision_rules", mode="before")
+    @classmethod
+    def _decision_rules_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("decision_durations_s", mode="before")
+    @classmethod
+    def _decision_durations_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"FAILSTREAM_DECISION_DURATIONS_S is not a JSON object: {exc}") from exc
+        return value
+
     @field_validator("receivers", mode="before")
     @classmethod
     def _receivers_json(cls, value: object) -> object:
@@ -565,6 +593,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, tuple) and any(isinstance(v, BaseModel) for v in value):
                 text = json.dumps([v.model_dump(mode="json") for v in value])
+            elif isinstance(value, dict):
+                text = json.dumps(value)
             elif isinstance(value, tuple):
                 text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value)
             elif isinstance(value, SecretStr):

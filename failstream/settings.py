@@ -313,6 +313,15 @@ class Settings(BaseSettings):
     # ... once at least this many deliveries were attempted ...
     rule_email_min_volume: int = Field(default=20, ge=1)
     rule_email_window_s: int = Field(default=600, ge=1)  # ... within this window
+    # prefix-failures: this many failures from the addresses of one network prefix ...
+    rule_prefix_threshold: int = Field(default=10, ge=1)
+    rule_prefix_window_s: int = Field(default=600, ge=1)  # ... within this sliding window fire an alert
+    # the IPv6 prefix length addresses are counted under (0: no IPv6 prefix counts);
+    # an attacker rotating addresses inside one /64 still alerts, as the /64
+    rule_prefix_ipv6_length: int = Field(default=64, ge=0, le=128)
+    # the IPv4 prefix length addresses are counted under, e.g. 24 (0: off, the default;
+    # a /24 often holds many unrelated clients)
+    rule_prefix_ipv4_length: int = Field(default=0, ge=0, le=32)
     # a subject still firing is alerted again after this long
     repeat_interval_s: int = Field(default=3600, ge=1)
     grace_s: int = Field(default=60, ge=0)  # quiet this long past its window before an episode resolves

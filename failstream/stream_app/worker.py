@@ -1,6 +1,6 @@
 """Faust wiring: topics, tables, the failures task, the email agent and timers.
 
-Detection state lives in two tables whose values are the compact bytes the
+Detection state lives in tables whose values are the compact bytes the
 detection modules encode; each table's changelog is co-partitioned with its
 source topic (keys are the message keys and the producer partitions with
 murmur2 like Kafka's Java client, so a key's changelog records land on its
@@ -8,7 +8,9 @@ own partition). Failures, the hot path, skip Faust's per-event Stream: the
 conductor puts their messages into a buffer that one task takes in batches
 (``batched_topic``, ``direct_delivery``), and changed states reach the table
 in flushes (``buffered_states``, ``table_writes``) before their messages are
-acked. Email events, a trickle, keep a plain agent with ``take_events``.
+acked. Email events, a trickle, keep a plain agent with ``take_events``; so do the
+failures the task forwards by network prefix to a repartition topic of this
+app, for the ``prefix-failures`` rule (docs/address-rotation.md).
 Every await in the task, the agent and the timers is I/O, so they share the
 loop without starving each other. MongoDB writes run in a child process with
 a consumer group of its own (``persister``): a slow database delays the
@@ -41,14 +43,18 @@ from failstream.stream_app import metrics, outages
 from failstream.stream_app.alert_publisher import AlertPublisher
 from failstream.stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
 from failstream.stream_app.child_supervisor import ChildSupervisor
+from failstream.stream_app.detection.prefix_batches import PrefixBatches
+from failstream.stream_app.detection.prefix_forward import forwarded_records, repartition_topic
+from failstream.stream_app.detection.prefixes import AddressPrefixes
 from failstream.stream_app.faust_internals import DirectDeliveryApp
 from failstream.stream_app.kafka_writes import until_acknowledged
 from failstream.stream_app.live_counts import LiveCountsAccumulator
+from failstream.stream_app.mongo.failures import Read
 from failstream.stream_app.persister import persister_main
 from failstream.stream_app.processing import EmailBatches, FailureBatches
 from failstream.stream_app.published_alerts import PublishedAlerts
 from failstream.stream_app.stall_watch import StallWatch
-from failstream.stream_app.table_writes import write_table
+from failstream.stream_app.table_writes import changelog_partition, write_table
 
 log = logging.getLogger("failstream.stream")
 
@@ -105,6 +111,17 @@ def create_app(settings: Settings) -> faust.App:
     }
     ip_table = app.Table("ip-state", **table_options)
     email_table = app.Table("email-state", **table_options)
+    # prefix-failures (docs/address-rotation.md): failures forwarded by prefix to a topic of
+    # this app, co-partitioned with the table, so each prefix's failures meet on one worker
+    prefix_topic_name = repartition_topic(settings)
+    prefix_topic = app.topic(
+        prefix_topic_name,
+        internal=True,  # declared (created) by Faust, like the changelogs
+        partitions=settings.kafka_partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    prefix_table = app.Table("prefix-state", **table_options)
 
     failure_buffer = MessageBuffer(settings.stream_batch_max, high_water=4 * settings.stream_batch_max)
     subscribe_batched(app, settings.topic_failed_requests, failure_buffer)
@@ -112,6 +129,8 @@ def create_app(settings: Settings) -> faust.App:
     live = LiveCountsAccumulator()
     failures = FailureBatches(settings, ip_table, None, live)
     emails = EmailBatches(settings, email_table, None, live)
+    prefixes = PrefixBatches(settings, prefix_table)
+    address_prefixes = AddressPrefixes.from_settings(settings)
 
     published = PublishedAlerts(settings)
     kafka = outages.kafka()
@@ -134,6 +153,23 @@ def create_app(settings: Settings) -> faust.App:
         sends = [partial(dead_topic.send, key=key, value=dumps(letter)) for key, letter in letters]
         await until_acknowledged(sends, kafka)
 
+    async def forward_prefixes(reads: list[Read]) -> None:
+        """Each prefix's failures to the repartition topic, acknowledged before their messages are acked."""
+        records = forwarded_records(reads, address_prefixes, failures.rules.allowlist)
+        sends = [
+            partial(
+                app.producer.send,
+                prefix_topic_name,
+                key,
+                value,
+                changelog_partition(key, settings.kafka_partitions),  # the prefix table's partition
+                None,
+                None,
+            )
+            for key, value in records
+        ]
+        await until_acknowledged(sends, kafka)
+
     async def store_states() -> None:
         """The changed detection states into the table, acknowledged by its changelog."""
         changes = failures.states.take_changes()
@@ -141,7 +177,7 @@ def create_app(settings: Settings) -> faust.App:
         metrics.CHANGELOG_RECORDS.inc(len(changes))
 
     # detection -> publish -> store must not interleave with a sweep of the same table
-    ip_lock, email_lock = asyncio.Lock(), asyncio.Lock()
+    ip_lock, email_lock, prefix_lock = asyncio.Lock(), asyncio.Lock(), asyncio.Lock()
 
     @app.task
     async def detect_failures() -> None:
@@ -174,6 +210,7 @@ def create_app(settings: Settings) -> faust.App:
                 async with ip_lock:
                     await publish(failures.detect(decoded))
                 await dead_letter(decoded.letters)
+                await forward_prefixes(decoded.reads)
                 metrics.count_batch(len(decoded.reads), len(decoded.letters), failures=True)
                 unacked += batch
             due = time.monotonic() - flushed_at >= settings.stream_state_flush_s
@@ -202,6 +239,16 @@ def create_app(settings: Settings) -> faust.App:
             await dead_letter(detected.letters)
             metrics.count_batch(len(detected.reads), len(detected.letters), failures=False)
 
+    @app.agent(prefix_topic)
+    async def detect_prefixes(stream: Any) -> None:
+        async for batch in stream.take_events(
+            settings.stream_batch_max, within=settings.stream_batch_within_s
+        ):
+            async with prefix_lock:
+                alerts, changes = prefixes.detect([e.message for e in batch])
+                await publish(alerts)
+                prefixes.apply(changes)
+
     @app.task
     async def report_faust_monitor() -> None:
         metrics.watch_faust(app.monitor)  # the worker's own monitor exists once tasks run
@@ -228,6 +275,10 @@ def create_app(settings: Settings) -> faust.App:
             alerts, changes = emails.sweep(now_ms())
             await publish(alerts)
             emails.apply(changes)
+        async with prefix_lock:
+            alerts, prefix_changes = prefixes.sweep(now_ms())
+            await publish(alerts)
+            prefixes.apply(prefix_changes)
 
     return app
 

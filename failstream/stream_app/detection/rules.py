@@ -13,6 +13,7 @@ from failstream.stream_app.detection.threshold_rule import ThresholdRule
 IP_RULE = "ip-failures"
 IP_ROUTE_RULE = "ip-route-failures"
 SPIKE_RULE = "global-spike"
+PREFIX_RULE = "prefix-failures"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -41,6 +42,8 @@ class Allowlist:
 class DetectionRules:
     ip: ThresholdRule
     ip_route: ThresholdRule
+    #: over the addresses of a network prefix (``AddressPrefixes``): rotating addresses in it still alerts
+    prefix: ThresholdRule
     email: EmailRatioRule
     spike_per_minute: int
     allowlist: Allowlist
@@ -57,6 +60,13 @@ class DetectionRules:
                 IP_ROUTE_RULE,
                 settings.rule_ip_route_threshold,
                 settings.rule_ip_route_window_s * 1000,
+                grace_ms,
+                repeat_ms,
+            ),
+            prefix=ThresholdRule(
+                PREFIX_RULE,
+                settings.rule_prefix_threshold,
+                settings.rule_prefix_window_s * 1000,
                 grace_ms,
                 repeat_ms,
             ),

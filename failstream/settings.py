@@ -530,6 +530,13 @@ class Settings(BaseSettings):
     infra_kafka_controller_port: int = 9094  # local broker's KRaft controller
     infra_kafka_heap: str = "1g"  # local broker's JVM heap
     infra_prometheus_port: int = 9090  # local Prometheus (failstream infra up --prometheus)
+    # local FerretDB's backend: a private PostgreSQL cluster, or SQLite files (the fallback)
+    infra_ferretdb_backend: Literal["postgresql", "sqlite"] = "postgresql"
+    # the private PostgreSQL cluster's loopback port (not 5432: a system cluster may hold it)
+    infra_postgres_port: int = Field(default=5434, ge=1, le=65535)
+    # FerretDB's connections to PostgreSQL; an update holds one per matched statement until
+    # it ends, so this must exceed the persister's bulk chunk times concurrent persisters
+    infra_ferretdb_pool_size: int = Field(default=100, ge=10, le=400)
 
     # --- metrics ---------------------------------------------------------
     # Each process serves /metrics on a port of its own, so Prometheus sees every

@@ -53,9 +53,15 @@ def _alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class ManagedProcess:
-    """One named local service: its pid file, log file and how to start it."""
+    """One named local service: its pid file, log file and how to start it.
+
+    ``stop_signal`` goes to the whole process group, or with ``signal_group``
+    False to the recorded process alone (a server that stops its own children).
+    """
 
     name: str
+    stop_signal: signal.Signals = signal.SIGTERM
+    signal_group: bool = True
 
     @property
     def pid_file(self) -> Path:
@@ -119,7 +125,10 @@ class ManagedProcess:
         if pid is None:
             return False
         try:
-            os.killpg(pid, signal.SIGTERM)
+            if self.signal_group:
+                os.killpg(pid, self.stop_signal)
+            else:
+                os.kill(pid, self.stop_signal)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout_s

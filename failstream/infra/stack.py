@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from failstream.infra import ferretdb, kafka, prometheus, smtp_sink
+from failstream.infra import ferretdb, kafka, postgres, prometheus, smtp_sink
 from failstream.infra.process import ManagedProcess, port_open
 from failstream.kafka_config import ensure_topics
 from failstream.settings import Settings
 
+#: Started in this order, stopped in reverse: FerretDB before the cluster it writes to.
 SERVICES: tuple[ManagedProcess, ...] = (
     kafka.KAFKA,
+    postgres.POSTGRES,
     ferretdb.FERRETDB,
     smtp_sink.SMTP_SINK,
     prometheus.PROMETHEUS,

@@ -1,10 +1,14 @@
-// Command ferretdb runs FerretDB v1.24 (SQLite backend) embedded, for local
-// Failstream runs and tests on machines without Docker.
+// Command ferretdb runs FerretDB v1.24 embedded, on its PostgreSQL or SQLite
+// backend, for local Failstream runs and tests on machines without Docker.
 //
 // FerretDB's own cmd/ferretdb panics when built with `go install` from the
 // module proxy (the release's version.txt is generated at release time and
 // is not in the module zip), so this wrapper builds the same server from its
 // public embeddable package instead. Telemetry is disabled by that package.
+//
+// The PostgreSQL URL comes from the environment, not a flag: it carries the
+// cluster's password, and a process's environment is readable only by its
+// owner while its command line is visible to every local user.
 package main
 
 import (
@@ -21,25 +25,37 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql (URL in $FERRETDB_POSTGRESQL_URL)")
 	dir := flag.String("sqlite-dir", "data", "directory for the SQLite databases")
 	flag.Parse()
 
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		log.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
-	})
+	config := ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Logger:   logger,
+		Handler:  *handler,
+	}
+	switch *handler {
+	case "sqlite":
+		if err := os.MkdirAll(*dir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		config.SQLiteURL = "file:" + *dir + "/"
+	case "postgresql":
+		config.PostgreSQLURL = os.Getenv("FERRETDB_POSTGRESQL_URL")
+		if config.PostgreSQLURL == "" {
+			log.Fatal("-handler postgresql needs FERRETDB_POSTGRESQL_URL")
+		}
+	default:
+		log.Fatalf("unknown -handler %q", *handler)
+	}
+	f, err := ferretdb.New(&config)
 	if err != nil {
 		log.Fatal(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Printf("ferretdb listening on %s, data in %s", *listen, *dir)
+	log.Printf("ferretdb (%s) listening on %s", *handler, *listen)
 	if err := f.Run(ctx); err != nil && ctx.Err() == nil {
 		log.Fatal(err)
 	}

@@ -22,8 +22,14 @@ from pymongo.errors import BulkWriteError
 
 Collection = AsyncCollection[dict[str, Any]]
 MAX_ATTEMPTS = 10
-#: Updates per command: FerretDB 1.24 stops answering an ``update`` of 100 or more.
-BULK_CHUNK = 50
+#: Updates per command. FerretDB 1.24 holds one backend connection per statement that
+#: matches a document until the whole ``update`` ends, and waits for a free one forever:
+#: a command of more matching statements than its pool has connections hangs the
+#: server. 16 (+1 for the write) keeps five persisters at once inside the local
+#: PostgreSQL pool of ``infra_ferretdb_pool_size`` (100) with room for every reader.
+BULK_CHUNK = 16
+#: How many persisters (stream workers) one local FerretDB is sized for.
+PERSISTERS_PER_POOL = 5
 #: Distinct labels kept under a bounded prefix (e.g. ``routes.``); the rest count as "(other)".
 MAX_LABELS = 20
 OTHER = "(other)"

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from failstream.producer.asgi_route import UNMATCHED_ROUTE, route_by_endpoint
 from failstream.producer.capture_queue import capture_queue, warm_up
 from failstream.producer.classify import REASON_STATE_KEY
 from failstream.producer.policy import CapturePolicy
@@ -41,7 +42,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-UNMATCHED_ROUTE = "<unmatched>"
+__all__ = ["UNMATCHED_ROUTE", "FailureCaptureMiddleware"]
 
 
 class FailureCaptureMiddleware:
@@ -142,7 +143,7 @@ class FailureCaptureMiddleware:
                 xff,
                 forwarded,
                 scope.get("method", ""),
-                getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE,
+                getattr(scope.get("route"), "path", None) or route_by_endpoint(scope),
                 status,
                 has_auth,
                 host_reason,
@@ -175,7 +176,7 @@ class FailureCaptureMiddleware:
                     client[0] if client else None,
                     tuple(scope.get("headers") or ()),
                     scope.get("method", ""),
-                    getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE,
+                    getattr(scope.get("route"), "path", None) or route_by_endpoint(scope),
                     status,
                     state.get(REASON_STATE_KEY) if state.__class__ is dict else host_reason_of(state),
                     tuple(response_headers) if status == 401 and response_headers else None,

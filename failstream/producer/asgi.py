@@ -62,6 +62,8 @@ class FailureCaptureMiddleware:
             raise TypeError("FailureCaptureMiddleware needs settings= or recorder=")
         if recorder is not None and before_send is not None:
             raise TypeError("give before_send= to the recorder, not beside it")
+        if before_send is not None and not callable(before_send):
+            raise TypeError(f"before_send must be callable, not {type(before_send).__name__}")
         self.app = app
         self._before_send = before_send
         self._settings = settings

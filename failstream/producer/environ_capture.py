@@ -61,6 +61,8 @@ class EnvironCapture:
             raise TypeError(f"{type(self).__name__} needs settings= or recorder=")
         if recorder is not None and before_send is not None:
             raise TypeError("give before_send= to the recorder, not beside it")
+        if before_send is not None and not callable(before_send):
+            raise TypeError(f"before_send must be callable, not {type(before_send).__name__}")
         self.route_of = route_of
         self._settings = settings
         self._sink = sink

@@ -150,3 +150,10 @@ def test_a_hook_beside_a_recorder_is_refused(unit_settings: Settings) -> None:
         FailureCaptureMiddleware(_denied, recorder=recorder, before_send=lambda e: e)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="before_send"):
         FailureCaptureWSGIMiddleware(lambda e, s: [], recorder=recorder, before_send=lambda e: e)
+
+
+def test_a_hook_that_cannot_be_called_is_refused_at_start_up(unit_settings: Settings) -> None:
+    with pytest.raises(TypeError, match="callable"):
+        FailureCaptureMiddleware(_denied, settings=unit_settings, before_send="scrub")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        FailureCaptureWSGIMiddleware(lambda e, s: [], settings=unit_settings, before_send="scrub")  # type: ignore[arg-type]

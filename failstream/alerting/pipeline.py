@@ -27,8 +27,10 @@ from typing import Any, TypeVar
 from failstream.alerting import metrics
 from failstream.alerting.clock import Clock, Sleep, system_clock, system_sleep
 from failstream.alerting.dead_letters import FailedSendLetters
+from failstream.alerting.decide import DecisionStage
+from failstream.alerting.decision_relay import DecisionRelay
 from failstream.alerting.delivery import AlertDelivery
-from failstream.alerting.dependencies import Held, smtp, smtp_backoff
+from failstream.alerting.dependencies import Held, kafka, smtp, smtp_backoff
 from failstream.alerting.details import AlertDetails
 from failstream.alerting.email_events import EmailEventPublisher
 from failstream.alerting.email_log import EmailLog
@@ -54,6 +56,7 @@ from failstream.alerting.rule_names import IP_RULE
 from failstream.alerting.silence import SilenceStage
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
+from failstream.decisions.store import DecisionStore
 from failstream.mongo_outage import is_mongo_outage
 from failstream.producer.events import Alert
 from failstream.producer.sink import KafkaSink
@@ -102,6 +105,9 @@ class Stages:
     inhibited: InhibitedBacklog | None = None
     #: reasons and routes of the rules whose alerts come without them; None: as they come
     details: AlertDetails | None = None
+    #: firing alerts become decisions, published by the relay; None: no decisions
+    decisions: DecisionStage | None = None
+    relay: DecisionRelay | None = None
 
 
 class AlertPipeline:
@@ -185,6 +191,9 @@ class AlertPipeline:
         if silence is not None:
             await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
             return
+        if self._s.decisions is not None:
+            decisions = self._s.decisions
+            await self._db(lambda: decisions.decide(alert))
         if self._s.inhibition is not None:
             inhibition = self._s.inhibition
             inhibitor = await self._db(lambda: inhibition.inhibited_by(alert))
@@ -442,9 +451,12 @@ def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, 
     lease = lease_plan(settings)
     mongo = Held()
     letters = FailedSendLetters(db.dead_letters, clock)
+    silences = SilenceStage(db.silences, clock)
+    decision_store = DecisionStore(db)
+    relay = DecisionRelay(settings, decision_store, mongo, kafka())
     return Stages(
         fence=AlertFence(db.alerts, owner, lease.lease_ms, clock),
-        silences=SilenceStage(db.silences, clock),
+        silences=silences,
         limiter=AlertRateLimiter.from_settings(settings),
         notifier=EmailNotifier(settings),
         email_log=EmailLog(db.emails, events, clock),
@@ -456,4 +468,6 @@ def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, 
         inhibition=Inhibition(db.alerts),
         inhibited=InhibitedBacklog(db.alerts),
         details=AlertDetails(db.failures),
+        decisions=DecisionStage(settings, decision_store, silences, clock, on_change=relay.wake),
+        relay=relay,
     )

@@ -30,12 +30,13 @@ from failstream.alerting import metrics
 from failstream.alerting.clock import system_clock
 from failstream.alerting.consumer import KAFKA_OUTAGE, commit_finished, start_consumer
 from failstream.alerting.dead_letters import FailedSendLetters
+from failstream.alerting.decision_expiry import expire_decisions
 from failstream.alerting.delivery import AlertDelivery
 from failstream.alerting.dependencies import Held, kafka, watch
 from failstream.alerting.exceptions import AlertingConfigError
 from failstream.alerting.lanes import SubjectLanes
 from failstream.alerting.offsets import OffsetTracker
-from failstream.alerting.pipeline import AlertPipeline, build_stages
+from failstream.alerting.pipeline import AlertPipeline, Stages, build_stages
 from failstream.alerting.reports.scheduler import run_reports
 from failstream.alerting.store import connect, ensure_indexes
 from failstream.logs import configure_logging
@@ -135,6 +136,7 @@ async def run(settings: Settings) -> None:
     consumer = await start_consumer(settings, consumer_group(settings), tracker, broker)
     log.info("alerting %s consuming %s as group %s", owner, settings.topic_alerts, consumer_group(settings))
     reports = asyncio.create_task(run_reports(settings, db, sink, owner, stop))  # scheduled summary emails
+    decision_tasks = _decision_tasks(settings, stages, stop)
     watches = [
         asyncio.create_task(watch(consumer.topics, broker, KAFKA_OUTAGE, stop.is_set)),
         asyncio.create_task(watch(lambda: db.command("ping"), held.dependency, MONGO_ERRORS, stop.is_set)),
@@ -143,6 +145,9 @@ async def run(settings: Settings) -> None:
     limit = settings.alerting_concurrency * 4
     try:
         while not stop.is_set():
+            for task in decision_tasks:
+                if task.done():
+                    task.result()  # they wait out outages and end only on stop: this is a bug, say so
             if flusher is not None and flusher.done():
                 flusher.result()  # a bug in a send ends the process, as one in a lane does
                 flusher = None
@@ -168,12 +173,28 @@ async def run(settings: Settings) -> None:
         stop.set()  # also on a crash: the report loop finishes its send and ends
         for probe in watches:
             probe.cancel()  # mid-probe of an absent dependency: no need to wait it out
-        await asyncio.gather(reports, *watches, return_exceptions=True)
+        for task in decision_tasks:
+            task.cancel()  # may wait out an outage; what it had not published is published at the next start
+        await asyncio.gather(reports, *decision_tasks, *watches, return_exceptions=True)
         await consumer.stop()
         if stages.receivers is not None:
             await stages.receivers.aclose()
         sink.close(timeout_s=5)
         await client.close()
+
+
+def _decision_tasks(settings: Settings, stages: Stages, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """The relay onto the ``decisions`` topic and the expiry sweep; they end when ``stop`` is set."""
+    relay = stages.relay
+    if relay is None:
+        return []
+    store = relay.store
+    return [
+        asyncio.create_task(relay.run(stop)),
+        asyncio.create_task(
+            expire_decisions(store, stages.mongo, system_clock, settings.decision_sweep_s, stop, relay.wake)
+        ),
+    ]
 
 
 async def _finish_for_shutdown(

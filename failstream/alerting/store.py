@@ -29,6 +29,9 @@ _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "dead_letters": [[("email_id", ASCENDING)]],
     # a resolved notice looks up the receiver's delivery of its episode's firing
     "receiver_deliveries": [[("subject", ASCENDING), ("episode_start", ASCENDING)]],
+    # decisions: the active ones (export, expiry), and the change log's retention sweep
+    "decisions": [[("active", ASCENDING), ("until", ASCENDING)]],
+    "decision_changes": [[("at", ASCENDING)]],
 }
 
 

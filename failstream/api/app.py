@@ -20,7 +20,7 @@ from failstream.api.dependency_watch import watching
 from failstream.api.metrics import ApiMetrics, RequestMetricsMiddleware
 from failstream.api.openapi_doc import DESCRIPTION, TAGS
 from failstream.api.read_model import ReadModel
-from failstream.api.routes import alerts, emails, failures, health, ips, silences, stats
+from failstream.api.routes import alerts, decisions, emails, failures, health, ips, silences, stats
 from failstream.settings import Settings
 
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
 
     app.include_router(health.router)
-    for module in (stats, ips, failures, alerts, emails, silences):
+    for module in (stats, ips, failures, alerts, emails, silences, decisions):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(reports.router)  # /api/v1/reports/schedules
     app.include_router(live.router)  # WS /api/v1/live, SSE /api/v1/live/stream

@@ -1,4 +1,8 @@
-"""A Django project in one file for the drop-in test: ``python django_host.py PORT`` (runserver)."""
+"""A Django project in one file for the drop-in test: ``python django_host.py wsgi|asgi PORT``.
+
+``wsgi``: Django's own runserver (the middleware runs sync); ``asgi``: uvicorn
+serving Django's ASGI handler (the middleware runs as a coroutine).
+"""
 
 import sys
 
@@ -44,4 +48,11 @@ urlpatterns = [
 ]
 
 if __name__ == "__main__":
-    execute_from_command_line([sys.argv[0], "runserver", "--noreload", f"127.0.0.1:{sys.argv[1]}"])
+    mode, port = sys.argv[1], sys.argv[2]
+    if mode == "wsgi":
+        execute_from_command_line([sys.argv[0], "runserver", "--noreload", f"127.0.0.1:{port}"])
+    else:
+        import uvicorn
+        from django.core.asgi import get_asgi_application
+
+        uvicorn.run(get_asgi_application(), host="127.0.0.1", port=int(port), log_level="warning")

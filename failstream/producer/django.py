@@ -28,8 +28,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
 from failstream.producer.environ_capture import EnvironCapture
 
 if TYPE_CHECKING:
@@ -69,6 +67,9 @@ class FailstreamMiddleware:
     async_capable = True
 
     def __init__(self, get_response: Any, *, capture: EnvironCapture | None = None) -> None:
+        # Django's own dependency, loaded by Django before any middleware is built
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
         self.get_response = get_response
         if capture is None:
             settings, before_send = _configured()

@@ -24,19 +24,26 @@ with the back-pressure callbacks the conductor would give it; every other
 message takes Faust's own path, unchanged.
 
 The loop below is Faust's ``Consumer._drain_messages`` (faust-streaming
-0.15.3, BSD licence) with that branch added, and one fix: a batch fetched
-before a seek is not delivered after it (``_seek_epoch``). Faust resumes the
-stream partitions just before it seeks them to the committed offsets, so a
-large first fetch (the backlog of a restarted worker) could be half
-delivered when the seek lands; its rest then jumped the read offset ahead,
-the records in between were booked as a gap (acked, never processed) and
-skipped when fetched again. Read offsets, gaps and ``broker_commit_every``
-otherwise behave as there.
+0.15.3, BSD licence) with that branch added, and one fix: no batch is
+delivered across a seek (``_seek_epoch``). Faust resumes the stream
+partitions just before it seeks them to the committed offsets, so the first
+fetch of a restarted worker (its backlog) can be under way when the seek
+lands. Delivering that batch's rest would jump the read offset and book the
+records in between as a gap (acked, never processed). Dropping it is not
+enough either: the fetcher's position has already moved past the dropped
+records, whether they came from before the seek or after it, so the next
+fetch would start beyond them and book them as a gap all the same. So the
+loop drops the rest and seeks to the committed offsets again, and the
+records are read once more (detection skips what a state already holds).
+A gap still booked on these topics (neither compacted nor transactional)
+would be a loss: it is logged. Read offsets, gaps and
+``broker_commit_every`` otherwise behave as there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
@@ -48,6 +55,8 @@ from faust.types import TP, Message
 from mode import Service, ServiceT
 
 from failstream.stream_app.message_buffer import MessageBuffer
+
+log = logging.getLogger(__name__)
 
 
 def aiokafka_producer(app: faust.App) -> Any:
@@ -84,8 +93,8 @@ class BatchedTopic(faust.Topic):
 
 
 class DirectDeliveryConsumer(aiokafka_driver.Consumer):
-    #: bumped by every seek: records fetched before it are stale, and the drain loop drops the rest
-    #: of a fetched batch when it changes (see ``_drain_messages``)
+    #: bumped by every seek: the drain loop drops the rest of a batch fetched or delivered while it
+    #: changed, and seeks again (see ``_drain_messages``)
     _seek_epoch = 0
 
     async def perform_seek(self) -> None:
@@ -101,6 +110,29 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
             await super().seek(partition, offset)
         finally:
             self._seek_epoch += 1
+
+    async def _seek_again(self) -> None:
+        """Seek to the committed offsets again, until it lands: the loop dropped records past them.
+
+        Fetching on first would start beyond the dropped records and book them
+        as a gap. With nothing assigned there is nothing to read again: the next
+        assignment seeks by itself.
+        """
+        failed = False
+        backoff_s = 0.5
+        while not self.should_stop and self.assignment():
+            try:
+                await self.perform_seek()
+            except Exception as exc:  # the broker may be away: retry, never read past the dropped records
+                if not failed:
+                    log.warning("seeking back to the committed offsets failed (%r); retrying", exc)
+                    failed = True
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)
+                continue
+            if failed:
+                log.info("seeked back to the committed offsets")
+            return
 
     def _direct_delivery(self) -> Callable[[TP, Message], bool]:
         """``deliver(tp, message)``: into its topic's buffer, as the conductor would, if nothing waits.
@@ -165,16 +197,23 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
                             num_since_yield = 0
                         if self._seek_epoch != epoch:
                             # A seek (a rebalance's seek to the committed offsets) ran while this
-                            # batch was delivered: the rest is from before it. Delivered now, each
-                            # would move the read offset past records the seek fetches again, and
-                            # the jump would be booked as a gap, acked unread: a restarted worker
-                            # lost the failures sent while it was down this way.
+                            # batch was fetched or delivered. Its rest may be from before the seek
+                            # (delivered, it would jump the read offset) or after it (the fetcher
+                            # is already past it): drop it and read it again from the committed
+                            # offsets, or the next fetch books it as a gap, acked unread.
                             break
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
                             if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                log.warning(
+                                    "%s[%d]: offsets %d-%d were not fetched; booked as read",
+                                    tp.topic,
+                                    tp.partition,
+                                    r_offset + 1,
+                                    offset - 1,
+                                )
                                 await self._add_gap(tp, r_offset + 1, offset)
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
@@ -183,6 +222,8 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             set_read_offset(tp, offset)
                     self.diag.unset_flag(CONSUMER_FETCHING)
+                    if self._seek_epoch != epoch:  # Faust's getmany may have cut the batch itself
+                        await self._seek_again()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")

@@ -271,6 +271,13 @@ class Settings(BaseSettings):
     # events feed minute-scale detection: 50 ms of batching costs nothing there and
     # saves the host and the broker a request per handful of events
     producer_linger_ms: int = Field(default=50, ge=0)
+    # refuse clients with an active decision before the app runs (the middleware follows the
+    # decisions topic; fails open while it has not read it or cannot reach it)
+    enforce: bool = False
+    # the status a refused request gets, with Retry-After (recorded with reason "blocked")
+    enforce_status: int = Field(default=429, ge=400, le=599)
+    # enforcement stops (fails open) once the decisions topic has been unreachable this long
+    enforce_stale_after_s: float = Field(default=30.0, gt=0)
 
     @field_validator("capture_statuses", "capture_sample_rates", mode="before")
     @classmethod

@@ -65,6 +65,10 @@ class FailureCaptureMiddleware:
         if before_send is not None and not callable(before_send):
             raise TypeError(f"before_send must be callable, not {type(before_send).__name__}")
         self.app = app
+        if settings is not None and settings.enforce:
+            from failstream.producer.enforcement_asgi import enforcing  # loaded only by hosts that opt in
+
+            self.app = enforcing(app, settings)
         self._before_send = before_send
         self._settings = settings
         self._sink = sink

@@ -48,6 +48,8 @@ FailureReason = Literal[
     "not_found",
     "server_error",
     "other",
+    #: refused by the middleware's enforcement of a decision; stored and shown, never counted by detection
+    "blocked",
 ]
 FAILURE_REASONS: tuple[str, ...] = FailureReason.__args__  # type: ignore[attr-defined]
 

@@ -17,4 +17,5 @@ FAILURE_REASONS: tuple[str, ...] = (
     "not_found",
     "server_error",
     "other",
+    "blocked",
 )

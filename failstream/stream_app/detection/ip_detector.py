@@ -96,8 +96,8 @@ class IpDetector:
         if len(recent) > RECENT_IDS:
             del recent[0]
         ip, ts = event.ip, event.ts
-        if ip in self._allowlist:
-            return []
+        if ip in self._allowlist or event.reason == "blocked":
+            return []  # a refused request (decision enforcement) must not keep its own decision alive
         out = self._ip_rule.observe(state.ip, ip, ts, event.reason, event.route, event.service)
         route = f"{event.method} {event.route}"
         route_state = state.routes.get(route)

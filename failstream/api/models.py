@@ -33,6 +33,9 @@ class TopIp(_Out):
         description="window: count is exact for the window (the IP's first failure is inside it); "
         "all_time: the IP also failed before the window and count is its all-time total",
     )
+    alert: Alert | None = Field(
+        default=None, description="this IP's latest alert (any rule, newest created_at), or none ever"
+    )
 
 
 class StatsSummary(_Out):

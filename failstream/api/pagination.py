@@ -9,11 +9,14 @@ repeated, unlike ``skip``/``offset`` paging.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from failstream.api.lookups import newest_first
 
 
 class CursorError(ValueError):
@@ -72,9 +75,22 @@ def sort_spec(time_field: str) -> list[tuple[str, int]]:
     return [(time_field, -1), ("_id", -1)]
 
 
+def with_position(query: dict[str, Any], cond: dict[str, Any]) -> dict[str, Any]:
+    """``query`` and the page's position as one filter, the query's fields kept at the top level.
+
+    FerretDB pushes down only top-level equalities (docs/mongodb.md): under an
+    ``$and`` even an indexed ``ip`` would be a scan of the whole collection.
+    """
+    if not cond:
+        return query
+    if "$or" in query:
+        return {"$and": [query, cond]}
+    return {**query, **cond}
+
+
 async def fetch_page(
     collection: Any,
-    query: dict[str, Any],
+    query: dict[str, Any] | list[dict[str, Any]],
     *,
     kind: str,
     time_field: str,
@@ -83,12 +99,18 @@ async def fetch_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of ``collection`` matching ``query``, and the cursor of the next (None at the end).
 
-    Reads ``limit + 1`` documents: the extra one only says whether a next page exists,
-    so the last page never ends with an empty follow-up request.
+    A list of queries pages through the documents matching any of them (one
+    query each, merged: see ``api.lookups``). Reads ``limit + 1`` documents:
+    the extra one only says whether a next page exists, so the last page
+    never ends with an empty follow-up request.
     """
     cond = before(position, time_field)
-    full = {"$and": [query, cond]} if query and cond else (query or cond)
-    docs = await collection.find(full).sort(sort_spec(time_field)).limit(limit + 1).to_list(limit + 1)
+    queries = query if isinstance(query, list) else [query]
+    order, n = sort_spec(time_field), limit + 1
+    pages = await asyncio.gather(
+        *(collection.find(with_position(q, cond)).sort(order).limit(n).to_list(n) for q in queries)
+    )
+    docs = pages[0] if len(pages) == 1 else newest_first([d for page in pages for d in page], time_field, n)
     more = len(docs) > limit
     docs = docs[:limit]
     nxt = encode(kind, Position(int(docs[-1][time_field]), str(docs[-1]["_id"]))) if more else None

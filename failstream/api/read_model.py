@@ -1,23 +1,28 @@
 """Stats read from the counters the stream app writes, never by summing ``failures``.
 
 Summary and time series come from ``minute_counts`` (one document per UTC
-minute, so a 1-hour window is 60 documents whatever the traffic) and top IPs
-from ``ip_stats`` (one document per IP). FerretDB pushes no filter down, so
-both are small scans where ``failures`` would be a scan of every event; the
-results are then shared by concurrent callers through a short
-stale-while-revalidate cache (``settings.api_stats_cache_s``).
+minute and partition, so a 1-hour window is 60 per partition whatever the
+traffic) and top IPs from ``ip_stats`` (one document per IP). FerretDB 1.24
+pushes neither the range nor the sort down (docs/mongodb.md), so these are
+scans of the counters, never of ``failures``; each top IP's latest alert is
+an equality lookup by subject (indexed). The results are shared by
+concurrent callers through a short stale-while-revalidate cache
+(``settings.api_stats_cache_s``), so no request waits for a recomputation
+once the first is done.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from failstream.api import documents
 from failstream.api.cache import StaleWhileRevalidate
 from failstream.api.labels import add_counts
-from failstream.api.models import StatsSummary, Timeseries, TimeseriesPoint, TopIp
+from failstream.api.models import Alert, StatsSummary, Timeseries, TimeseriesPoint, TopIp
 from failstream.api.params import canonical_duration
 from failstream.producer.events import now_ms
 from failstream.settings import Settings
@@ -87,15 +92,27 @@ class ReadModel:
             {"last_seen": {"$gte": start}}, {"total": 1, "first_seen": 1, "last_seen": 1}
         ).sort([("total", -1), ("_id", 1)])
         docs = await cursor.limit(TOP_IPS).to_list(TOP_IPS)
+        alerts = await asyncio.gather(*(self.latest_alert(str(doc["_id"])) for doc in docs))
         return [
             TopIp(
                 ip=str(doc["_id"]),
                 count=int(doc.get("total") or 0),
                 last_seen=doc.get("last_seen"),
                 count_scope="window" if int(doc.get("first_seen") or 0) >= start else "all_time",
+                alert=alert,
             )
-            for doc in docs
+            for doc, alert in zip(docs, alerts, strict=True)
         ]
+
+    async def latest_alert(self, subject: str) -> Alert | None:
+        """The subject's newest alert: an equality lookup on ``subject`` (indexed), however old it is."""
+        docs = (
+            await self._db.alerts.find({"subject": subject})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(1)
+            .to_list(1)
+        )
+        return documents.alert(docs[0]) if docs else None
 
     async def _compute_timeseries(self, start: int | None, end: int | None, step_s: int) -> Timeseries:
         step_ms = step_s * 1000

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from failstream.api import documents
 from failstream.api.auth import require_read
+from failstream.api.lookups import spellings
 from failstream.api.models import FailurePage
 from failstream.api.pagination import fetch_page
 from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
@@ -26,10 +27,14 @@ async def list_failures(
     service: ServiceQuery = None,
     cursor: CursorQuery = None,
 ) -> FailurePage:
-    query = equal_filters(ip=ip_match(ip) if ip else None, reason=reason, service=service)
+    # one query per spelling of the address: an equality is pushed down to an index, an $in is not
+    queries = [
+        equal_filters(ip=spelling, reason=reason, service=service)
+        for spelling in (spellings(ip_match(ip)) if ip else [None])
+    ]
     docs, nxt = await fetch_page(
         db_of(request).failures,
-        query,
+        queries,
         kind="failures",
         time_field="ts",
         position=position_of("failures", cursor),

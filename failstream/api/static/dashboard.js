@@ -260,7 +260,8 @@ async function refreshOverview() {
     $("window-range").textContent = `since ${fmtTime(summary.start)}`;
     fillBars("reasons", summary.by_reason, "no failures in this window");
     const ipRows = summary.top_ips.map((t) => {
-      const alert = state.alertBySubject.get(t.ip);
+      // the summary carries each IP's latest alert, however old; the recent list only the newest 50
+      const alert = "alert" in t ? t.alert : state.alertBySubject.get(t.ip);
       const count = {
         text: fmtNum(t.count) + (t.count_scope === "all_time" ? "*" : ""),
         cls: "num",

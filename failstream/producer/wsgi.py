@@ -91,6 +91,10 @@ class FailureCaptureWSGIMiddleware(EnvironCapture):
         route_of: RouteOf = default_route_of,
     ) -> None:
         self.app = app
+        if settings is not None and settings.enforce:
+            from failstream.producer.enforcement_wsgi import enforcing  # loaded only by hosts that opt in
+
+            self.app = enforcing(app, settings)
         super().__init__(
             settings=settings, recorder=recorder, sink=sink, policy=policy, before_send=before_send,
             route_of=route_of,

@@ -142,3 +142,28 @@ def test_blocked_is_a_reason_of_the_wire_contract(reason: str) -> None:
     from failstream.producer import events, reasons
 
     assert reason in reasons.FAILURE_REASONS and reason in events.FAILURE_REASONS
+
+
+def test_the_wsgi_layer_answers_a_decided_client_before_the_app_and_names_the_reason() -> None:
+    from failstream.producer.enforcement_wsgi import DecisionEnforcementWSGIMiddleware
+
+    ran: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        ran.append(environ["REMOTE_ADDR"])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    enforcer = ready_enforcer(Settings(_env_file=None))
+    enforcer.table.apply("203.0.113.9", later(30))
+    enforcer.feed = None
+    middleware = DecisionEnforcementWSGIMiddleware(app, enforcer=enforcer)
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    environ: dict[str, Any] = {"REMOTE_ADDR": "203.0.113.9", "PATH_INFO": "/"}
+    body = middleware(environ, lambda status, headers: started.append((status, headers)))
+    assert ran == [] and b"".join(body).startswith(b"refused")
+    status, headers = started[0]
+    assert status == "429 Too Many Requests" and dict(headers)["Retry-After"] in ("30", "31")
+    assert environ[REASON_STATE_KEY] == "blocked"
+    middleware({"REMOTE_ADDR": "198.51.100.7"}, lambda status, headers: started.append((status, headers)))
+    assert ran == ["198.51.100.7"] and started[-1][0] == "200 OK"

@@ -68,14 +68,33 @@ def parse_ip(value: str) -> str:
     return value
 
 
+def parse_subject(value: str) -> str:
+    """An address (``parse_ip``) or a network prefix, the subject of ``prefix-failures`` alerts."""
+    if "/" not in value:
+        return parse_ip(value)
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"ip must be an IPv4 or IPv6 address or a network prefix without host bits, "
+            f"like 2001:db8:1:2::/64; got {value[:100]!r}"
+        ) from None
+    return value
+
+
+def is_prefix(subject: str) -> bool:
+    return "/" in subject
+
+
 def ip_match(value: str) -> dict[str, list[str]]:
-    """A query value matching the address as asked and in canonical form.
+    """A query value matching the address (or prefix) as asked and in canonical form.
 
     Events store the address as the producer saw it (``::ffff:1.2.3.4`` from a
     dual-stack socket, which Python writes canonically as ``::ffff:102:304``),
-    so either spelling must find it.
+    so either spelling must find it; a prefix subject is always canonical.
     """
-    return {"$in": sorted({value, str(ipaddress.ip_address(value))})}
+    canonical = ipaddress.ip_network(value) if is_prefix(value) else ipaddress.ip_address(value)
+    return {"$in": sorted({value, str(canonical)})}
 
 
 def _label(name: str, max_length: int = 200) -> AfterValidator:
@@ -115,7 +134,12 @@ FromParam = Annotated[
     Query(alias="from", ge=0, lt=2**53, description="start, epoch milliseconds, UTC (default: to - 1h)"),
 ]
 IpPath = Annotated[
-    str, AfterValidator(parse_ip), Path(description="IPv4 or IPv6 address", examples=["203.0.113.7"])
+    str,
+    AfterValidator(parse_subject),
+    Path(
+        description="IPv4 or IPv6 address, or a prefix an alert names (2001:db8:1:2::/64, the / encoded)",
+        examples=["203.0.113.7"],
+    ),
 ]
 IpQuery = Annotated[
     str | None,

@@ -1,4 +1,4 @@
-"""``/ips/{ip}``: everything known about one client IP."""
+"""``/ips/{ip}``: everything known about one client IP, or the alerts about one network prefix."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from failstream.api import documents, lookups
 from failstream.api.auth import require_read
 from failstream.api.labels import decode_counts
 from failstream.api.models import ErrorOut, IpDetail
-from failstream.api.params import IpPath, ip_match
+from failstream.api.params import IpPath, ip_match, is_prefix
 from failstream.api.routes.common import READ_ERRORS, db_of
 
 router = APIRouter(prefix="/ips", tags=["ips"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 
 
 @router.get(
-    "/{ip}",
+    "/{ip:path}",  # a prefix subject holds a "/"
     response_model=IpDetail,
     summary="Per-IP detail: counts, first/last seen, reasons, recent failures, alerts",
-    responses={404: {"model": ErrorOut, "description": "no failure recorded for this IP"}},
+    responses={
+        404: {
+            "model": ErrorOut,
+            "description": "no failure recorded for this IP (no alert about this prefix)",
+        }
+    },
 )
 async def ip_detail(
     request: Request,
@@ -29,14 +34,22 @@ async def ip_detail(
 ) -> IpDetail:
     db = db_of(request)
     match = ip_match(ip)
-    # three indexed lookups at once: the page waits for the slowest, not for their sum
-    stats, failures, alerts = await asyncio.gather(
-        lookups.first(db.ip_stats, "_id", match),
-        lookups.newest(db.failures, "ip", match, "ts", recent),
-        lookups.newest(db.alerts, "subject", match, "created_at", recent),
-    )
-    if stats is None and not failures:
-        raise HTTPException(404, f"no failure recorded for ip {ip}")
+    alerts_of = lookups.newest(db.alerts, "subject", match, "created_at", recent)
+    failures: list[lookups.Doc]
+    if is_prefix(ip):
+        # counts and failures are stored per address; a prefix (prefix-failures) is known by its alerts
+        stats, failures, alerts = None, [], await alerts_of
+    else:
+        # three indexed lookups at once: the page waits for the slowest, not for their sum
+        stats, failures, alerts = await asyncio.gather(
+            lookups.first(db.ip_stats, "_id", match),
+            lookups.newest(db.failures, "ip", match, "ts", recent),
+            alerts_of,
+        )
+        if stats is None and not failures:
+            raise HTTPException(404, f"no failure recorded for ip {ip}")
+    if is_prefix(ip) and not alerts:
+        raise HTTPException(404, f"no alert about prefix {ip}")
     stats = stats or {}
     return IpDetail(
         ip=ip,

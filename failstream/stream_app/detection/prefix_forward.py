@@ -53,8 +53,9 @@ def forwarded_records(
         groups.setdefault((prefix, partition), []).append(
             (offset, event.ts, event.ip, event.reason, event.route, event.service, id_hash(event.event_id))
         )
+    # copies: orjson hands back its whole write buffer (4 KiB), held until the broker acks
     return [
-        (prefix.encode(), orjson.dumps([partition, sorted(failures)]))
+        (prefix.encode(), bytes(memoryview(orjson.dumps([partition, sorted(failures)]))))
         for (prefix, partition), failures in groups.items()
     ]
 

@@ -57,3 +57,43 @@ def test_matches_the_network_ipaddress_computes_for_random_addresses(
         length = rng.choice(lengths)
         prefixes = AddressPrefixes(length, 0) if bits == 128 else AddressPrefixes(64, length)
         assert prefixes.of(str(address)) == str(ipaddress.ip_network((address, length), strict=False))
+
+
+def reference(ip: str, prefixes: AddressPrefixes) -> str | None:
+    """The prefix as ``ipaddress`` alone computes it (slow, obviously right)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    length = prefixes.ipv6_length if address.version == 6 else prefixes.ipv4_length
+    return str(ipaddress.ip_network((address, length), strict=False)) if length else None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "::",
+        "::1",
+        "::1.2.3.4",  # IPv4-compatible (deprecated): an IPv6 address, written as ::102:304
+        "::ffff:1.2.3.4",
+        "::FFFF:102:304",
+        "64:ff9b::192.0.2.1",
+        "2001:0DB8:0000:0000:0001::",
+        "fe80:0:0:0:0:0:0:1",
+        "1:0:0:1:0:0:0:1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "192.0.2.255",
+        "0.0.0.0",
+        "1.2.3.04",
+        " 2001:db8::1",
+        "2001:db8::1::",
+        "12345::",
+    ],
+)
+@pytest.mark.parametrize(
+    "prefixes", [AddressPrefixes(64, 24), AddressPrefixes(120, 0), AddressPrefixes(1, 32)]
+)
+def test_written_forms_give_what_ipaddress_gives(text: str, prefixes: AddressPrefixes) -> None:
+    assert prefixes.of(text) == reference(text, prefixes)

@@ -1,0 +1,67 @@
+"""A worker SIGKILLed while prefixes are being counted alerts each rotating /64 once after its restart.
+
+The kill lands between forwarding and committing: the restarted worker
+forwards part of the stream again and re-reads part of its repartition
+topic. Each /64 that reached the threshold must fire exactly once, with one
+alert key, and no other /64 may fire.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+
+from failstream.producer.events import new_event_id, now_ms
+from failstream.settings import Settings
+from tests.integration.services import ProcessGroup, wait_until
+from tests.integration.stream_app.checks import alerts_on_topic
+from tests.integration.stream_app.kafka_io import failure_json, produce
+
+pytestmark = pytest.mark.integration
+
+PREFIXES = 400
+BLOCK = 40  # prefixes produced together, block after block: the first alerts come early in the stream
+
+
+def failures_of(k: int) -> int:
+    """12 failures (over the threshold of 10) for even prefixes, 8 for odd ones, each from a new address."""
+    return 12 if k % 2 == 0 else 8
+
+
+def test_sigkill_while_counting_prefixes_then_restart_fires_each_rotating_64_once(
+    settings: Settings, processes: ProcessGroup
+) -> None:
+    settings = settings.model_copy(
+        update={"stream_batch_max": 100, "stream_session_timeout_s": 6, "stream_persist": False}
+    )
+    base = now_ms() + 86_400_000  # event time ahead of the wall clock: no sweep resolves or forgets meanwhile
+    messages = []
+    for first in range(0, PREFIXES, BLOCK):
+        for j in range(12):
+            for k in range(first, first + BLOCK):
+                if j < failures_of(k):
+                    ip = f"2001:db8:{k:x}:1:{j + 1:x}::1"
+                    messages.append((ip.encode(), failure_json(new_event_id(), ip, base + j * 1000 + k)))
+    should_fire = {f"2001:db8:{k:x}:1::/64" for k in range(PREFIXES) if failures_of(k) >= 10}
+
+    processes.start("stream", "stream", settings)
+    produce(settings, settings.topic_failed_requests, messages)
+    wait_until(lambda: len(alerts_on_topic(settings)) >= 1, 60, "a first prefix alert", interval_s=0.1)
+    processes.kill("stream", signal.SIGKILL)
+    at_kill = {a.subject for a in alerts_on_topic(settings)}
+    assert at_kill < should_fire, "killed too late to prove anything"
+
+    processes.start("stream-restarted", "stream", settings)
+    wait_until(
+        lambda: {a.subject for a in alerts_on_topic(settings)} >= should_fire,
+        120,
+        "every rotating /64 alerted",
+    )
+    alerts = alerts_on_topic(settings)
+    assert {a.subject for a in alerts} == should_fire
+    assert {(a.rule, a.state) for a in alerts} == {("prefix-failures", "firing")}
+    keys_per_subject = Counter(a.subject for a in {a.alert_key: a for a in alerts}.values())
+    assert {s: n for s, n in keys_per_subject.items() if n > 1} == {}  # one episode, one key, per /64
+    assert {k: n for k, n in Counter(a.alert_key for a in alerts).items() if n > 1} == {}  # each sent once

@@ -78,6 +78,8 @@ class Waiting:
     claimed_at: int
     claim: Claimed
     extra: list[AlertDelivery] = field(default_factory=list)
+    #: the alert's decision being written: awaited before the alert is finished
+    decided: asyncio.Task[object] | None = None
 
     @property
     def key(self) -> str:
@@ -191,31 +193,60 @@ class AlertPipeline:
         if silence is not None:
             await self._suppress(delivery, claim, "silence", silence_id=str(silence.get("_id", "")))
             return
-        if self._s.decisions is not None:
-            decisions = self._s.decisions
-            await self._db(lambda: decisions.decide(alert))
+        # the decision is written beside the rest (neither the receivers nor the digest wait for
+        # it), and recorded before the alert is finished: a crash before then re-delivers both
+        decided = self._decide(alert)
+        try:
+            await self._after_silence(delivery, claim, claimed_at, routed, resolved_off, decided)
+        except BaseException:
+            if decided is not None:
+                decided.cancel()
+            raise
+
+    def _decide(self, alert: Alert) -> asyncio.Task[object] | None:
+        if self._s.decisions is None:
+            return None
+        decisions = self._s.decisions
+        return asyncio.create_task(self._db(lambda: decisions.decide(alert)))
+
+    async def _after_silence(
+        self,
+        delivery: AlertDelivery,
+        claim: Claimed,
+        claimed_at: int,
+        routed: list[Receiver],
+        resolved_off: bool,
+        decided: asyncio.Task[object] | None,
+    ) -> None:
+        async def settled() -> None:
+            if decided is not None:
+                await decided
+
+        alert, fence = delivery.alert, self._s.fence
         if self._s.inhibition is not None:
             inhibition = self._s.inhibition
             inhibitor = await self._db(lambda: inhibition.inhibited_by(alert))
             if inhibitor is not None:
                 by_key, ip = inhibitor
                 folded = {"folded_into": None} if alert.state != "resolved" else {}
+                await settled()
                 await self._suppress(
                     delivery, claim, INHIBITED, inhibited_by=by_key, inhibited_subject=ip, **folded
                 )
                 return
         if resolved_off:  # not emailed, yet a receiver (an Alertmanager) must hear the episode end
-            await self._to_receivers(delivery, routed)
+            await asyncio.gather(self._to_receivers(delivery, routed), settled())
             await self._suppress(delivery, claim, "resolved_off")
             return
         if not await self._s.limiter.admit_alert(alert):
+            await settled()
             await self._suppress(delivery, claim, "rate_limit", folded_into=None)
             return
         # before the email: the alert is finished (its offset committed) only once receivers are
         await self._to_receivers(delivery, routed)
 
         recipients = recipients_for(alert.severity, self._settings)
-        waiting = Waiting(delivery, claimed_at, claim)
+        waiting = Waiting(delivery, claimed_at, claim, decided=decided)
         self._waiting[alert.alert_key] = waiting
         if self._settings.group_wait_s > 0:
             await self._db(lambda: fence.mark_claims([claim], "grouped"))
@@ -254,7 +285,9 @@ class AlertPipeline:
         for group in self._groups.pop_all():
             await self._send_group(group)
 
-    def _finish(self, waiting: list[Waiting]) -> None:
+    async def _finish(self, waiting: list[Waiting]) -> None:
+        # a decision is recorded before its alert's offset may be committed
+        await asyncio.gather(*(w.decided for w in waiting if w.decided is not None))
         for w in waiting:
             self._waiting.pop(w.key, None)
             for delivery in w.deliveries():
@@ -271,7 +304,7 @@ class AlertPipeline:
                 w.key,
                 extra={"alert_key": w.key},
             )
-        self._finish(lost)
+        await self._finish(lost)
         items = [w for w in group.items if w not in lost]
         if not items:
             return
@@ -284,7 +317,7 @@ class AlertPipeline:
             )
             metrics.ALERTS.labels("suppressed_rate_limit").inc(len(keys))
             self._backlog_maybe = True
-            self._finish(items)
+            await self._finish(items)
             return
         folded_keys: list[str] = []
         folded: list[FoldedAlert] = []
@@ -346,7 +379,7 @@ class AlertPipeline:
         metrics.SEND_SECONDS.observe(time.perf_counter() - started)
         metrics.ALERTS_PER_EMAIL.observe(len(items))
         await self._record(outcome, email_id, items, folded_keys, in_group, also_keys)
-        self._finish(items)
+        await self._finish(items)
 
     def _fold_inhibited(
         self, items: list[Waiting]

@@ -19,11 +19,13 @@ Consumers apply them idempotently (the last change of a subject wins).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import uuid4
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -62,6 +64,8 @@ class DecisionStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._decisions = db.decisions
         self._changes = db.decision_changes
+        self._log_lock = asyncio.Lock()
+        self._last_seq = 0
 
     # --- writes -------------------------------------------------------------
 
@@ -80,7 +84,7 @@ class DecisionStore:
             if doc.get("ended_by") == "lifted" and decision.decided_at <= int(doc.get("ended_at") or 0):
                 return False
         await self._log("add", decision.subject, now, decision=decision)
-        await self._decisions.update_one(
+        after = await self._decisions.find_one_and_update(
             {"_id": decision.subject},
             {
                 "$max": {"until": decision.until},
@@ -94,15 +98,12 @@ class DecisionStore:
                 "$setOnInsert": {"created_at": now},
             },
             upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
-        await self._relog_if_changed(decision.subject, decision.until, now)
+        if after is not None and int(after["until"]) != decision.until:
+            # two alerts of the subject at once: the document kept the longer; the log ends with it
+            await self._log("add", decision.subject, now, decision=decision_of(after))
         return True
-
-    async def _relog_if_changed(self, subject: str, logged_until: int, now: int) -> None:
-        """Two alerts of a subject at once: the document keeps the longer; the log must end with it."""
-        doc = await self._decisions.find_one({"_id": subject})
-        if doc is not None and doc.get("active") and int(doc["until"]) != logged_until:
-            await self._log("add", subject, now, decision=decision_of(doc))
 
     async def lift(self, subject: str, now: int, by: str) -> bool:
         """End the subject's active decision early; False when it has none."""
@@ -152,8 +153,13 @@ class DecisionStore:
     async def _log(
         self, op: Op, subject: str, now: int, *, decision: Decision | None = None, reason: str = ""
     ) -> int:
+        async with self._log_lock:  # this process's writers never race each other for a number
+            return await self._append(op, subject, now, decision, reason)
+
+    async def _append(self, op: Op, subject: str, now: int, decision: Decision | None, reason: str) -> int:
         token = uuid4().hex
-        seq = await self.last_seq() + 1
+        # the number after this process's last one, unless another process wrote since (a duplicate)
+        seq = (self._last_seq or await self.last_seq()) + 1
         while True:
             doc = {
                 "_id": seq,
@@ -166,12 +172,14 @@ class DecisionStore:
             }
             try:
                 await self._changes.insert_one(doc)
+                self._last_seq = seq
                 return seq
             except DuplicateKeyError:
                 found = await self._changes.find_one({"_id": seq}, {"token": 1})
                 if found is not None and found.get("token") == token:
+                    self._last_seq = seq
                     return seq  # our own insert, whose answer was lost
-                seq += 1
+                seq = max(seq, await self.last_seq()) + 1  # another process took it: go past its newest
 
     # --- reads ----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiosmtplib
@@ -121,7 +122,12 @@ class FakeBacklog:
 
 
 class Harness:
-    def __init__(self, silenced: set[str] = frozenset(), **settings: Any) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        silenced: set[str] = frozenset(),  # type: ignore[assignment]
+        decisions: Any = None,
+        **settings: Any,
+    ) -> None:
         self.clock = FakeClock()
         self.fence = FakeFence(self.clock)
         self.notifier = FakeNotifier()
@@ -137,6 +143,7 @@ class Harness:
             email_log=self.log,  # type: ignore[arg-type]
             letters=self.letters,  # type: ignore[arg-type]
             backlog=self.backlog,  # type: ignore[arg-type]
+            decisions=decisions,  # type: ignore[arg-type]
         )
         self.handled: list[int] = []
         self.pipeline = AlertPipeline(
@@ -311,3 +318,30 @@ async def test_claims_are_renewed_while_a_slow_send_is_under_way() -> None:
     await h.feed(alert("10.0.0.1"))
     assert len(h.notifier.sent) == 1
     assert renewed.count(alert("10.0.0.1").alert_key) >= 2  # several rounds during the one send
+
+
+class SlowDecisions:
+    """A decision stage whose write takes until the test says so."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.decided: list[str] = []
+
+    async def decide(self, a: Alert) -> None:
+        await self.release.wait()
+        self.decided.append(a.subject)
+
+
+async def test_the_email_does_not_wait_for_the_decision_but_the_alert_is_finished_only_after_it() -> None:
+    decisions = SlowDecisions()
+    h = Harness(decisions=decisions)
+    feeding = asyncio.create_task(h.feed(alert("10.0.0.1")))
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if h.notifier.sent:
+            break
+    assert len(h.notifier.sent) == 1  # sent while the decision is still being written
+    assert h.handled == [] and not feeding.done()  # its offset is not released before the decision
+    decisions.release.set()
+    await feeding
+    assert decisions.decided == ["10.0.0.1"] and h.handled == [1]

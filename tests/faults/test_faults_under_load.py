@@ -30,13 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 OUTAGE_S = 60.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue 17): now and then a worker restarted after SIGKILL sends no firing alert "
-    "for the failures sent while it was down, though they are all stored (the failures sent after "
-    "its return do alert). A drain-loop race at the restart's seek was found and fixed; this one "
-    "remains. The check runs and reports either way.",
-)
 def test_sigkill_of_the_stream_worker_loses_and_doubles_nothing(run: Run) -> None:
     check_phase(run, run_phase(run, kill_process("stream")))
 
@@ -61,12 +54,6 @@ def test_kafka_broker_sigterm_down_60s_then_back(run: Run) -> None:
     check_phase(run, run_phase(run, broker_down(OUTAGE_S, sigkill=False)))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue 17), likely the same as the worker-SIGKILL one: once in five runs the "
-    "attacker during the outage, whose failures the demo service spooled and replayed after the "
-    "broker's return, was stored but not alerted. The check runs and reports either way.",
-)
 def test_kafka_broker_sigkill_down_60s_then_back(run: Run) -> None:
     check_phase(run, run_phase(run, broker_down(OUTAGE_S, sigkill=True)))
 

@@ -139,3 +139,17 @@ def test_nginx_including_the_export_refuses_a_decided_ip_and_serves_another_afte
         server.write_include(after.text)
         server.reload()
         wait_until(lambda: server.status_from(decided) == 200, 15, f"nginx to serve {decided} again")
+
+
+def test_a_cursor_past_the_kept_changes_is_a_410_and_starting_over_lists_what_is_active(
+    api_settings: Settings, api_url: str, db: Any
+) -> None:
+    decide(api_settings, "203.0.113.60", "203.0.113.61", "203.0.113.62")
+    old_cursor = "s1"
+    db.decision_changes.delete_many({"_id": {"$lt": 3}})  # what the 7-day retention sweep does
+    gone = httpx.get(
+        f"{api_url}/api/v1/decisions", params={"since": old_cursor}, headers=read_headers(api_settings)
+    )
+    assert gone.status_code == 410 and "start again without since" in gone.text
+    again = feed(api_url, api_settings)
+    assert sorted(d["subject"] for d in again["added"]) == ["203.0.113.60", "203.0.113.61", "203.0.113.62"]

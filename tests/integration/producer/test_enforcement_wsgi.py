@@ -21,6 +21,7 @@ from failstream.alerting.decision_relay import record_of
 from failstream.decisions.model import Decision
 from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.producer.capture_queue import flush_capture
+from failstream.producer.enforcement_wsgi import DecisionEnforcementWSGIMiddleware
 from failstream.producer.sink import KafkaSink
 from failstream.producer.wsgi import FailureCaptureWSGIMiddleware
 from failstream.settings import Settings
@@ -110,3 +111,22 @@ def test_a_wsgi_host_refuses_decided_clients_from_the_topic_and_serves_them_agai
     found = read_events(enforce_settings, enforce_settings.topic_failed_requests, expect=3)
     blocked = sorted({(e["ip"], e["status"], e["reason"]) for _, e in found})
     assert blocked == [("127.0.0.2", 429, "blocked"), ("198.51.100.77", 429, "blocked")]
+
+
+def test_with_the_decisions_topic_unreachable_every_client_is_served_at_once(
+    enforce_settings: Settings, tmp_path: Path
+) -> None:
+    nowhere = enforce_settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/orders"
+    app = FailureCaptureWSGIMiddleware(_app, settings=nowhere, sink=None)
+    with WsgiThread(app, port):
+        started = time.monotonic()
+        statuses = [status(url, "127.0.0.2").status_code for _ in range(20)]
+        took = time.monotonic() - started
+    assert statuses == [200] * 20
+    assert took < 5, f"20 requests took {took:.1f} s: the unreachable feed must not hold them"
+    layer = app.app
+    assert isinstance(layer, DecisionEnforcementWSGIMiddleware) and layer.enforcer.feed is not None
+    assert layer.enforcer.feed.ready is False  # never read the topic: nothing enforced
+    layer.enforcer.feed.stop()

@@ -7,6 +7,9 @@ folds into its IP's firing one) -> ``ratelimit`` -> ``grouping`` -> ``render`` -
 ``email_log`` / ``email_events`` / ``dead_letters``; ``lease`` sizes and
 renews claims, ``dependencies`` waits out outages, ``consumer`` reads Kafka.
 ``redrive`` re-sends what failed for good (``failstream alerts redrive``).
+``decide`` turns a firing alert into a decision (``failstream.decisions``),
+``decision_relay`` publishes them on the compacted ``decisions`` topic and
+``decision_expiry`` removes those whose time is up (docs/decisions.md).
 ``receivers`` sends to a signed webhook, Slack or a team's Alertmanager
 (``FAILSTREAM_RECEIVERS``), each delivery fenced, retried and dead-lettered
 like the email (docs/receivers.md).

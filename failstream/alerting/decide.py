@@ -1,13 +1,16 @@
 """A firing alert becomes a decision: its IP (or prefix) is refused until the rule's time is up.
 
-Runs in the pipeline after the alert's claim and silences, before
-inhibition and the rate limit: a route alert folded into its IP's alert, or
-an alert whose email the rate limit holds back, is still a firing alert that
-proxies should refuse. Not decided: a rule not in ``decision_rules``, a
-subject that is no IP or prefix (a domain, the global spike), a subject on
-the allowlist (or a prefix overlapping it), a subject silenced for the rule
-(a silence of the IP also covers its route alerts), and a decision whose
-time is already up (an old alert replayed after an outage).
+Started in the pipeline once the alert is claimed and not silenced, and
+written beside the rest (inhibition, rate limit, receivers, digest): a route
+alert folded into its IP's alert, or an alert whose email the rate limit
+holds back, is still a firing alert that proxies should refuse. The alert is
+finished (its offset committed) only after its decision is written.
+
+Not decided: a rule not in ``decision_rules``, a subject that is no IP or
+prefix (a domain, the global spike), a subject on the allowlist (or a prefix
+overlapping it), a subject silenced for the rule (a silence of the IP also
+covers its route alerts), and a decision whose time is already up (an old
+alert replayed after an outage).
 
 The decision lasts ``decision_durations_s[rule]`` (default: the rule's
 window) from the alert's own time, so a re-delivered alert decides the very

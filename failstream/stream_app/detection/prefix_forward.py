@@ -45,10 +45,8 @@ def forwarded_records(
     # plain tuples in ForwardedFailure's order: orjson writes tuples, not NamedTuples
     groups: dict[tuple[str, int], list[tuple[int, int, str, str, str, str, int]]] = {}
     for event, partition, offset in reads:
-        if event.ip in allowlist:
-            continue
-        prefix = prefixes.of(event.ip)
-        if prefix is None:
+        prefix = prefixes.of(event.ip)  # first: None at once for IPv4 while it is not aggregated
+        if prefix is None or event.ip in allowlist:
             continue
         groups.setdefault((prefix, partition), []).append(
             (offset, event.ts, event.ip, event.reason, event.route, event.service, id_hash(event.event_id))

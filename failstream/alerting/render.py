@@ -55,13 +55,14 @@ def _when(ms: int) -> str:
 def dashboard_link(dashboard_url: str, subject: str, rule: str = "") -> str:
     """The subject's detail view (the dashboard's ``#/ip/<ip>`` route), else the overview.
 
-    A route alert's subject is ``"<ip> <method> <route>"``: it opens its IP.
-    A recipient domain (the email-delivery rule), a network prefix and the
+    A route alert's subject is ``"<ip> <method> <route>"``: it opens its IP;
+    a prefix (``2001:db8::/64``) opens the same view, its ``/`` encoded as the
+    dashboard encodes it. A recipient domain (the email-delivery rule) and the
     global spike have no detail view, so they open the overview.
     """
     if rule == IP_ROUTE_RULE:
         subject = route_parts(subject)[0]
-    if rule == SPIKE_RULE or "/" in subject or _is_domain(subject):
+    if rule == SPIKE_RULE or _is_domain(subject):
         return dashboard_url
     return f"{dashboard_url}#/ip/{quote(subject, safe='')}"
 

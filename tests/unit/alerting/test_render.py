@@ -108,9 +108,10 @@ def test_dashboard_link_opens_the_subjects_detail_view_or_the_overview() -> None
     assert dashboard_link(DASH, "2001:db8::1") == "https://dash.example.com/#/ip/2001%3Adb8%3A%3A1"
     route = dashboard_link(DASH, "10.0.0.7 POST /api/submit", "ip-route-failures")
     assert route == "https://dash.example.com/#/ip/10.0.0.7"
-    # no detail view for a recipient domain, a prefix or the global spike: the overview
+    prefix = dashboard_link(DASH, "2001:db8:1:2::/64", "prefix-failures")
+    assert prefix == "https://dash.example.com/#/ip/2001%3Adb8%3A1%3A2%3A%3A%2F64"  # as encodeURIComponent
+    # no detail view for a recipient domain or the global spike: the overview
     assert dashboard_link(DASH, "mail.example.com", "email-delivery") == DASH
-    assert dashboard_link(DASH, "203.0.113.0/24", "prefix-failures") == DASH
     assert dashboard_link(DASH, "all", "global-spike") == DASH
 
 

@@ -8,6 +8,12 @@ served while one background task refreshes it, so callers never wait for a
 refresh, only for the very first computation or after a long idle period
 (older than ``max_stale_s``). Figures are thus at most about ``ttl_s`` plus
 one computation old, which ``computed_at`` in each response states.
+
+A computation slower than ``ttl_s`` (top IPs scan ``ip_stats``, one document
+per IP, which FerretDB reads whole) stretches both by its own duration: the
+next refresh starts no sooner than one duration after the last ended, so the
+database is kept busy at most half the time, and callers are served the last
+value meanwhile instead of all waiting on it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ T = TypeVar("T")
 class _Entry(Generic[T]):
     value: T
     at: float
+    took: float = 0.0  # seconds the computation of ``value`` ran
 
 
 class StaleWhileRevalidate(Generic[T]):
@@ -47,9 +54,9 @@ class StaleWhileRevalidate(Generic[T]):
         now = self._clock()
         if entry is not None:
             age = now - entry.at
-            if age <= self.ttl_s:
+            if age <= max(self.ttl_s, entry.took):
                 return entry.value
-            if age <= self.max_stale_s:
+            if age <= max(self.max_stale_s, 3 * entry.took):
                 if key not in self._inflight:
                     self._start(key, compute)
                 return entry.value
@@ -61,6 +68,7 @@ class StaleWhileRevalidate(Generic[T]):
         self._inflight[key] = future
 
         async def run() -> None:
+            began = self._clock()
             try:
                 value = await compute()
             except asyncio.CancelledError:
@@ -70,7 +78,7 @@ class StaleWhileRevalidate(Generic[T]):
                 future.set_exception(exc)
                 future.exception()  # mark retrieved: a background refresh may have no waiter
             else:
-                self._store(key, value)
+                self._store(key, value, took=self._clock() - began)
                 future.set_result(value)
             finally:
                 self._inflight.pop(key, None)
@@ -80,8 +88,8 @@ class StaleWhileRevalidate(Generic[T]):
         task.add_done_callback(self._tasks.discard)
         return future
 
-    def _store(self, key: Hashable, value: T) -> None:
-        self._entries[key] = _Entry(value, self._clock())
+    def _store(self, key: Hashable, value: T, *, took: float) -> None:
+        self._entries[key] = _Entry(value, self._clock(), took)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

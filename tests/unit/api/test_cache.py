@@ -84,3 +84,23 @@ async def test_ttl_zero_computes_every_time() -> None:
 
     cache: StaleWhileRevalidate[int] = StaleWhileRevalidate(0)
     assert [await cache.get("k", compute) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_a_slow_computation_rests_as_long_as_it_took_and_is_never_waited_for_again() -> None:
+    clock = Clock()
+    values = iter([1, 2, 3])
+
+    async def compute() -> int:
+        clock.now += 40.0  # a scan of every IP's counters at a million failures
+        return next(values)
+
+    cache: StaleWhileRevalidate[int] = StaleWhileRevalidate(2.0, clock=clock)
+    assert await cache.get("k", compute) == 1  # the first caller waits: nothing to serve yet
+    clock.now += 30.0  # older than the ttl, younger than the computation took
+    assert await cache.get("k", compute) == 1
+    assert not cache._inflight  # no refresh yet: the database rests as long as it worked
+    clock.now += 60.0  # past max_stale_s (10 s), within three durations: served, refreshed behind
+    assert await cache.get("k", compute) == 1
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await cache.get("k", compute) == 2

@@ -1,0 +1,569 @@
+"""The local store at a million failures: FerretDB on SQLite against FerretDB on PostgreSQL (issue 22).
+
+    .venv/bin/python -m benchmarks.local_store [--failures 1000000] [--ips 100000]
+        [--backends sqlite,postgresql] [--clients 20] [--rate 5] [--seconds 20]
+        [--persist-events 20000] [--persist-ips 100] [--explain]
+
+For each backend, in one run: a FerretDB of its own (free port; data in
+``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old)
+is seeded with ``--failures`` failures over ``--ips`` IPs spread over the last
+six hours, with the ``ip_stats`` and ``minute_counts`` documents the stream
+worker keeps for them, in ``insert_many`` batches of the persister's size
+(16,000).
+
+Then, alternately for two rounds: ``insert_many`` of ``--persist-events``
+fresh failures (the store's own rate), and the persister's write path
+(``persist_failures``: the raw insert, the replay-guarded per-IP and
+per-minute counters) on as many fresh failures over ``--persist-ips`` of the
+stored IPs (a wave of attackers), in batches of 16,000; their ratio is the
+persister's share of the store's insert rate.
+
+Then the API (uvicorn in its own process, one worker, access log off) is
+started on the store and ``--clients`` clients, each on its own keep-alive
+connection, send ``--rate`` requests a second (dashboards, not a flood), the
+endpoints alternated in rounds: ``/api/v1/ips/{ip}`` and
+``/api/v1/failures?ip=`` (first page) for a random stored IP each time, and
+``/api/v1/stats/summary?window=1h``. Latency is measured in the client from
+writing the request to reading the last body byte.
+
+``--explain`` prints FerretDB's pushdown verdict and the backend's plan for
+every query the API issues (the table of docs/mongodb.md) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient, MongoClient
+
+from benchmarks.api_summary import Conn, pct
+from failstream.alerting.store import ensure_indexes as alerting_indexes
+from failstream.api.indexes import ensure_api_indexes
+from failstream.infra import ferretdb
+from failstream.infra.process import INFRA_DIR, ManagedProcess
+from failstream.producer.events import FailedRequest, new_event_id, now_ms
+from failstream.settings import Settings
+from failstream.stream_app.mongo.client import ensure_indexes
+from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of, persist_failures
+from tests.integration.services import free_port
+
+DB = "failstream_bench_store"
+BATCH = 16_000  # the persister's default batch (FAILSTREAM_STREAM_PERSIST_BATCH_MAX)
+SPAN_MS = 6 * 3600_000
+REASONS = ("invalid_token", "missing_token", "expired_token", "rate_limited", "forbidden")
+STATUS = {
+    "invalid_token": 401,
+    "missing_token": 401,
+    "expired_token": 401,
+    "rate_limited": 429,
+    "forbidden": 403,
+}
+SERVICES = ("demo", "billing", "auth")
+
+
+def ip_of(k: int) -> str:
+    return f"10.{k // 65536 % 256}.{k // 256 % 256}.{k % 256}"
+
+
+@dataclass
+class Store:
+    """One backend's FerretDB, started for the run."""
+
+    backend: str
+    settings: Settings
+    process: ManagedProcess
+
+    @classmethod
+    def start(cls, backend: str) -> Store:
+        port = free_port()
+        settings = Settings().model_copy(
+            update={
+                "mongo_uri": SecretStr(f"mongodb://127.0.0.1:{port}/"),
+                "mongo_db": DB,
+                "infra_ferretdb_backend": backend,
+                "api_port": free_port(),
+            }
+        )
+        process = ManagedProcess(f"ferretdb-bench-{backend}")
+        process.stop()
+        print(ferretdb.up(settings, process=process, data_dir=INFRA_DIR / "bench" / backend))
+        return cls(backend, settings, process)
+
+    @property
+    def uri(self) -> str:
+        return self.settings.mongo_uri.get_secret_value()
+
+
+def failure_doc(i: int, ts: int, ip: str, offset: int) -> dict[str, Any]:
+    reason = REASONS[i % len(REASONS)]
+    return {
+        "_id": new_event_id(),
+        "ts": ts,
+        "service": SERVICES[i % 3],
+        "ip": ip,
+        "method": "POST",
+        "route": "/api/submit",
+        "status": STATUS[reason],
+        "reason": reason,
+        "user_agent": "bench",
+        "request_id": "",
+        "partition": 0,
+        "offset": offset,
+    }
+
+
+async def _seed(store: Store, n: int, ips: int) -> float:
+    """The documents the worker writes for ``n`` failures, in bulk; returns the docs/s of ``failures``."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    db = client[DB]
+    await ensure_indexes(db)
+    now = now_ms()
+    rng = random.Random(22)
+    ip_stats: dict[str, dict[str, Any]] = {}
+    minutes: dict[int, dict[str, Any]] = {}
+    inserting = 0.0
+    batch: list[dict[str, Any]] = []
+    for i in range(n):
+        ts = now - SPAN_MS + (i * SPAN_MS) // n
+        ip = ip_of(rng.randrange(ips))
+        doc = failure_doc(i, ts, ip, i)
+        batch.append(doc)
+        stats = ip_stats.setdefault(
+            ip,
+            {
+                "_id": ip,
+                "total": 0,
+                "reasons": {},
+                "statuses": {},
+                "services": {},
+                "routes": {},
+                "first_seen": ts,
+                "last_seen": ts,
+                "applied": {"p0": i},
+            },
+        )
+        minute = minute_of(ts)
+        bucket = minutes.setdefault(
+            minute,
+            {
+                "_id": minute_doc_id(minute, "failures", 0),
+                "source": "failures",
+                "minute": minute,
+                "partition": 0,
+                "total": 0,
+                "reasons": {},
+                "statuses": {},
+                "services": {},
+                "applied": {"p0": i},
+            },
+        )
+        for counted in (stats, bucket):
+            counted["total"] += 1
+            for field, label in (
+                ("reasons", doc["reason"]),
+                ("statuses", str(doc["status"])),
+                ("services", doc["service"]),
+            ):
+                counted[field][label] = counted[field].get(label, 0) + 1
+            counted["applied"]["p0"] = i
+        stats["routes"]["POST /api/submit"] = stats["total"]
+        stats["last_seen"] = ts
+        if len(batch) == BATCH:
+            began = time.perf_counter()
+            await db.failures.insert_many(batch, ordered=False)
+            inserting += time.perf_counter() - began
+            batch = []
+            if (i + 1) % (BATCH * 10) == 0:
+                print(f"  {store.backend}: {i + 1:,} failures stored, {(i + 1) / inserting:,.0f} docs/s")
+    if batch:
+        began = time.perf_counter()
+        await db.failures.insert_many(batch, ordered=False)
+        inserting += time.perf_counter() - began
+    docs = list(ip_stats.values())
+    for start in range(0, len(docs), BATCH):
+        await db.ip_stats.insert_many(docs[start : start + BATCH], ordered=False)
+    await db.minute_counts.insert_many(list(minutes.values()), ordered=False)
+    await db.bench_meta.replace_one(
+        {"_id": "seed"}, {"n": n, "ips": ips, "seeded_at": now, "insert_rate": n / inserting}, upsert=True
+    )
+    await client.close()
+    return n / inserting
+
+
+def ensure_seeded(store: Store, n: int, ips: int) -> float:
+    client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
+    meta = client[DB].bench_meta.find_one({"_id": "seed"})
+    if meta and (meta["n"], meta["ips"]) == (n, ips) and now_ms() - meta["seeded_at"] < 20 * 3600_000:
+        age_min = (now_ms() - meta["seeded_at"]) // 60_000
+        print(f"{store.backend}: reusing {n:,} failures seeded {age_min} min ago")
+        client.close()
+        return float(meta["insert_rate"])
+    client.drop_database(DB)
+    client.close()
+    began = time.perf_counter()
+    rate = asyncio.run(_seed(store, n, ips))
+    print(
+        f"{store.backend}: seeded {n:,} failures in {time.perf_counter() - began:.0f} s ({rate:,.0f} docs/s)"
+    )
+    return rate
+
+
+async def _insert_rate(store: Store, n: int, round_: int) -> float:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    now = now_ms()
+    docs = [failure_doc(i, now - i, ip_of(i % 100), 10_000_000 * (round_ + 1) + i) for i in range(n)]
+    began = time.perf_counter()
+    for start in range(0, n, BATCH):
+        await client[DB].failures.insert_many(docs[start : start + BATCH], ordered=False)
+    elapsed = time.perf_counter() - began
+    await client.close()
+    return n / elapsed
+
+
+async def _persist_rate(store: Store, n: int, ips: int, stored_ips: int, round_: int) -> float:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    db = client[DB]
+    rng = random.Random(round_)
+    attackers = [ip_of(rng.randrange(stored_ips)) for _ in range(ips)]
+    now = now_ms()
+    reads = []
+    for i in range(n):
+        reason = REASONS[i % len(REASONS)]
+        event = FailedRequest(
+            event_id=new_event_id(),
+            ts=now - i,
+            service=SERVICES[i % 3],
+            ip=attackers[i % ips],
+            method="POST",
+            route="/api/submit",
+            status=STATUS[reason],
+            reason=reason,  # type: ignore[arg-type]
+            user_agent="bench",
+        )
+        # a partition of its own per round, offsets past every mark an earlier run wrote
+        reads.append(Read(event, partition=1 + round_, offset=now * 1000 + i))
+    began = time.perf_counter()
+    for start in range(0, n, BATCH):
+        await persist_failures(db, reads[start : start + BATCH])
+    elapsed = time.perf_counter() - began
+    await client.close()
+    return n / elapsed
+
+
+def persister_share(
+    store: Store, n: int, ips: int, stored_ips: int, timeout_s: float, rounds: int = 2
+) -> tuple[float, float, bool]:
+    """Medians of insert_many's and the persister's rates; True when a persister round ran out of time.
+
+    A round past ``timeout_s`` counts as ``n / timeout_s``, an upper bound of its rate.
+    """
+    inserted, persisted, capped = [], [], False
+    for r in range(rounds):
+        inserted.append(asyncio.run(_insert_rate(store, n, r)))
+        try:
+            persisted.append(
+                asyncio.run(asyncio.wait_for(_persist_rate(store, n, ips, stored_ips, r), timeout_s))
+            )
+        except TimeoutError:
+            persisted.append(n / timeout_s)
+            capped = True
+        print(f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s, ", end="")
+        print(f"persister {'< ' if capped else ''}{persisted[-1]:,.0f}/s")
+        if capped:
+            break
+    return statistics.median(inserted), statistics.median(persisted), capped
+
+
+@dataclass
+class Sample:
+    """One endpoint's latencies; ``unfinished`` requests were still running at the phase's end."""
+
+    latencies: list[float]
+    errors: int = 0
+    unfinished: int = 0
+
+    def add(self, other: Sample) -> None:
+        self.latencies += other.latencies
+        self.errors += other.errors
+        self.unfinished += other.unfinished
+
+    def cell(self) -> str:
+        if not self.latencies:
+            return f"none finished ({self.unfinished} still running after {GRACE_S:.0f} s)"
+        text = f"{pct(self.latencies, 0.5):,.1f} / {pct(self.latencies, 0.99):,.1f} ({len(self.latencies)})"
+        if self.unfinished or self.errors:
+            text += f", {self.unfinished} unfinished, {self.errors} not 200"
+        return text
+
+
+#: How long requests sent before a phase's end may take to finish; the rest count as unfinished.
+GRACE_S = 30.0
+
+
+async def _clients(port: int, key: str, path: Any, clients: int, seconds: float, rate: float) -> Sample:
+    conns = [Conn("127.0.0.1", port, key) for _ in range(clients)]
+    await asyncio.gather(*(c.open() for c in conns))
+    sample = Sample([])
+    deadline = time.perf_counter() + seconds
+
+    async def client(conn: Conn, offset: float) -> None:
+        await asyncio.sleep(offset)
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            status = await conn.get(path() if callable(path) else path)
+            sample.latencies.append(time.perf_counter() - began)
+            sample.errors += status != 200
+            await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - began)))
+
+    tasks = [asyncio.create_task(client(c, i / clients / rate)) for i, c in enumerate(conns)]
+    _, running = await asyncio.wait(tasks, timeout=seconds + GRACE_S)
+    sample.unfinished = len(running)  # a slow store: these requests are still waiting
+    for task in running:
+        task.cancel()
+    for c in conns:
+        c.writer.close()
+    return sample
+
+
+def api_latencies(store: Store, ips: int, clients: int, seconds: float, rate: float) -> dict[str, Sample]:
+    env = {**os.environ, **store.settings.as_env()}
+    code = (
+        "import uvicorn; from failstream.api.app import create_app; "
+        "from failstream.settings import Settings; s = Settings(); "
+        "uvicorn.run(create_app(s), host='127.0.0.1', port=s.api_port, log_level='warning', access_log=False)"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code], env=env)
+    port = store.settings.api_port
+    key = store.settings.api_read_keys[0].get_secret_value()
+    rng = random.Random(7)
+
+    def ip_path() -> str:
+        return f"/api/v1/ips/{ip_of(rng.randrange(ips))}"
+
+    def failures_path() -> str:
+        return f"/api/v1/failures?ip={ip_of(rng.randrange(ips))}"
+
+    endpoints: dict[str, Any] = {
+        "ips/{ip}": ip_path,
+        "failures?ip=": failures_path,
+        "stats/summary": "/api/v1/stats/summary?window=1h",
+    }
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        for path in ("/api/v1/stats/summary?window=1h", ip_path(), failures_path()):  # warm-up
+            began = time.perf_counter()
+            httpx.get(f"{url}{path}", headers={"X-API-Key": key}, timeout=600).raise_for_status()
+            print(f"  {store.backend}: first {path.split('?')[0]} in {time.perf_counter() - began:.2f} s")
+        results = {name: Sample([]) for name in endpoints}
+        rounds = 2
+        for _ in range(rounds):  # alternated, so a change of load on the shared machine hits each
+            for name, path in endpoints.items():
+                results[name].add(asyncio.run(_clients(port, key, path, clients, seconds / rounds, rate)))
+        return results
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+# --------------------------------------------------------------------------- explain
+
+
+#: Every query the API issues (failstream/api), as find/count commands; values are samples.
+def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
+    now = now_ms()
+    page = {"$or": [{"ts": {"$lt": now}}, {"ts": now, "_id": {"$lt": "x"}}]}
+    return [
+        ("GET /ips/{ip}: counters", "ip_stats", {"filter": {"_id": ip}, "limit": 1}),
+        (
+            "GET /ips/{ip}: recent failures",
+            "failures",
+            {"filter": {"ip": ip}, "sort": {"ts": -1, "_id": -1}, "limit": 20},
+        ),
+        (
+            "GET /ips/{ip}: alerts; summary: a top IP's latest alert",
+            "alerts",
+            {"filter": {"subject": ip}, "sort": {"created_at": -1, "_id": -1}, "limit": 20},
+        ),
+        (
+            "GET /failures?ip= (first page)",
+            "failures",
+            {"filter": {"ip": ip}, "sort": {"ts": -1, "_id": -1}, "limit": 51},
+        ),
+        (
+            "GET /failures?ip=&cursor= (next pages)",
+            "failures",
+            {"filter": {"$and": [{"ip": ip}, page]}, "sort": {"ts": -1, "_id": -1}, "limit": 51},
+        ),
+        (
+            "GET /failures?reason=&service=",
+            "failures",
+            {
+                "filter": {"reason": "invalid_token", "service": "demo"},
+                "sort": {"ts": -1, "_id": -1},
+                "limit": 51,
+            },
+        ),
+        ("GET /failures (no filter)", "failures", {"filter": {}, "sort": {"ts": -1, "_id": -1}, "limit": 51}),
+        (
+            "GET /stats/summary, /stats/timeseries: minutes",
+            "minute_counts",
+            {"filter": {"source": "failures", "minute": {"$gte": now - 3600_000, "$lt": now}}},
+        ),
+        (
+            "GET /stats/summary: top IPs",
+            "ip_stats",
+            {"filter": {"last_seen": {"$gte": now - 3600_000}}, "sort": {"total": -1, "_id": 1}, "limit": 10},
+        ),
+        (
+            "GET /alerts?status=&rule=&subject=",
+            "alerts",
+            {"filter": {"status": "sent"}, "sort": {"created_at": -1, "_id": -1}, "limit": 51},
+        ),
+        (
+            "GET /emails?status=",
+            "emails",
+            {"filter": {"status": "SENT"}, "sort": {"created_at": -1, "_id": -1}, "limit": 51},
+        ),
+        (
+            "GET /emails: today's counts (x3)",
+            "emails",
+            {"filter": {"status": "SENT", "sent_at": {"$gte": now - 86_400_000, "$lt": now}}},
+        ),
+        (
+            "GET /silences",
+            "silences",
+            {"filter": {"until": {"$gt": now}}, "sort": {"created_at": -1, "_id": -1}, "limit": 51},
+        ),
+        ("DELETE /silences/{id}", "silences", {"filter": {"_id": "s1"}, "limit": 1}),
+        (
+            "GET /reports/schedules: last report",
+            "reports",
+            {"filter": {"schedule": "daily", "manual": False}, "sort": {"start": -1}, "limit": 1},
+        ),
+    ]
+
+
+def _plan(explain: dict[str, Any]) -> str:
+    """The scans of a plan: PostgreSQL's nodes (index name), SQLite's ``detail`` lines."""
+    plan = explain.get("queryPlanner", {})
+    node = plan.get("Plan") if isinstance(plan, dict) else None
+    if isinstance(node, list):  # SQLite: EXPLAIN QUERY PLAN rows
+        return "; ".join(str(row).split("detail=", 1)[-1] for row in node)
+    if not isinstance(node, dict):
+        return "-"
+    found: list[str] = []
+
+    def walk(n: dict[str, Any]) -> None:
+        if n.get("Index Name"):
+            found.append(f"{n['Node Type']} on {n['Index Name']}")
+        elif "Scan" in str(n.get("Node Type")):
+            found.append(str(n["Node Type"]))
+        for child in n.get("Plans", []):
+            walk(child)
+
+    walk(node)
+    return ", ".join(found) or str(node.get("Node Type"))
+
+
+async def _every_collection(uri: str) -> None:
+    """The indexes every process creates, and one document in each collection the API reads."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    db = client[DB]
+    await ensure_indexes(db)
+    await alerting_indexes(db)
+    await ensure_api_indexes(db)
+    samples = {
+        "alerts": {"_id": "k", "subject": "10.0.0.1", "status": "sent", "created_at": 1},
+        "emails": {"_id": "m", "status": "SENT", "created_at": 1, "sent_at": 1},
+        "silences": {"_id": "s", "until": 1, "created_at": 1},
+        "reports": {"_id": "r", "schedule": "daily", "manual": False, "start": 1},
+    }
+    for name, doc in samples.items():
+        await db[name].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    await client.close()
+
+
+def explain_all(store: Store) -> None:
+    asyncio.run(_every_collection(store.uri))
+    client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
+    db = client[DB]
+    ip = ip_of(12_345)
+    print(f"\n{store.backend}: query | collection | filter pushed | sort pushed | limit pushed | plan")
+    for name, collection, spec in api_queries(ip):
+        explain = db.command("explain", {"find": collection, **spec}, verbosity="queryPlanner")
+        print(
+            f"| {name} | {collection} | {explain.get('filterPushdown')} | {explain.get('sortPushdown')} | "
+            f"{explain.get('limitPushdown')} | {_plan(explain)} |"
+        )
+    client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--failures", type=int, default=1_000_000)
+    parser.add_argument("--ips", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=5.0, help="requests per second per client")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per endpoint")
+    parser.add_argument("--persist-events", type=int, default=20_000)
+    parser.add_argument("--persist-ips", type=int, default=100)
+    parser.add_argument(
+        "--persist-timeout", type=float, default=300.0, help="seconds for one persister round"
+    )
+    parser.add_argument("--explain", action="store_true")
+    args = parser.parse_args()
+
+    rows: list[tuple[str, float, float, float, bool, dict[str, Sample]]] = []
+    for backend in args.backends.split(","):
+        store = Store.start(backend)
+        try:
+            seed_rate = ensure_seeded(store, args.failures, args.ips)
+            if args.explain:
+                explain_all(store)
+                continue
+            inserted, persisted, capped = persister_share(
+                store, args.persist_events, args.persist_ips, args.ips, args.persist_timeout
+            )
+            lat = api_latencies(store, args.ips, args.clients, args.seconds, args.rate)
+            rows.append((backend, seed_rate, inserted, persisted, capped, lat))
+        finally:
+            store.process.stop(timeout_s=60)
+    if not rows:
+        return
+    print(
+        f"\n{args.failures:,} failures over {args.ips:,} IPs; {args.clients} clients at {args.rate}/s each; "
+        f"persister on {args.persist_events:,} failures over {args.persist_ips} IPs"
+    )
+    print(
+        "| backend | seed insert_many docs/s | insert_many docs/s | persister failures/s | share | "
+        "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) |"
+    )
+    for backend, seed_rate, inserted, persisted, capped, lat in rows:
+        cells = [lat[name].cell() for name in ("ips/{ip}", "failures?ip=", "stats/summary")]
+        below = "< " if capped else ""
+        share = f"{below}{persisted:,.0f} | {below}{persisted / inserted:.2f}"
+        rates = f"{seed_rate:,.0f} | {inserted:,.0f} | {share}"
+        print(f"| {backend} | {rates} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

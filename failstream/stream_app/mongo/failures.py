@@ -39,12 +39,18 @@ class MinuteTotal:
     ``replayed``: some of the batch's events of this minute were counted
     before (a replay after a crash, or a producer's re-send), so a threshold
     crossing may have happened in a batch whose alert was never published.
+    Requests refused by decision enforcement (reason ``blocked``) are stored
+    and counted in ``total`` but left out here: they must not raise alerts.
     """
 
     minute: int
     before: int
     after: int
     replayed: bool = False
+
+
+#: A refused request (decision enforcement): stored and counted, never alerted on.
+BLOCKED_FIELD = "reasons.blocked"
 
 
 def minute_of(ts: int) -> int:
@@ -149,12 +155,12 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     seen: dict[int, int] = {}
     for r in reads:
         minute = minute_of(r.event.ts)
-        seen[minute] = seen.get(minute, 0) + 1
+        seen[minute] = seen.get(minute, 0) + (r.event.reason != "blocked")
     added = dict.fromkeys(seen, 0)
     for delta, after in applied.values():
         if after is not None:
             minute = int(after["minute"])
-            added[minute] = added.get(minute, 0) + delta.inc.get("total", 0)
+            added[minute] = added.get(minute, 0) + delta.inc.get("total", 0) - delta.inc.get(BLOCKED_FIELD, 0)
     return await _minute_totals(db, added, seen)
 
 
@@ -170,9 +176,10 @@ async def _minute_totals(db: Db, added: dict[int, int], seen: dict[int, int]) ->
         return []
     totals = dict.fromkeys(added, 0)
     async for doc in db.minute_counts.find(
-        {"source": SOURCE, "minute": {"$in": sorted(added)}}, {"minute": 1, "total": 1}
+        {"source": SOURCE, "minute": {"$in": sorted(added)}}, {"minute": 1, "total": 1, BLOCKED_FIELD: 1}
     ):
-        totals[int(doc["minute"])] += int(doc.get("total") or 0)
+        blocked = int((doc.get("reasons") or {}).get("blocked") or 0)
+        totals[int(doc["minute"])] += int(doc.get("total") or 0) - blocked
     return [
         MinuteTotal(m, totals[m] - added[m], totals[m], replayed=added[m] < seen.get(m, 0))
         for m in sorted(added)

@@ -74,6 +74,26 @@ async def test_replaying_batches_changes_no_number_and_crash_between_writes_lose
     await adb.client.close()
 
 
+async def test_refused_requests_are_stored_and_counted_but_never_take_a_minute_to_a_spike(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    refused = [
+        Read(r.event.model_copy(update={"reason": "blocked", "status": 429}), r.partition, r.offset)
+        for r in batch(30)
+    ]
+    totals_seen = await persist_failures(adb, refused)
+    assert await totals(adb) == (30, {"10.5.0.0": 10, "10.5.0.1": 10, "10.5.0.2": 10}, 30)
+    assert [(t.before, t.after) for t in totals_seen] == [(0, 0)]  # the spike rule sees none of them
+
+    counted = await persist_failures(adb, batch(5, offset0=100))
+    assert [(t.before, t.after, t.replayed) for t in counted] == [(0, 5, False)]
+    replay = await persist_failures(adb, refused)  # a replay of refused ones is no replayed spike
+    assert [t.replayed for t in replay] == [False]
+    await adb.client.close()
+
+
 async def test_persisters_of_different_partitions_writing_the_same_minutes_at_once_lose_no_count(
     settings: Settings, db: Any
 ) -> None:

@@ -50,6 +50,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from benchmarks.api_summary import Conn, pct
 from failstream.alerting.store import ensure_indexes as alerting_indexes
 from failstream.api.indexes import ensure_api_indexes
+from failstream.api.pagination import with_position
 from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
 from failstream.producer.events import FailedRequest, new_event_id, now_ms
@@ -336,7 +337,9 @@ async def _clients(port: int, key: str, path: Any, clients: int, seconds: float,
     return sample
 
 
-def api_latencies(store: Store, ips: int, clients: int, seconds: float, rate: float) -> dict[str, Sample]:
+def api_latencies(
+    store: Store, ips: int, clients: int, seconds: float, rate: float, only: set[str] | None = None
+) -> dict[str, Sample]:
     env = {**os.environ, **store.settings.as_env()}
     code = (
         "import uvicorn; from failstream.api.app import create_app; "
@@ -359,6 +362,7 @@ def api_latencies(store: Store, ips: int, clients: int, seconds: float, rate: fl
         "failures?ip=": failures_path,
         "stats/summary": "/api/v1/stats/summary?window=1h",
     }
+    endpoints = {name: path for name, path in endpoints.items() if only is None or name in only}
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -368,7 +372,8 @@ def api_latencies(store: Store, ips: int, clients: int, seconds: float, rate: fl
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        for path in ("/api/v1/stats/summary?window=1h", ip_path(), failures_path()):  # warm-up
+        warm = [endpoints["stats/summary"]] if "stats/summary" in endpoints else []
+        for path in (*warm, ip_path(), failures_path()):  # warm-up
             began = time.perf_counter()
             httpx.get(f"{url}{path}", headers={"X-API-Key": key}, timeout=600).raise_for_status()
             print(f"  {store.backend}: first {path.split('?')[0]} in {time.perf_counter() - began:.2f} s")
@@ -380,7 +385,11 @@ def api_latencies(store: Store, ips: int, clients: int, seconds: float, rate: fl
         return results
     finally:
         server.terminate()
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:  # requests still waiting on a slow store hold uvicorn's shutdown
+            server.kill()
+            server.wait(30)
 
 
 # --------------------------------------------------------------------------- explain
@@ -410,7 +419,7 @@ def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
         (
             "GET /failures?ip=&cursor= (next pages)",
             "failures",
-            {"filter": {"$and": [{"ip": ip}, page]}, "sort": {"ts": -1, "_id": -1}, "limit": 51},
+            {"filter": with_position({"ip": ip}, page), "sort": {"ts": -1, "_id": -1}, "limit": 51},
         ),
         (
             "GET /failures?reason=&service=",
@@ -530,6 +539,9 @@ def main() -> None:
         "--persist-timeout", type=float, default=300.0, help="seconds for one persister round"
     )
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--endpoints", default="", help="comma-separated subset of ips/{ip},failures?ip=,stats/summary"
+    )
     args = parser.parse_args()
 
     rows: list[tuple[str, float, float, float, bool, dict[str, Sample]]] = []
@@ -540,11 +552,15 @@ def main() -> None:
             if args.explain:
                 explain_all(store)
                 continue
-            inserted, persisted, capped = persister_share(
-                store, args.persist_events, args.persist_ips, args.ips, args.persist_timeout
+            inserted, persisted, capped = (
+                persister_share(store, args.persist_events, args.persist_ips, args.ips, args.persist_timeout)
+                if args.persist_events
+                else (1.0, 0.0, False)
             )
-            lat = api_latencies(store, args.ips, args.clients, args.seconds, args.rate)
+            only = set(args.endpoints.split(",")) if args.endpoints else None
+            lat = api_latencies(store, args.ips, args.clients, args.seconds, args.rate, only)
             rows.append((backend, seed_rate, inserted, persisted, capped, lat))
+            print(f"  {backend}: " + "; ".join(f"{name} {sample.cell()}" for name, sample in lat.items()))
         finally:
             store.process.stop(timeout_s=60)
     if not rows:
@@ -558,7 +574,9 @@ def main() -> None:
         "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) |"
     )
     for backend, seed_rate, inserted, persisted, capped, lat in rows:
-        cells = [lat[name].cell() for name in ("ips/{ip}", "failures?ip=", "stats/summary")]
+        cells = [
+            lat[name].cell() if name in lat else "-" for name in ("ips/{ip}", "failures?ip=", "stats/summary")
+        ]
         below = "< " if capped else ""
         share = f"{below}{persisted:,.0f} | {below}{persisted / inserted:.2f}"
         rates = f"{seed_rate:,.0f} | {inserted:,.0f} | {share}"

@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Iterable
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -153,22 +153,19 @@ def create_app(settings: Settings) -> faust.App:
         sends = [partial(dead_topic.send, key=key, value=dumps(letter)) for key, letter in letters]
         await until_acknowledged(sends, kafka)
 
+    @lru_cache(maxsize=4096)  # murmur2 is pure Python (5 µs); a rotating prefix comes back every batch
+    def prefix_partition(key: bytes) -> int:
+        return changelog_partition(key, settings.kafka_partitions)  # the prefix table's partition
+
     async def forward_prefixes(reads: list[Read]) -> None:
         """Each prefix's failures to the repartition topic, acknowledged before their messages are acked."""
-        records = forwarded_records(reads, address_prefixes, failures.rules.allowlist)
-        sends = [
-            partial(
-                app.producer.send,
-                prefix_topic_name,
-                key,
-                value,
-                changelog_partition(key, settings.kafka_partitions),  # the prefix table's partition
-                None,
-                None,
-            )
-            for key, value in records
-        ]
-        await until_acknowledged(sends, kafka)
+        allowlist = failures.rules.allowlist
+        for records in forwarded_records(reads, address_prefixes, allowlist, prefix_partition):
+            sends = [
+                partial(app.producer.send, prefix_topic_name, None, value, partition, None, None)
+                for partition, value in records
+            ]
+            await until_acknowledged(sends, kafka)
 
     async def store_states() -> None:
         """The changed detection states into the table, acknowledged by its changelog."""
@@ -247,7 +244,10 @@ def create_app(settings: Settings) -> faust.App:
             async with prefix_lock:
                 alerts, changes = prefixes.detect([e.message for e in batch])
                 await publish(alerts)
-                prefixes.apply(changes)
+                # acknowledged before the batch is acked: Faust's flush before a commit gives
+                # up after 0.1 s without a send, so table writes through its buffer could be
+                # committed past (a SIGKILL then lost the prefix states of committed records)
+                await write_table(app, prefix_table, changes, kafka)
 
     @app.task
     async def report_faust_monitor() -> None:
@@ -278,7 +278,7 @@ def create_app(settings: Settings) -> faust.App:
         async with prefix_lock:
             alerts, prefix_changes = prefixes.sweep(now_ms())
             await publish(alerts)
-            prefixes.apply(prefix_changes)
+            await write_table(app, prefix_table, prefix_changes, kafka)
 
     return app
 

@@ -1,9 +1,10 @@
 """Forwarded failures through the ``prefix-failures`` rule, per batch (no Faust here).
 
 The worker's agent on the repartition topic hands each batch to ``detect``,
-publishes the alerts, then writes the changed states to its table, whose
-changelog Faust flushes before it commits the batch's offsets; any dict-like
-table works, so tests and benchmarks drive the same code without a broker.
+publishes the alerts, then writes the changed states to its table and waits
+for their changelog records to be acknowledged before the batch is acked;
+any dict-like table works (``apply``), so tests and benchmarks drive the
+same code without a broker.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ log = logging.getLogger("failstream.stream")
 Changes = dict[bytes, bytes | None]
 
 
-class KeyedRecord(Protocol):
-    @property
-    def key(self) -> bytes | None: ...
+class ValueRecord(Protocol):
     @property
     def value(self) -> bytes | None: ...
 
@@ -47,25 +46,26 @@ class PrefixBatches:
         # as for IPs: how far behind the wall clock each prefix's newest event was when applied
         self._behind_ms: dict[bytes, int] = {}
 
-    def detect(self, records: Sequence[KeyedRecord]) -> tuple[list[Alert], Changes]:
+    def detect(self, records: Sequence[ValueRecord]) -> tuple[list[Alert], Changes]:
         """The alerts of a batch and the states it changed; ``table`` is not written here."""
         states: dict[bytes, PrefixState] = {}
         notes: list[Notification] = []
         observe = self.detector.observe
         for r in records:
-            if not r.key or not r.value:
+            if not r.value:
                 continue
             try:
-                partition, failures = read_record(r.value)
+                groups = read_record(r.value)
             except ValueError as exc:  # only this worker writes the topic: a bug, not an attack
                 log.error("prefix record skipped: %s", exc)
                 continue
-            state = states.get(r.key)
-            if state is None:
-                state = states[r.key] = PrefixState.decode(self.table.get(r.key))
-            prefix = r.key.decode(errors="replace")
-            for failure in failures:
-                notes += observe(state, prefix, partition, failure)
+            for prefix, partition, failures in groups:
+                key = prefix.encode()
+                state = states.get(key)
+                if state is None:
+                    state = states[key] = PrefixState.decode(self.table.get(key))
+                for failure in failures:
+                    notes += observe(state, prefix, partition, failure)
         now = self._clock()
         for key, state in states.items():
             self._behind_ms[key] = max(0, now - state.rule.max_ts) if state.rule.max_ts >= 0 else 0

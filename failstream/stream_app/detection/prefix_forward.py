@@ -1,16 +1,18 @@
 """The compact copies of failures the worker forwards to the prefix repartition topic.
 
 The addresses of one prefix hash to every partition of ``failed-requests``;
-their failures meet only on the repartition topic, keyed by the prefix
-(docs/address-rotation.md). A record holds the failures of one prefix read
-from one source partition in one batch, in offset order, with the fields the
-rule reads: a rotation flood of one prefix is one record per batch.
+their failures meet only on the repartition topic, in the partition of the
+prefix (docs/address-rotation.md). A record packs, for one repartition
+partition, the failures of a batch per (prefix, source partition), in offset
+order, with the fields the rule reads: a batch is a handful of records, not
+one per failure (one per failure halved the worker's rate in a flood of
+distinct /64s: the sends, and Faust's per-event path for each on the agent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -19,6 +21,16 @@ from failstream.stream_app.detection.ip_detector import id_hash
 from failstream.stream_app.detection.prefixes import AddressPrefixes
 from failstream.stream_app.detection.rules import Allowlist
 from failstream.stream_app.mongo.failures import Read
+
+#: Records stay well under the broker's default message.max.bytes (1 MB).
+MAX_RECORD_BYTES = 256 * 1024
+#: A failure's fixed share of a record, besides its text fields.
+_FIXED_BYTES = 48
+
+#: Failures of one prefix from one source partition: (prefix, source partition, failures in offset order).
+Group = tuple[str, int, list[tuple[int, int, str, str, str, str, int]]]
+#: One round of sends: (repartition partition, record).
+Round = list[tuple[int, bytes]]
 
 
 def repartition_topic(settings: Settings) -> str:
@@ -37,9 +49,19 @@ class ForwardedFailure(NamedTuple):
 
 
 def forwarded_records(
-    reads: Iterable[Read], prefixes: AddressPrefixes, allowlist: Allowlist
-) -> list[tuple[bytes, bytes]]:
-    """(prefix, record) for each prefix and source partition of the batch; allowlisted IPs never count."""
+    reads: Iterable[Read],
+    prefixes: AddressPrefixes,
+    allowlist: Allowlist,
+    partition_of: Callable[[bytes], int],
+) -> list[Round]:
+    """The batch's records, in rounds to send one after the other; allowlisted IPs never count.
+
+    ``partition_of`` is the prefix table's partition of a key. Within a round
+    no two records hold failures of the same (prefix, source partition), so a
+    round's records may be sent (and re-sent) in any order: the rule drops
+    what is at or below a pair's last applied offset, and a pair split across
+    records (more than a record holds) has its parts in successive rounds.
+    """
     if not prefixes.enabled:
         return []
     # plain tuples in ForwardedFailure's order: orjson writes tuples, not NamedTuples
@@ -51,17 +73,56 @@ def forwarded_records(
         groups.setdefault((prefix, partition), []).append(
             (offset, event.ts, event.ip, event.reason, event.route, event.service, id_hash(event.event_id))
         )
+    # rounds[i][repartition partition] = the groups' i-th parts bound for it
+    rounds: list[dict[int, list[Group]]] = []
+    for (prefix, source), failures in groups.items():
+        target = partition_of(prefix.encode())
+        for i, part in enumerate(_parts(sorted(failures))):
+            if i == len(rounds):
+                rounds.append({})
+            rounds[i].setdefault(target, []).append((prefix, source, part))
+    return [[(target, record) for target, parts in r.items() for record in _pack(parts)] for r in rounds]
+
+
+def _size(failure: tuple[int, int, str, str, str, str, int]) -> int:
+    return _FIXED_BYTES + len(failure[2]) + len(failure[3]) + len(failure[4]) + len(failure[5])
+
+
+def _parts(failures: list[Any]) -> list[list[Any]]:
+    """The failures in consecutive parts of at most MAX_RECORD_BYTES (one part almost always)."""
+    parts: list[list[Any]] = [[]]
+    size = 0
+    for failure in failures:
+        n = _size(failure)
+        if parts[-1] and size + n > MAX_RECORD_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(failure)
+        size += n
+    return parts
+
+
+def _pack(groups: list[Group]) -> list[bytes]:
+    """The groups in as few records of at most about MAX_RECORD_BYTES as they fill, in order."""
+    records: list[list[Group]] = [[]]
+    size = 0
+    for group in groups:
+        n = 64 + sum(_size(f) for f in group[2])
+        if records[-1] and size + n > MAX_RECORD_BYTES:
+            records.append([])
+            size = 0
+        records[-1].append(group)
+        size += n
     # copies: orjson hands back its whole write buffer (4 KiB), held until the broker acks
-    return [
-        (prefix.encode(), bytes(memoryview(orjson.dumps([partition, sorted(failures)]))))
-        for (prefix, partition), failures in groups.items()
-    ]
+    return [bytes(memoryview(orjson.dumps(record))) for record in records]
 
 
-def read_record(raw: bytes) -> tuple[int, list[ForwardedFailure]]:
-    """The source partition and failures of a forwarded record; ValueError if it is none."""
+def read_record(raw: bytes) -> list[tuple[str, int, list[ForwardedFailure]]]:
+    """Each (prefix, source partition, failures) of a forwarded record; ValueError if it is none."""
     try:
-        partition, failures = orjson.loads(raw)
-        return int(partition), [ForwardedFailure(*f) for f in failures]
-    except (orjson.JSONDecodeError, TypeError) as exc:
+        return [
+            (str(prefix), int(partition), [ForwardedFailure(*f) for f in failures])
+            for prefix, partition, failures in orjson.loads(raw)
+        ]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"not a forwarded-failures record: {exc}") from exc

@@ -49,7 +49,9 @@ def forwarded(settings: Settings) -> int:
     topic = repartition_topic(settings)
     if topic not in AdminClient(confluent_config(settings)).list_topics(timeout=10).topics:
         return 0  # asked by name, an absent topic could be auto-created with the broker's defaults
-    return sum(len(read_record(value)[1]) for _, value in read_all(settings, topic))
+    return sum(
+        len(failures) for _, value in read_all(settings, topic) for _, _, failures in read_record(value)
+    )
 
 
 def test_rotation_inside_one_64_alerts_once_as_the_prefix_and_the_same_traffic_over_64s_does_not(

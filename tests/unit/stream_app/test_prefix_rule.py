@@ -9,9 +9,13 @@ alert about a prefix.
 from __future__ import annotations
 
 import random
+import zlib
+
+import pytest
 
 from failstream.producer.events import failed_request_json
 from failstream.settings import Settings
+from failstream.stream_app.detection import prefix_forward
 from failstream.stream_app.detection.prefix_batches import PrefixBatches
 from failstream.stream_app.detection.prefix_detector import PrefixDetector, PrefixState
 from failstream.stream_app.detection.prefix_forward import ForwardedFailure, forwarded_records, read_record
@@ -22,6 +26,13 @@ from failstream.stream_app.processing import FailureBatches, Record
 from tests.unit.stream_app.oracle import Expected, threshold_oracle
 
 T0 = 1_700_000_000_000
+
+
+def partition_of(key: bytes) -> int:
+    """A stand-in for the prefix table's partition (the worker's murmur2) over 4 partitions."""
+    return zlib.crc32(key) % 4
+
+
 MIN = 60_000
 
 
@@ -53,18 +64,19 @@ class Pipeline:
         self.settings = s
         self.failures = FailureBatches(s, {}, None, LiveCountsAccumulator(), clock=lambda: self.now)
         self.prefixes = PrefixBatches(s, {}, clock=lambda: self.now)
-        self.topic: list[tuple[bytes, bytes]] = []  # the repartition topic, all partitions
+        self.topic: list[bytes] = []  # the repartition topic, all partitions
 
-    def forward(self, messages: list[Record]) -> list[tuple[bytes, bytes]]:
+    def forward(self, messages: list[Record]) -> list[bytes]:
+        """The records of the batch, round after round, as the worker sends them."""
         decoded = self.failures.decode(messages, count_live=False)
-        records = forwarded_records(
-            decoded.reads, AddressPrefixes.from_settings(self.settings), self.failures.rules.allowlist
-        )
+        prefixes = AddressPrefixes.from_settings(self.settings)
+        rounds = forwarded_records(decoded.reads, prefixes, self.failures.rules.allowlist, partition_of)
+        records = [value for records in rounds for _, value in records]
         self.topic += records
         return records
 
-    def consume(self, records: list[tuple[bytes, bytes]]) -> list[tuple[str, str, str]]:
-        batch = [Record("repartition", 0, i, key, value) for i, (key, value) in enumerate(records)]
+    def consume(self, records: list[bytes]) -> list[tuple[str, str, str]]:
+        batch = [Record("repartition", 0, i, None, value) for i, value in enumerate(records)]
         alerts, changes = self.prefixes.detect(batch)
         self.prefixes.apply(changes)
         return [(a.rule, a.subject, a.state) for a in alerts]
@@ -90,8 +102,8 @@ def test_the_alert_counts_the_prefix_failures_and_their_labels() -> None:
     pipe = Pipeline(settings(rule_prefix_threshold=3))
     alerts, _ = pipe.prefixes.detect(
         [
-            Record("r", 0, 0, key, value)
-            for key, value in pipe.forward([message(i, f"2001:db8::{i + 1}", T0 + i) for i in range(3)])
+            Record("r", 0, 0, None, value)
+            for value in pipe.forward([message(i, f"2001:db8::{i + 1}", T0 + i) for i in range(3)])
         ]
     )
     [alert] = alerts
@@ -157,27 +169,64 @@ def test_a_quiet_prefix_resolves_and_is_forgotten_by_the_sweep() -> None:
     assert alerts == [] and pipe.prefixes.table == {}
 
 
-def test_one_record_per_prefix_and_source_partition_in_offset_order() -> None:
+def test_a_batch_is_a_record_per_repartition_partition_with_each_pair_in_offset_order() -> None:
     pipe = Pipeline(settings())
     messages = [
         message(7, "2001:db8::1", T0, partition=0),
         message(3, "2001:db8::2", T0, partition=1),
         message(5, "2001:db8::3", T0, partition=0),
-        message(9, "2001:db8:0:1::1", T0, partition=0),
         message(11, "10.0.0.1", T0, partition=0),
-    ]
-    records = {(key, *read_record(value)[:1]): read_record(value)[1] for key, value in pipe.forward(messages)}
-    assert {k: [f.offset for f in v] for k, v in records.items()} == {
-        (b"2001:db8::/64", 0): [5, 7],
-        (b"2001:db8::/64", 1): [3],
-        (b"2001:db8:0:1::/64", 0): [9],
+    ] + [message(100 + k, f"2001:db8:1:{k:x}::1", T0, partition=k % 4) for k in range(200)]
+    decoded = pipe.failures.decode(messages, count_live=False)
+    [records] = forwarded_records(
+        decoded.reads, AddressPrefixes(), pipe.failures.rules.allowlist, partition_of
+    )
+    assert sorted(partition for partition, _ in records) == [0, 1, 2, 3]  # 201 /64s, 4 records
+    groups = {
+        (prefix, source): [f.offset for f in failures]
+        for _, value in records
+        for prefix, source, failures in read_record(value)
     }
+    assert len(groups) == 202
+    assert (groups[("2001:db8::/64", 0)], groups[("2001:db8::/64", 1)]) == ([5, 7], [3])
+    for target, value in records:
+        assert {partition_of(prefix.encode()) for prefix, _, _ in read_record(value)} == {target}
+
+
+def test_a_pair_bigger_than_a_record_is_split_over_successive_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two parts of one (prefix, source partition) are never in flight together: a re-send reorders."""
+    monkeypatch.setattr(prefix_forward, "MAX_RECORD_BYTES", 1_000)
+    pipe = Pipeline(settings(rule_prefix_threshold=40))
+    flood = [message(i, f"2001:db8::{i + 1:x}", T0 + i, partition=0) for i in range(40)]
+    flood += [message(100 + i, "2001:db8:0:1::1", T0, partition=1) for i in range(2)]
+    decoded = pipe.failures.decode(flood, count_live=False)
+    rounds = forwarded_records(decoded.reads, AddressPrefixes(), pipe.failures.rules.allowlist, partition_of)
+    assert len(rounds) > 2
+    offsets = []
+    for records in rounds:
+        pairs = [(prefix, source) for _, value in records for prefix, source, _ in read_record(value)]
+        assert len(pairs) == len(set(pairs))
+        offsets += [
+            f.offset
+            for _, value in records
+            for p, _, fs in read_record(value)
+            if p == "2001:db8::/64"
+            for f in fs
+        ]
+    assert offsets == list(range(40))
+    assert pipe.consume([value for records in rounds for _, value in records]) == [
+        (PREFIX_RULE, "2001:db8::/64", "firing")
+    ]
 
 
 def test_a_record_that_is_not_forwarded_failures_is_skipped_not_fatal() -> None:
     pipe = Pipeline(settings())
-    good = pipe.forward([message(0, "2001:db8::1", T0)])
-    batch = [Record("r", 0, 0, b"2001:db8::/64", b"{oops"), Record("r", 0, 1, *good[0])]
+    [good] = pipe.forward([message(0, "2001:db8::1", T0)])
+    batch = [
+        Record("r", 0, 0, None, b"{oops"),
+        Record("r", 0, 1, None, b"[[1, 2]]"),
+        Record("r", 0, 2, None, good),
+    ]
     alerts, changes = pipe.prefixes.detect(batch)
     assert alerts == [] and list(changes) == [b"2001:db8::/64"]
 

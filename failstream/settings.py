@@ -405,6 +405,9 @@ class Settings(BaseSettings):
     alerting_test_pause_after_claim_s: float = Field(default=0.0, ge=0)
     # alerts of different subjects handled at once (one subject's alerts stay in order)
     alerting_concurrency: int = Field(default=8, ge=1)
+    # an alerting process silent this long (no relay heartbeat) is taken for dead, and
+    # another one publishes the email events it had written to MongoDB but not to Kafka
+    alerting_email_events_orphan_s: float = Field(default=30.0, gt=0, le=3600)
     # scheduled summary reports, a JSON list of ReportSchedule, e.g.
     # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
     report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()

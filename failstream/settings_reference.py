@@ -46,7 +46,7 @@ READERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("forwarded_header", ("capture",)),
     ("capture_", ("capture",)),
     ("enforce", ("capture",)),
-    ("producer_", ("capture", "alerting")),
+    ("producer_", ("capture",)),
     ("mongo_", _SERVERS),
     ("failures_retention_days", ("stream",)),
     ("minute_counts_retention_days", ("stream",)),

@@ -30,12 +30,12 @@ def redrive_command() -> None:
 
 async def _redrive() -> RedriveReport:
     from failstream.alerting.clock import system_clock, system_sleep
+    from failstream.alerting.email_event_relay import relaying
     from failstream.alerting.exceptions import AlertingConfigError
     from failstream.alerting.pipeline import build_stages
     from failstream.alerting.redrive import redrive
     from failstream.alerting.service import process_owner
     from failstream.alerting.store import connect, ensure_indexes
-    from failstream.producer.sink import KafkaSink
     from failstream.settings import Settings
 
     try:
@@ -44,17 +44,18 @@ async def _redrive() -> RedriveReport:
         typer.echo(f"failstream: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
     client = connect(settings)
-    sink = KafkaSink(settings)
     try:
         db = client[settings.mongo_db]
         await ensure_indexes(db)
         owner = f"redrive:{process_owner()}"
         try:
-            stages = build_stages(settings, db, sink, owner, system_clock)
+            stages = build_stages(settings, db, owner, system_clock)
         except AlertingConfigError as exc:
             typer.echo(f"failstream alerts redrive: {exc}", err=True)
             raise typer.Exit(2) from exc
-        return await redrive(settings, db, stages, owner, system_clock, system_sleep)
+        assert stages.email_events is not None  # build_stages always builds it
+        # the re-sent emails' events: published before exit, or left to a running alerting process
+        async with relaying(stages.email_events):
+            return await redrive(settings, db, stages, owner, system_clock, system_sleep)
     finally:
-        sink.close(timeout_s=5)
         await client.close()

@@ -1,8 +1,10 @@
 """The email log: one ``emails`` document per email, PENDING -> RETRYING -> SENT | FAILED.
 
 Each transition is appended to ``history`` (status, time, attempt, error)
-so the log shows how an email got where it is, and is published as an
-EmailEvent. Only ``$set`` and a plain ``$push`` are used (FerretDB 1.24).
+so the log shows how an email got where it is. Its EmailEvents are written
+to the outbox first (``alerting.email_events``): a crash between the two
+leaves an event whose record the re-done email writes, never a record
+without its event. Only ``$set`` and a plain ``$push`` are used (FerretDB 1.24).
 
 An alert email's id is its Message-ID, the same for the same alerts: a
 second PENDING for an id already logged is a re-send (after a take-over, or
@@ -43,6 +45,8 @@ class EmailLog:
     ) -> None:
         now = self._clock()
         self._recipients[message_id] = list(recipients)
+        # the event first: a crash before the record re-does the email, and no event is lost
+        await self._events.publish(message_id, recipients, "PENDING", 0)
         try:
             await self._insert_pending(message_id, now, kind, subject, recipients, alert_keys, extra)
         except DuplicateKeyError:
@@ -53,7 +57,7 @@ class EmailLog:
                     "$push": {"history": {"status": "PENDING", "at": now, "attempt": 0, "error": "re-send"}},
                 },
             )
-        self._events.publish(message_id, recipients, "PENDING", 0)
+        self._events.recorded(message_id, "PENDING", 0)
         metrics.EMAILS.labels("PENDING").inc()
 
     async def _insert_pending(
@@ -88,6 +92,8 @@ class EmailLog:
         self, message_id: str, status: str, attempts: int, error: str, **fields: Any
     ) -> None:
         now = self._clock()
+        recipients = self._recipients.get(message_id, [])
+        await self._events.publish(message_id, recipients, status, attempts, error)  # before the record
         update: dict[str, Any] = {"status": status, "attempts": attempts, "updated_at": now, **fields}
         if error:
             update["last_error"] = error
@@ -98,9 +104,8 @@ class EmailLog:
                 "$push": {"history": {"status": status, "at": now, "attempt": attempts, "error": error}},
             },
         )
+        self._events.recorded(message_id, status, attempts, error)
         metrics.EMAILS.labels(status).inc()
-        recipients = self._recipients.get(message_id, [])
-        self._events.publish(message_id, recipients, status, attempts, error)
         if status in ("SENT", "FAILED"):
             self._recipients.pop(message_id, None)
 

@@ -32,7 +32,7 @@ from failstream.alerting.decision_relay import DecisionRelay
 from failstream.alerting.delivery import AlertDelivery
 from failstream.alerting.dependencies import Held, kafka, smtp, smtp_backoff
 from failstream.alerting.details import AlertDetails
-from failstream.alerting.email_events import EmailEventPublisher
+from failstream.alerting.email_event_relay import EmailEventRelay
 from failstream.alerting.email_log import EmailLog
 from failstream.alerting.fence import AlertFence, AlreadyHandled, Claimed, HeldElsewhere
 from failstream.alerting.folding import MAX_FOLDED, RateLimitedBacklog
@@ -59,7 +59,6 @@ from failstream.alerting.store import Database
 from failstream.decisions.store import DecisionStore
 from failstream.mongo_outage import is_mongo_outage
 from failstream.producer.events import Alert
-from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")
@@ -110,6 +109,8 @@ class Stages:
     #: firing alerts become decisions, published by the relay; None: no decisions
     decisions: DecisionStage | None = None
     relay: DecisionRelay | None = None
+    #: publishes the email log's events from the outbox onto ``email-events``; None: not built here
+    email_events: EmailEventRelay | None = None
 
 
 class AlertPipeline:
@@ -479,10 +480,10 @@ class AlertPipeline:
             log.warning("email %s %s", email_id, error)
 
 
-def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock) -> Stages:
-    events = EmailEventPublisher(settings, sink)
+def build_stages(settings: Settings, db: Database, owner: str, clock: Clock) -> Stages:
     lease = lease_plan(settings)
     mongo = Held()
+    email_events = EmailEventRelay(settings, db, owner, mongo, kafka(), clock)
     letters = FailedSendLetters(db.dead_letters, clock)
     silences = SilenceStage(db.silences, clock)
     decision_store = DecisionStore(db)
@@ -492,7 +493,7 @@ def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, 
         silences=silences,
         limiter=AlertRateLimiter.from_settings(settings),
         notifier=EmailNotifier(settings),
-        email_log=EmailLog(db.emails, events, clock),
+        email_log=EmailLog(db.emails, email_events.publisher, clock),
         letters=letters,
         backlog=RateLimitedBacklog(db.alerts),
         lease=lease,
@@ -503,4 +504,5 @@ def build_stages(settings: Settings, db: Database, sink: KafkaSink, owner: str, 
         details=AlertDetails(db.failures),
         decisions=DecisionStage(settings, decision_store, silences, clock, on_change=relay.wake),
         relay=relay,
+        email_events=email_events,
     )

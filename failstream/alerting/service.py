@@ -15,6 +15,7 @@ Only what cannot get better by waiting (a setting) ends it, with one line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ from failstream.alerting.dead_letters import FailedSendLetters
 from failstream.alerting.decision_expiry import expire_decisions
 from failstream.alerting.delivery import AlertDelivery
 from failstream.alerting.dependencies import Held, kafka, watch
+from failstream.alerting.email_event_relay import EmailEventRelay
 from failstream.alerting.exceptions import AlertingConfigError
 from failstream.alerting.lanes import SubjectLanes
 from failstream.alerting.offsets import OffsetTracker
@@ -42,7 +44,6 @@ from failstream.alerting.store import connect, ensure_indexes
 from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS
 from failstream.producer.events import Alert
-from failstream.producer.sink import KafkaSink
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")
@@ -110,12 +111,10 @@ async def run(settings: Settings) -> None:
     metrics.serve(settings, consumer_group(settings))
     client = connect(settings)  # connects lazily: nothing waits on MongoDB yet
     db = client[settings.mongo_db]
-    sink = KafkaSink(settings)
     owner = process_owner()
     try:
-        stages = build_stages(settings, db, sink, owner, system_clock)
+        stages = build_stages(settings, db, owner, system_clock)
     except AlertingConfigError as exc:
-        sink.close(timeout_s=5)
         await client.close()
         raise SystemExit(f"failstream alerting: {exc}") from exc  # one clear line, exit 1
     held = stages.mongo
@@ -135,8 +134,17 @@ async def run(settings: Settings) -> None:
     broker = kafka()
     consumer = await start_consumer(settings, consumer_group(settings), tracker, broker)
     log.info("alerting %s consuming %s as group %s", owner, settings.topic_alerts, consumer_group(settings))
-    reports = asyncio.create_task(run_reports(settings, db, sink, owner, stop))  # scheduled summary emails
-    decision_tasks = _decision_tasks(settings, stages, stop)
+    email_events = stages.email_events
+    assert email_events is not None  # build_stages always builds it
+    # scheduled summary emails
+    reports = asyncio.create_task(run_reports(settings, db, email_events.publisher, owner, stop))
+    # the relays wait out outages and end only on stop; the email events' own stop comes after
+    # the last emails of a shutdown, so their events go out too
+    email_stop = asyncio.Event()
+    relay_tasks = [
+        *_decision_tasks(settings, stages, stop),
+        asyncio.create_task(email_events.run(email_stop)),
+    ]
     watches = [
         asyncio.create_task(watch(consumer.topics, broker, KAFKA_OUTAGE, stop.is_set)),
         asyncio.create_task(watch(lambda: db.command("ping"), held.dependency, MONGO_ERRORS, stop.is_set)),
@@ -145,7 +153,7 @@ async def run(settings: Settings) -> None:
     limit = settings.alerting_concurrency * 4
     try:
         while not stop.is_set():
-            for task in decision_tasks:
+            for task in relay_tasks:
                 if task.done():
                     task.result()  # they wait out outages and end only on stop: this is a bug, say so
             if flusher is not None and flusher.done():
@@ -171,16 +179,29 @@ async def run(settings: Settings) -> None:
         await commit_finished(consumer, tracker, broker)
     finally:
         stop.set()  # also on a crash: the report loop finishes its send and ends
+        await _publish_last_email_events(email_events, email_stop)
         for probe in watches:
             probe.cancel()  # mid-probe of an absent dependency: no need to wait it out
-        for task in decision_tasks:
-            task.cancel()  # may wait out an outage; what it had not published is published at the next start
-        await asyncio.gather(reports, *decision_tasks, *watches, return_exceptions=True)
+        # a relay may wait out an outage: what it had not published is published at the next start,
+        # or for email events by another process's relay (their outbox keeps them)
+        for task in relay_tasks:
+            task.cancel()
+        await asyncio.gather(reports, *relay_tasks, *watches, return_exceptions=True)
         await consumer.stop()
         if stages.receivers is not None:
             await stages.receivers.aclose()
-        sink.close(timeout_s=5)
         await client.close()
+
+
+#: On shutdown, how long the email event relay may take to publish what is left (the rest waits
+#: in the outbox for the next process).
+EMAIL_EVENTS_GRACE_S = 5.0
+
+
+async def _publish_last_email_events(relay: EmailEventRelay, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(relay.wait_idle(), EMAIL_EVENTS_GRACE_S)
+    stop.set()
 
 
 def _decision_tasks(settings: Settings, stages: Stages, stop: asyncio.Event) -> list[asyncio.Task[None]]:

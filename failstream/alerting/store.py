@@ -32,6 +32,8 @@ _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     # decisions: the active ones (export, expiry), and the change log's retention sweep
     "decisions": [[("active", ASCENDING), ("until", ASCENDING)]],
     "decision_changes": [[("at", ASCENDING)]],
+    # each relay reads its own pending email events in order
+    "email_event_outbox": [[("owner", ASCENDING), ("_id", ASCENDING)]],
 }
 
 

@@ -58,27 +58,28 @@ def send_now_command(name: str = typer.Argument(..., help="the schedule's name")
 
 async def _send_now(settings: Settings, schedule: ReportSchedule) -> ReportOutcome:
     from failstream.alerting.clock import system_clock, system_sleep
+    from failstream.alerting.dependencies import Held, kafka
+    from failstream.alerting.email_event_relay import EmailEventRelay, relaying
     from failstream.alerting.exceptions import AlertingConfigError
     from failstream.alerting.reports.schedule import period_ending
     from failstream.alerting.reports.sender import build_report_sender
     from failstream.alerting.service import process_owner
     from failstream.alerting.store import connect
-    from failstream.producer.sink import KafkaSink
 
     client = connect(settings)
-    sink = KafkaSink(settings)
     try:
         db = client[settings.mongo_db]
+        owner = f"send-now:{process_owner()}"
+        relay = EmailEventRelay(settings, db, owner, Held(), kafka(), system_clock)
         try:
-            sender = build_report_sender(
-                settings, db, sink, f"send-now:{process_owner()}", system_clock, system_sleep
-            )
+            sender = build_report_sender(settings, db, relay.publisher, owner, system_clock, system_sleep)
         except AlertingConfigError as exc:
             typer.echo(f"failstream reports send-now: {exc}", err=True)
             raise typer.Exit(2) from exc
         now = system_clock()
         period = period_ending(schedule, now - now % 60_000, settings.report_timezone)
-        return await sender.send(schedule, period, manual=True)
+        # the email's events: published before exit, or left to a running alerting process
+        async with relaying(relay):
+            return await sender.send(schedule, period, manual=True)
     finally:
-        sink.close(timeout_s=5)
         await client.close()

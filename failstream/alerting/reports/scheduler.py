@@ -19,13 +19,13 @@ from pymongo.errors import DuplicateKeyError
 
 from failstream.alerting.clock import Clock, Sleep, system_sleep
 from failstream.alerting.dependencies import mongodb
+from failstream.alerting.email_events import EmailEventPublisher
 from failstream.alerting.fence import TERMINAL
 from failstream.alerting.reports.clock import report_clock
 from failstream.alerting.reports.schedule import ReportPeriod, due_times_back, next_due, period_ending
 from failstream.alerting.reports.sender import ReportSender, build_report_sender
 from failstream.alerting.store import Database
 from failstream.mongo_outage import is_mongo_outage
-from failstream.producer.sink import KafkaSink
 from failstream.settings import ReportSchedule, Settings
 
 log = logging.getLogger("failstream.alerting.reports")
@@ -171,7 +171,7 @@ class ReportScheduler:
 async def run_reports(
     settings: Settings,
     db: Database,
-    sink: KafkaSink,
+    events: EmailEventPublisher,
     owner: str,
     stop: asyncio.Event,
     sleep: Sleep = system_sleep,
@@ -180,7 +180,7 @@ async def run_reports(
     if not settings.report_schedules:
         return
     clock = report_clock(settings)
-    sender = build_report_sender(settings, db, sink, owner, clock, sleep)
+    sender = build_report_sender(settings, db, events, owner, clock, sleep)
     names = ", ".join(s.name for s in settings.report_schedules)
     log.info("report schedules: %s", names)
     await ReportScheduler(settings, db, sender, clock).run(stop)

@@ -34,7 +34,6 @@ from failstream.alerting.retry import RelayWait, RetryPolicy, send_with_retry
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
 from failstream.mongo_outage import is_mongo_outage
-from failstream.producer.sink import KafkaSink
 from failstream.settings import ReportSchedule, Settings
 
 log = logging.getLogger("failstream.alerting.reports")
@@ -182,9 +181,9 @@ class ReportSender:
 
 
 def build_report_sender(
-    settings: Settings, db: Database, sink: KafkaSink, owner: str, clock: Clock, sleep: Sleep
+    settings: Settings, db: Database, events: EmailEventPublisher, owner: str, clock: Clock, sleep: Sleep
 ) -> ReportSender:
     """The report stages: the alert fence on ``reports``, the email log, the SMTP notifier."""
     fence = AlertFence(db.reports, owner, plan_for(settings).lease_ms, clock)
-    email_log = EmailLog(db.emails, EmailEventPublisher(settings, sink), clock)
+    email_log = EmailLog(db.emails, events, clock)
     return ReportSender(settings, db, fence, email_log, EmailNotifier(settings), clock, sleep)

@@ -114,7 +114,7 @@ class ScriptedSmtpHandler:
 
 
 class InProcessAlerting:
-    """The real pipeline in the test's event loop, on real FerretDB, Kafka (email events) and SMTP.
+    """The real pipeline in the test's event loop, on real FerretDB and SMTP.
 
     For behaviour that needs no consumer (silences, limits, TLS, racing
     processes), this skips a process start while using the same stages.
@@ -124,12 +124,11 @@ class InProcessAlerting:
         from failstream.alerting.clock import system_clock
         from failstream.alerting.pipeline import AlertPipeline, build_stages
         from failstream.alerting.store import connect
-        from failstream.producer.sink import KafkaSink
 
         self.client = connect(settings)
         self.db = self.client[settings.mongo_db]
-        self.sink = KafkaSink(settings)
-        self.stages = build_stages(settings, self.db, self.sink, owner, system_clock)
+        # email events wait in the outbox: these tests run no relay (test_email_event_relay does)
+        self.stages = build_stages(settings, self.db, owner, system_clock)
         self.handled: list[int] = []
         self.pipeline = AlertPipeline(
             settings, self.stages, on_handled=lambda d: self.handled.append(d.offset)
@@ -146,5 +145,4 @@ class InProcessAlerting:
     async def close(self) -> None:
         if self.stages.receivers is not None:
             await self.stages.receivers.aclose()
-        self.sink.close(timeout_s=5)
         await self.client.close()

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 
+from failstream.alerting.clock import system_clock
+from failstream.alerting.dependencies import Held
+from failstream.alerting.email_event_relay import EmailEventRelay, relaying
 from failstream.alerting.reports.schedule import period_ending
 from failstream.alerting.reports.scheduler import ReportScheduler, first_seen
 from failstream.alerting.reports.sender import ReportSender, build_report_sender
 from failstream.alerting.store import connect
-from failstream.producer.sink import KafkaSink
+from failstream.dependency import Dependency
 from failstream.settings import ReportSchedule, Settings
 from tests.integration.alerting.harness import Mongo, ScriptedSmtpHandler, read_email_events
 from tests.integration.alerting.test_reports import HOUR, HOURLY, T1
@@ -34,10 +37,11 @@ class Stages:
         self.now = now
         self.client = connect(settings)
         self.db = self.client[settings.mongo_db]
-        self.sink = KafkaSink(settings)
         self.sleeps: list[float] = []
+        # the email events wait in the outbox unless a test runs the relay (``relaying``)
+        self.relay = EmailEventRelay(settings, self.db, owner, Held(), Dependency("kafka"), system_clock)
         self.sender: ReportSender = build_report_sender(
-            settings, self.db, self.sink, owner, lambda: self.now, self._sleep
+            settings, self.db, self.relay.publisher, owner, lambda: self.now, self._sleep
         )
         self.on_sleep: Any = None
 
@@ -47,7 +51,6 @@ class Stages:
             self.on_sleep()
 
     async def close(self) -> None:
-        self.sink.close(timeout_s=5)
         await self.client.close()
 
 
@@ -99,7 +102,8 @@ async def test_a_refused_report_is_retried_logged_and_published_like_an_alert_em
     stages = Stages(settings, "retrier", T1 + 1_000)
     stages.on_sleep = lambda: handler.refuse(None)  # the relay recovers during the backoff
     try:
-        outcome = await stages.sender.send(HOURLY, period_ending(HOURLY, T1, "UTC"))
+        async with relaying(stages.relay):
+            outcome = await stages.sender.send(HOURLY, period_ending(HOURLY, T1, "UTC"))
     finally:
         await stages.close()
         sink.stop()

@@ -27,8 +27,8 @@ from confluent_kafka import Producer
 from pymongo import MongoClient
 
 from benchmarks.smtp_timing import TimingHandler, free_port, pct
+from failstream.events import Alert, dumps, new_event_id, now_ms
 from failstream.kafka_config import confluent_config, ensure_topics
-from failstream.producer.events import Alert, dumps, new_event_id, now_ms
 from failstream.settings import Settings
 
 

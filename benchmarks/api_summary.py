@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
-from failstream.producer.events import new_event_id, now_ms
+from failstream.events import new_event_id, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from tests.integration.services import free_port

@@ -51,9 +51,9 @@ from benchmarks.api_summary import Conn, pct
 from failstream.alerting.store import ensure_indexes as alerting_indexes
 from failstream.api.indexes import ensure_api_indexes
 from failstream.api.pagination import with_position
+from failstream.events import FailedRequest, new_event_id, now_ms
 from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
-from failstream.producer.events import FailedRequest, new_event_id, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import ensure_indexes
 from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of, persist_failures

@@ -31,7 +31,7 @@ from benchmarks.stream_common import (
     stop_worker,
     wait,
 )
-from failstream.producer.events import Alert, now_ms
+from failstream.events import Alert, now_ms
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks.stream_common import drop_topics, failure, isolated, produce_all, start_worker, stop_worker
+from failstream.events import now_ms
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import now_ms
 from failstream.settings import Settings
 from failstream.stream_app.detection.prefix_forward import repartition_topic
 

@@ -22,10 +22,10 @@ import time
 from confluent_kafka import Producer
 
 from benchmarks.producer_bench_app import TOPIC, bench_settings
+from failstream.events import failed_request_json
 from failstream.kafka_config import ensure_topics
 from failstream.producer.asgi import FailureCaptureMiddleware
 from failstream.producer.capture_queue import CaptureQueue
-from failstream.producer.events import failed_request_json
 from failstream.producer.ids import next_event_id
 from failstream.producer.sink import KafkaSink
 

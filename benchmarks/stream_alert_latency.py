@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.stream_common import consumer, failure, isolated, producer, start_worker, stop_worker
-from failstream.producer.events import Alert, now_ms
+from failstream.events import Alert, now_ms
 
 
 def main() -> None:

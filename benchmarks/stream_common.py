@@ -14,8 +14,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from failstream.events import failed_request_json, new_event_id, now_ms
 from failstream.kafka_config import confluent_config, ensure_topics
-from failstream.producer.events import failed_request_json, new_event_id, now_ms
 from failstream.settings import Settings
 
 REASONS = ("invalid_token", "missing_token", "expired_token", "forbidden")

@@ -20,7 +20,7 @@ import time
 import tracemalloc
 
 from benchmarks.stream_common import failure
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from failstream.stream_app.detection.prefix_batches import PrefixBatches
 from failstream.stream_app.detection.prefix_forward import forwarded_records

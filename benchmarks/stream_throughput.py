@@ -38,8 +38,8 @@ from benchmarks.stream_common import (
     stop_worker,
     wait,
 )
+from failstream.events import LiveCounts
 from failstream.kafka_config import aiokafka_config, ensure_topics
-from failstream.producer.events import LiveCounts
 from failstream.settings import Settings
 
 

@@ -28,8 +28,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from failstream.producer.paths import default_spool_dir
-from failstream.producer.sampling import parse_sample_rates
+from failstream.paths import default_spool_dir
+from failstream.sampling import parse_sample_rates
 
 #: Project root (where ``certificates/`` and ``.infra/`` live for local runs).
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 #: Milliseconds since the epoch, UTC: the unit of every time in ``alerts`` and ``emails``.
 Clock = Callable[[], int]

@@ -26,7 +26,7 @@ from failstream.alerting.clock import Clock
 from failstream.alerting.silence import SilenceStage
 from failstream.decisions.model import DECIDING_STATES, Decision, allowlisted, duration_s, normalise_subject
 from failstream.decisions.store import DecisionStore
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")

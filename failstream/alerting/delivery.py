@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 
 @dataclass(frozen=True)

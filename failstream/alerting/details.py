@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from failstream.alerting.rule_names import IP_ROUTE_RULE, SPIKE_RULE, route_parts
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 #: Most reasons / routes kept per alert (the email shows the top few).
 TOP = 20

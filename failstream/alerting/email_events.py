@@ -19,7 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from failstream.alerting.recipients import recipient_domains
-from failstream.producer.events import EmailEvent, dumps, new_event_id, now_ms
+from failstream.events import EmailEvent, dumps, new_event_id, now_ms
 
 SERVICE = "failstream-alerting"
 #: emails.status -> EmailEvent.status

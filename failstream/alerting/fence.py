@@ -35,7 +35,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from failstream.alerting.clock import Clock
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 #: An alert in one of these states is finished: never claimed again.
 TERMINAL = frozenset({"sent", "suppressed", "failed"})

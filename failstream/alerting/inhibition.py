@@ -29,7 +29,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from failstream.alerting.rule_names import IP_ROUTE_RULE, IP_RULE, route_parts
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 #: What ``suppressed_by`` says of an inhibited alert.
 INHIBITED = "inhibited"

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
 
+from failstream.events import Alert
 from failstream.metrics.consumer_lag import report_consumer_lag
 from failstream.metrics.http import serve_metrics
-from failstream.producer.events import Alert
 from failstream.settings import Settings
 
 #: sent, failed, suppressed by a cause (silence, rate limit, resolved notices off), or

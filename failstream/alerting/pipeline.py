@@ -57,8 +57,8 @@ from failstream.alerting.silence import SilenceStage
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
 from failstream.decisions.store import DecisionStore
+from failstream.events import Alert
 from failstream.mongo_outage import is_mongo_outage
-from failstream.producer.events import Alert
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")

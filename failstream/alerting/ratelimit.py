@@ -15,7 +15,7 @@ from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
 from failstream.alerting.exceptions import AlertingConfigError
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 
 

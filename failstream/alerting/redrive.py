@@ -27,7 +27,7 @@ from failstream.alerting.render import render_email
 from failstream.alerting.retry import RetryPolicy, send_with_retry
 from failstream.alerting.smtp import SendFailure
 from failstream.alerting.store import Database
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")

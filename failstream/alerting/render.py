@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from failstream.alerting.inhibition import AlsoNote
 from failstream.alerting.rule_names import IP_ROUTE_RULE, IP_RULE, SPIKE_RULE, route_parts
-from failstream.producer.events import Alert, new_event_id
+from failstream.events import Alert, new_event_id
 
 TOP_ROUTES = 5
 SUBJECTS_IN_DIGEST_SUBJECT = 3

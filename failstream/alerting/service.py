@@ -41,9 +41,9 @@ from failstream.alerting.offsets import OffsetTracker
 from failstream.alerting.pipeline import AlertPipeline, Stages, build_stages
 from failstream.alerting.reports.scheduler import run_reports
 from failstream.alerting.store import connect, ensure_indexes
+from failstream.events import Alert
 from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS
-from failstream.producer.events import Alert
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")

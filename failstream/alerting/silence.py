@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from failstream.alerting.clock import Clock
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 
 def as_ms(value: object) -> int | None:

@@ -24,7 +24,7 @@ from failstream.api.cache import StaleWhileRevalidate
 from failstream.api.labels import add_counts
 from failstream.api.models import Alert, StatsSummary, Timeseries, TimeseriesPoint, TopIp
 from failstream.api.params import canonical_duration
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 
 MINUTE_MS = 60_000

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from failstream.alerting.reports.schedule import next_due, period_ending
 from failstream.api.auth import require_read
 from failstream.api.routes.common import READ_ERRORS
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 
 router = APIRouter(

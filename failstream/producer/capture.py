@@ -10,16 +10,16 @@ from typing import Any
 
 import orjson
 
+from failstream.events import failed_request_fields
 from failstream.producer import metrics
 from failstream.producer.classify import classify
 from failstream.producer.client_ip import client_ip
-from failstream.producer.events import failed_request_fields
 from failstream.producer.ids import next_event_id
 from failstream.producer.policy import CapturePolicy
-from failstream.producer.sampling import parse_sample_rates
 from failstream.producer.shared import shared_sink
 from failstream.producer.sink import KafkaSink
 from failstream.producer.trace_context import trace_id_of
+from failstream.sampling import parse_sample_rates
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.producer")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from failstream.events import EmailEvent, dumps, new_event_id, now_ms
 from failstream.producer import metrics
 from failstream.producer.capture_queue import capture_queue
-from failstream.producer.events import EmailEvent, dumps, new_event_id, now_ms
 from failstream.producer.shared import shared_sink
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Event ids for the request path: the contract's UUIDv7 shape, about 4x cheaper.
 
-Same layout as :func:`producer.events.new_event_id` (48-bit ms, version 7,
+Same layout as :func:`failstream.events.new_event_id` (48-bit ms, version 7,
 a 12-bit per-millisecond sequence, variant, 62 random bits) so ids stay
 unique and time-ordered. The request path pays for one string join: the
 text before and after the sequence is formatted once per millisecond, with

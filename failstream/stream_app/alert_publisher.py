@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from failstream.dependency import Backoff, Dependency
-from failstream.producer.events import Alert, now_ms
+from failstream.events import Alert, now_ms
 from failstream.stream_app import metrics
 from failstream.stream_app.published_alerts import PublishedAlerts
 

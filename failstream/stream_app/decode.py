@@ -8,7 +8,7 @@ from typing import TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from failstream.producer.events import SCHEMA_VERSION, DeadLetter, now_ms
+from failstream.events import SCHEMA_VERSION, DeadLetter, now_ms
 
 E = TypeVar("E", bound=BaseModel)
 

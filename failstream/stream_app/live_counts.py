@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from failstream.producer.events import EmailEvent, FailedRequest, LiveCounts
+from failstream.events import EmailEvent, FailedRequest, LiveCounts
 
 
 class LiveCountsAccumulator:

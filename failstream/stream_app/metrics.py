@@ -21,9 +21,9 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from failstream.events import Alert
 from failstream.metrics.consumer_lag import report_consumer_lag
 from failstream.metrics.http import serve_metrics
-from failstream.producer.events import Alert
 from failstream.settings import Settings
 
 EVENTS = Counter(

@@ -26,10 +26,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError
 
 from failstream.dependency import until_done
+from failstream.events import Alert, dumps, now_ms
 from failstream.kafka_config import aiokafka_config
 from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
-from failstream.producer.events import Alert, dumps, now_ms
 from failstream.settings import Settings
 from failstream.stream_app import metrics
 from failstream.stream_app.live_counts import LiveCountsAccumulator

@@ -14,8 +14,8 @@ from typing import Protocol
 
 import orjson
 
-from failstream.producer.events import Alert, DeadLetter, EmailEvent, FailedRequest
-from failstream.producer.events import now_ms as wall_ms
+from failstream.events import Alert, DeadLetter, EmailEvent, FailedRequest
+from failstream.events import now_ms as wall_ms
 from failstream.settings import Settings
 from failstream.stream_app.buffered_states import BufferedStates
 from failstream.stream_app.decode import E, decode

@@ -26,8 +26,8 @@ from collections.abc import Awaitable
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from failstream.events import now_ms
 from failstream.kafka_config import aiokafka_config
-from failstream.producer.events import now_ms
 from failstream.settings import Settings
 
 LOOKBACK_S = 900.0

@@ -9,8 +9,8 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from pymongo import MongoClient
 
+from failstream.events import now_ms
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import now_ms
 from failstream.settings import Settings
 
 

@@ -36,8 +36,8 @@ from typing import Any
 import faust
 import uvloop
 
+from failstream.events import Alert, DeadLetter, dumps, now_ms
 from failstream.kafka_config import ensure_topics, faust_broker_options
-from failstream.producer.events import Alert, DeadLetter, dumps, now_ms
 from failstream.settings import Settings
 from failstream.stream_app import metrics, outages
 from failstream.stream_app.alert_publisher import AlertPublisher

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from failstream.producer.events import DeadLetter
+from failstream.events import DeadLetter
 from tests.faults.expected import RULE, Expectation, count_problems, emailed_alerts, expect
 from tests.faults.pipeline import THRESHOLD, Exit, Pipeline, answers
 from tests.faults.traffic import Outcomes, Traffic, client_ips

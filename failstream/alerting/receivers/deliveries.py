@@ -39,8 +39,8 @@ from failstream.alerting.receivers.routing import build_receiver, routed
 from failstream.alerting.render import dashboard_link
 from failstream.alerting.retry import RetryPolicy, SendOutcome, send_with_retry
 from failstream.alerting.smtp import SendFailure
+from failstream.events import Alert
 from failstream.mongo_outage import is_mongo_outage
-from failstream.producer.events import Alert
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.alerting")

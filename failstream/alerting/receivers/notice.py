@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import ReceiverConfig
 
 

@@ -16,7 +16,7 @@ from failstream.alerting.receivers.alertmanager import AlertmanagerReceiver
 from failstream.alerting.receivers.notice import Receiver
 from failstream.alerting.receivers.slack import SlackReceiver
 from failstream.alerting.receivers.webhook import WebhookReceiver
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import ReceiverConfig, Settings
 
 

@@ -22,7 +22,7 @@ def list_command() -> None:
     from datetime import UTC, datetime
 
     from failstream.alerting.reports.schedule import next_due
-    from failstream.producer.events import now_ms
+    from failstream.events import now_ms
 
     settings = settings_or_exit()
     if not settings.report_schedules:

@@ -16,7 +16,7 @@ from email.utils import formatdate
 
 from failstream.alerting.render import RenderedEmail
 from failstream.alerting.reports.figures import ReportFigures
-from failstream.producer.events import new_event_id
+from failstream.events import new_event_id
 
 KIND = "report"
 

@@ -28,8 +28,8 @@ from pydantic import ValidationError
 
 from failstream.api.live.hub import LiveHub, Pushed
 from failstream.api.live.seconds import SecondsAggregator
+from failstream.events import LiveCounts, now_ms
 from failstream.kafka_config import KafkaCredentialsError, aiokafka_config
-from failstream.producer.events import LiveCounts, now_ms
 from failstream.settings import Settings
 
 log = logging.getLogger("failstream.api.live")

@@ -14,7 +14,7 @@ from starlette.datastructures import State
 
 from failstream.api.live.feed import LiveFeed
 from failstream.api.live.hub import LiveHub
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 
 class LiveCollector:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from failstream.producer.events import LiveCounts
+from failstream.events import LiveCounts
 
 SECOND_MS = 1000
 

@@ -24,7 +24,7 @@ from failstream.api.routes.common import ADMIN_ERRORS, READ_ERRORS, db_of
 from failstream.decisions import export, feed
 from failstream.decisions.model import Decision, normalise_subject
 from failstream.decisions.store import DecisionStore
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 router = APIRouter(prefix="/decisions", tags=["decisions"])
 

@@ -12,7 +12,7 @@ from failstream.api.models import EmailKind, EmailPage, EmailStatus
 from failstream.api.pagination import fetch_page
 from failstream.api.params import CursorQuery, LimitParam, position_of
 from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 router = APIRouter(tags=["emails"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 

@@ -13,7 +13,7 @@ from failstream.api.models import FailurePage
 from failstream.api.pagination import fetch_page
 from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
 from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
-from failstream.producer.events import FailureReason
+from failstream.events import FailureReason
 
 router = APIRouter(tags=["failures"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 

@@ -20,7 +20,7 @@ from failstream.api.models import ErrorOut, Silence, SilenceIn, SilencePage
 from failstream.api.pagination import fetch_page
 from failstream.api.params import CursorQuery, LimitParam, position_of, raise_body_error, settings_of
 from failstream.api.routes.common import ADMIN_ERRORS, db_of
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 router = APIRouter(
     prefix="/silences", tags=["silences"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS

@@ -17,7 +17,7 @@ from failstream.api.params import (
 )
 from failstream.api.read_model import ReadModel
 from failstream.api.routes.common import READ_ERRORS
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 
 router = APIRouter(
     prefix="/stats", tags=["stats"], dependencies=[Depends(require_read)], responses=READ_ERRORS

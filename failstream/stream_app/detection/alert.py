@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failstream.producer.events import Alert, new_event_id, now_ms
+from failstream.events import Alert, new_event_id, now_ms
 from failstream.stream_app.detection.notification import Notification
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from failstream.producer.events import FailedRequest
+from failstream.events import FailedRequest
 from failstream.stream_app.detection.notification import Notification
 from failstream.stream_app.detection.rules import DetectionRules
 from failstream.stream_app.detection.threshold_rule import ThresholdState

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Protocol
 
-from failstream.producer.events import Alert
-from failstream.producer.events import now_ms as wall_ms
+from failstream.events import Alert
+from failstream.events import now_ms as wall_ms
 from failstream.settings import Settings
 from failstream.stream_app.detection.alert import to_alert
 from failstream.stream_app.detection.notification import Notification

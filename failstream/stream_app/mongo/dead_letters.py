@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.errors import BulkWriteError
 
-from failstream.producer.events import DeadLetter
+from failstream.events import DeadLetter
 from failstream.stream_app.mongo.client import Db
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failstream.producer.events import EmailEvent
+from failstream.events import EmailEvent
 from failstream.stream_app.mongo import guarded_counts
 from failstream.stream_app.mongo.client import Db
 from failstream.stream_app.mongo.failures import minute_doc_id, minute_of, minute_skeletons

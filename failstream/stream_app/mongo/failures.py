@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from pymongo.errors import BulkWriteError
 
-from failstream.producer.events import FailedRequest
+from failstream.events import FailedRequest
 from failstream.stream_app.mongo import guarded_counts
 from failstream.stream_app.mongo.client import Db
 from failstream.stream_app.mongo.guarded_counts import Contribution, Delta, field_name

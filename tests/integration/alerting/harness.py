@@ -11,8 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
+from failstream.events import Alert, EmailEvent, dumps, new_event_id, now_ms
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import Alert, EmailEvent, dumps, new_event_id, now_ms
 from failstream.settings import Settings
 
 

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 from tests.integration.alerting.harness import make_alert, produce_alerts
 

@@ -13,8 +13,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from failstream.alerting.decision_expiry import expire_decisions
 from failstream.decisions.feed import read_page
 from failstream.decisions.model import Decision
+from failstream.events import now_ms
 from failstream.kafka_config import confluent_config, ensure_topics
-from failstream.producer.events import now_ms
 from failstream.settings import Settings
 from tests.integration.alerting.harness import InProcessAlerting, Mongo, make_alert
 

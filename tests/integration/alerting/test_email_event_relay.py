@@ -22,8 +22,8 @@ from failstream.alerting.dependencies import Held
 from failstream.alerting.email_event_relay import OUTBOX, EmailEventRelay
 from failstream.alerting.store import connect
 from failstream.dependency import Dependency
+from failstream.events import EmailEvent
 from failstream.kafka_config import ensure_topics
-from failstream.producer.events import EmailEvent
 from failstream.settings import Settings
 from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts, read_email_events
 from tests.integration.services import ProcessGroup, SmtpSink, free_port, wait_until

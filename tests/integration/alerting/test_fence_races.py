@@ -9,7 +9,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from failstream.alerting.fence import AlertFence, Claimed
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.alerting.harness import Mongo
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from failstream.producer.events import Alert, now_ms
+from failstream.events import Alert, now_ms
 from failstream.settings import Settings
 from tests.integration.alerting.harness import InProcessAlerting, Mongo, make_alert
 from tests.integration.services import SmtpSink

@@ -21,9 +21,9 @@ from pydantic import SecretStr
 
 from failstream.alerting.lease import plan_for
 from failstream.alerting.service import SHUTDOWN_GRACE_S, consumer_group
+from failstream.events import Alert, dumps
 from failstream.infra.smtp_sink import MaildirHandler
 from failstream.kafka_config import confluent_config, ensure_topics
-from failstream.producer.events import Alert, dumps
 from failstream.settings import Settings
 from tests.integration.alerting.harness import Mongo, make_alert, produce_alerts
 from tests.integration.alerting.outage import (

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.alerting.harness import InProcessAlerting, Mongo, ScriptedSmtpHandler, make_alert
 from tests.integration.services import SmtpSink, make_certificates

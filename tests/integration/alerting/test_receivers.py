@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from failstream.alerting.delivery import AlertDelivery
 from failstream.alerting.receivers.alertmanager import rfc3339
-from failstream.producer.events import dumps, now_ms
+from failstream.events import dumps, now_ms
 from failstream.settings import ReceiverConfig, Settings
 from tests.integration.alerting.alertmanager import alertmanager
 from tests.integration.alerting.harness import InProcessAlerting, Mongo, make_alert

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.alerting.harness import Mongo
 from tests.integration.alerting.test_reports import HOURLY

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 
 from failstream.api.app import create_app
-from failstream.producer.events import FailedRequest, new_event_id
+from failstream.events import FailedRequest, new_event_id
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from failstream.stream_app.mongo.failures import Read, persist_failures

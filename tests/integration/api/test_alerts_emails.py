@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from failstream.api.email_day import day_bounds
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.api.support import get, running_api
 

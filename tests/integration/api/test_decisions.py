@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from failstream.decisions.model import Decision, normalise_subject
 from failstream.decisions.store import DecisionStore
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.api.nginx import nginx
 from tests.integration.api.support import admin_headers, read_headers

@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from failstream.api.indexes import ensure_api_indexes
 from failstream.api.pagination import Position, before, with_position
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import ensure_indexes
 from tests.integration.api.support import failure, get, persist

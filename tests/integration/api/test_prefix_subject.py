@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.api.support import get
 

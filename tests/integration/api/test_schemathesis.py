@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from failstream.producer.events import now_ms
+from failstream.events import now_ms
 from failstream.settings import Settings
 from tests.integration.api.support import failure, persist
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from failstream.alerting.silence import mutes
-from failstream.producer.events import Alert, now_ms
+from failstream.events import Alert, now_ms
 from failstream.settings import Settings
 from tests.integration.api.support import admin_headers, running_api
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from failstream.producer.events import failed_request_json, new_event_id, now_ms
+from failstream.events import failed_request_json, new_event_id, now_ms
 from failstream.settings import Settings
 from tests.integration.api.support import REASONS, STATUS_OF, get, read_headers
 from tests.integration.services import ProcessGroup, wait_until

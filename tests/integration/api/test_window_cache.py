@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_90d_and_2160h_share_one_computation(api_settings: Settings, db: Any) -> None:
     cached = api_settings.model_copy(update={"api_stats_cache_s": 600.0})
-    from failstream.producer.events import now_ms
+    from failstream.events import now_ms
 
     persist(cached, [failure(now_ms() - 60_000, "203.0.113.60", i) for i in range(3)])
     with running_api(cached) as url:

@@ -13,8 +13,8 @@ import httpx
 from confluent_kafka import Producer
 from websockets.typing import Subprotocol
 
+from failstream.events import LiveCounts
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import LiveCounts
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 

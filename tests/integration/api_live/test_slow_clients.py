@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from failstream.producer.events import LiveCounts
+from failstream.events import LiveCounts
 from failstream.settings import Settings
 from tests.integration.api_live.support import (
     LiveCountsWriter,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 from tests.integration.stream_app.kafka_io import read_all
 from tests.unit.stream_app.oracle import Expected

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from failstream.events import failed_request_json
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import failed_request_json
 from failstream.settings import Settings
 
 

@@ -15,8 +15,8 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from failstream.alerting.service import consumer_group
+from failstream.events import new_event_id, now_ms
 from failstream.kafka_config import confluent_config
-from failstream.producer.events import new_event_id, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.detection.prefix_forward import read_record, repartition_topic
 from tests.integration.services import ProcessGroup, SmtpSink, wait_until

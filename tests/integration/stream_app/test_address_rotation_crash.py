@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from failstream.producer.events import new_event_id, now_ms
+from failstream.events import new_event_id, now_ms
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import alerts_on_topic

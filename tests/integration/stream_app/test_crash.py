@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from failstream.producer.events import new_event_id, now_ms
+from failstream.events import new_event_id, now_ms
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import alerts_on_topic, as_expected, counts, messages_per_key

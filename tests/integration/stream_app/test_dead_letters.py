@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from failstream.producer.events import TS_MAX_MS, TS_MIN_MS, DeadLetter, new_event_id, now_ms
+from failstream.events import TS_MAX_MS, TS_MIN_MS, DeadLetter, new_event_id, now_ms
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import counts

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from failstream.producer.events import FailedRequest, new_event_id
+from failstream.events import FailedRequest, new_event_id
 from failstream.settings import Settings
 from failstream.stream_app.mongo import guarded_counts
 from failstream.stream_app.mongo.client import connect, ensure_indexes

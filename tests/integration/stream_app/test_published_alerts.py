@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from failstream.producer.events import Alert, dumps, new_event_id, now_ms
+from failstream.events import Alert, dumps, new_event_id, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.published_alerts import PublishedAlerts
 from tests.integration.stream_app.kafka_io import produce

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from failstream.producer.events import FailedRequest, new_event_id, now_ms
+from failstream.events import FailedRequest, new_event_id, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from failstream.stream_app.mongo.failures import Read, persist_failures

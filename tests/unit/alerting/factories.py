@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 
 T0 = 1_700_000_000_000
 

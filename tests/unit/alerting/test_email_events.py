@@ -7,7 +7,7 @@ from pymongo.errors import BulkWriteError
 
 from failstream.alerting.email_event_relay import is_orphaned
 from failstream.alerting.email_events import EmailEventPublisher
-from failstream.producer.events import EmailEvent
+from failstream.events import EmailEvent
 
 
 class _Outbox:

@@ -12,7 +12,7 @@ from failstream.alerting.fence import AlreadyHandled, Claimed, FenceDecision, He
 from failstream.alerting.pipeline import AlertPipeline, Stages
 from failstream.alerting.ratelimit import AlertRateLimiter
 from failstream.alerting.render import FoldedAlert
-from failstream.producer.events import Alert, dumps
+from failstream.events import Alert, dumps
 from failstream.settings import Settings
 from tests.unit.alerting.factories import T0, alert
 

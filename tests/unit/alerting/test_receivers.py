@@ -23,7 +23,7 @@ from failstream.alerting.pipeline import AlertPipeline, Stages
 from failstream.alerting.ratelimit import AlertRateLimiter
 from failstream.alerting.receivers.deliveries import ReceiverDeliveries, receivers_lease
 from failstream.alerting.receivers.routing import build_receiver
-from failstream.producer.events import Alert, dumps
+from failstream.events import Alert, dumps
 from failstream.settings import Settings
 from tests.unit.alerting.factories import T0, alert
 from tests.unit.alerting.memory_collection import MemoryDatabase

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from failstream.api.live.seconds import SecondsAggregator
-from failstream.producer.events import LiveCounts
+from failstream.events import LiveCounts
 
 T = 1_700_000_000_000  # a whole second (ms)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.stream_app import metrics
 
 

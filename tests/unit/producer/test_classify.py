@@ -45,6 +45,7 @@ def test_set_failure_reason_writes_where_each_middleware_reads() -> None:
 
 
 def test_the_pydantic_free_reason_list_is_the_wire_contracts() -> None:
-    from failstream.producer import events, reasons
+    from failstream import events
+    from failstream.producer import reasons
 
     assert reasons.FAILURE_REASONS == events.FAILURE_REASONS

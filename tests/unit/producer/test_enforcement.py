@@ -139,7 +139,8 @@ def test_detection_does_not_count_blocked_requests() -> None:
 
 @pytest.mark.parametrize("reason", ["blocked"])
 def test_blocked_is_a_reason_of_the_wire_contract(reason: str) -> None:
-    from failstream.producer import events, reasons
+    from failstream import events
+    from failstream.producer import reasons
 
     assert reason in reasons.FAILURE_REASONS and reason in events.FAILURE_REASONS
 

@@ -9,9 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from failstream.producer.asgi import FailureCaptureMiddleware
-from failstream.producer.capture import FailureRecorder
-from failstream.producer.events import (
+from failstream.events import (
     METHOD_MAX,
     TS_MAX_MS,
     TS_MIN_MS,
@@ -19,6 +17,8 @@ from failstream.producer.events import (
     FailedRequest,
     failed_request_json,
 )
+from failstream.producer.asgi import FailureCaptureMiddleware
+from failstream.producer.capture import FailureRecorder
 from failstream.settings import Settings
 
 GOOD = {

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from failstream.producer import capture
 from failstream.producer.capture import FailureRecorder
-from failstream.producer.sampling import parse_sample_rates
+from failstream.sampling import parse_sample_rates
 from failstream.settings import Settings
 from tests.unit.producer.conftest import RecordingSink
 

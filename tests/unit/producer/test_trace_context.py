@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from failstream.producer.events import FailedRequest, failed_request_json
+from failstream.events import FailedRequest, failed_request_json
 from failstream.producer.trace_context import trace_id_of
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

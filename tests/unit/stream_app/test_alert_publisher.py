@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from failstream.dependency import Dependency
-from failstream.producer.events import Alert
+from failstream.events import Alert
 from failstream.settings import Settings
 from failstream.stream_app.alert_publisher import AlertPublisher
 from failstream.stream_app.detection.alert import to_alert

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failstream.producer.events import EmailEvent, failed_request_json, new_event_id
+from failstream.events import EmailEvent, failed_request_json, new_event_id
 from failstream.settings import Settings
 from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.processing import EmailBatches, FailureBatches, Record

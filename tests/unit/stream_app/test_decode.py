@@ -4,7 +4,7 @@ import base64
 
 import orjson
 
-from failstream.producer.events import DeadLetter, FailedRequest, failed_request_json
+from failstream.events import DeadLetter, FailedRequest, failed_request_json
 from failstream.stream_app.decode import decode
 
 GOOD = failed_request_json(

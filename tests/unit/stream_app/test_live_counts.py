@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from failstream.producer.events import EmailEvent, FailedRequest
+from failstream.events import EmailEvent, FailedRequest
 from failstream.stream_app.live_counts import LiveCountsAccumulator
 
 

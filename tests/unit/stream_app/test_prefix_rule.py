@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from failstream.producer.events import failed_request_json
+from failstream.events import failed_request_json
 from failstream.settings import Settings
 from failstream.stream_app.detection import prefix_forward
 from failstream.stream_app.detection.prefix_batches import PrefixBatches

@@ -1,7 +1,10 @@
-"""The wire contract: event schemas every Failstream part emits and reads.
+"""The wire contract: event schemas and ids every Failstream part emits and reads.
 
-The producer owns this module because it defines what it emits; the stream
-app, alerting and the API import it and nothing else to agree on the bytes.
+Shared, outside the capture library: the capture (``failstream.producer``),
+the stream app, alerting and the API all import it, and none of the server
+parts imports capture internals to agree on the bytes (a unit test, by
+parsing the sources, keeps it so). Topic names are settings (``topic_*``).
+It needs pydantic and orjson only, so ``pip install failstream`` carries it.
 Every event carries ``v`` (its schema version) so a consumer can route an
 unknown version to dead letters instead of guessing. Timestamps are integer
 milliseconds since the Unix epoch, UTC, which sort and compare without

@@ -1,5 +1,8 @@
 """Where the capture keeps its files by default: the user's cache directory, never the installed package.
 
+Beside the settings, not in the capture library: ``Settings`` computes the
+default from it, and the server processes read the same settings.
+
 A library installed into site-packages (or a read-only image) must not write
 beside its own code, and two services on one host must not share a spool by
 accident of their install. The spool is a cache in the XDG sense: lost, it

@@ -4,7 +4,9 @@
 401 and 403, and a quarter of the 429s; statuses not named are all sent.
 Keys are a status code, ``auth`` (401 and 403) or a class (``4xx``, ``5xx``);
 the most specific key wins (code, then ``auth``, then class). Stdlib only:
-the settings validate with it and a middleware's import stays light.
+the settings validate with it and a middleware's import stays light. It
+lives beside the settings, not in the capture library, so the server
+processes reading the same settings import no capture internals.
 """
 
 from __future__ import annotations

@@ -84,22 +84,27 @@ class DecisionStore:
             if doc.get("ended_by") == "lifted" and decision.decided_at <= int(doc.get("ended_at") or 0):
                 return False
         await self._log("add", decision.subject, now, decision=decision)
-        after = await self._decisions.find_one_and_update(
-            {"_id": decision.subject},
-            {
-                "$max": {"until": decision.until},
-                "$set": {
-                    **decision.model_dump(exclude={"until"}),
-                    "active": True,
-                    "ended_at": None,
-                    "ended_by": None,
-                    "updated_at": now,
-                },
-                "$setOnInsert": {"created_at": now},
+        update = {
+            "$max": {"until": decision.until},
+            "$set": {
+                **decision.model_dump(exclude={"until"}),
+                "active": True,
+                "ended_at": None,
+                "ended_by": None,
+                "updated_at": now,
             },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+            "$setOnInsert": {"created_at": now},
+        }
+        try:
+            after = await self._decisions.find_one_and_update(
+                {"_id": decision.subject}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            # two alerts of a new subject upserted at once and the other inserted first (MongoDB
+            # retries such an upsert itself, FerretDB does not): the document exists now
+            after = await self._decisions.find_one_and_update(
+                {"_id": decision.subject}, update, return_document=ReturnDocument.AFTER
+            )
         if after is not None and int(after["until"]) != decision.until:
             # two alerts of the subject at once: the document kept the longer; the log ends with it
             await self._log("add", decision.subject, now, decision=decision_of(after))

@@ -135,3 +135,29 @@ async def test_the_relay_publishes_decisions_and_tombstones_on_a_compacted_topic
     resource = ConfigResource("topic", decision_settings.topic_decisions)
     config = admin.describe_configs([resource])[resource].result(timeout=10)
     assert config["cleanup.policy"].value == "compact"
+
+
+async def test_two_alerts_deciding_a_new_subject_at_once_leave_one_decision_with_the_longer_expiry(
+    decision_settings: Settings, mongo: Mongo
+) -> None:
+    from pymongo import AsyncMongoClient
+
+    from failstream.decisions.store import DecisionStore
+
+    uri = decision_settings.mongo_uri.get_secret_value()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    store = DecisionStore(client[decision_settings.mongo_db])
+    now = now_ms()
+    subjects = [f"10.41.0.{i}" for i in range(1, 21)]
+    try:
+        for ip in subjects:  # the ip and the ip-route alert of one storm, decided together
+            shorter, longer = (
+                Decision(subject=ip, kind="ip", rule=r, alert_key=f"{r}:{ip}", until=u, decided_at=now)
+                for r, u in (("ip-failures", now + 60_000), ("ip-route-failures", now + 90_000))
+            )
+            assert await asyncio.gather(store.record(shorter, now), store.record(longer, now)) == [True, True]
+    finally:
+        await client.close()
+    docs = {d["_id"]: d for d in mongo.db.decisions.find({"_id": {"$in": subjects}})}
+    assert sorted(docs) == sorted(subjects)
+    assert all(d["active"] and d["until"] == now + 90_000 for d in docs.values())

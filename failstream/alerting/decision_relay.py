@@ -13,6 +13,7 @@ Kafka or MongoDB holds the relay where it is and it resumes by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -27,6 +28,9 @@ from failstream.decisions.store import Change, DecisionStore
 from failstream.dependency import Backoff, Dependency, until_done
 from failstream.kafka_config import aiokafka_config, ensure_topics
 from failstream.settings import Settings
+
+#: How long a stopping relay waits for aiokafka to hand over what it holds.
+STOP_WAIT_S = 5.0
 
 log = logging.getLogger("failstream.alerting")
 
@@ -87,7 +91,10 @@ class DecisionRelay:
                 self._wake.clear()
                 await _first_of(self._wake, stop, self._settings.decision_sweep_s)
         finally:
-            await producer.stop()
+            # stop() waits for what aiokafka still holds, forever with the broker away; what it
+            # did not acknowledge, the next relay publishes again (every subject's state at its start)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(producer.stop(), STOP_WAIT_S)
 
     @staticmethod
     def _record(change: Change) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:

@@ -54,7 +54,7 @@ def forwarded_records(
     allowlist: Allowlist,
     partition_of: Callable[[bytes], int],
 ) -> list[Round]:
-    """The batch's records, in rounds to send one after the other; allowlisted IPs never count.
+    """The batch's records, in rounds sent one after another; allowlisted IPs, refused requests never count.
 
     ``partition_of`` is the prefix table's partition of a key. Within a round
     no two records hold failures of the same (prefix, source partition), so a
@@ -68,7 +68,8 @@ def forwarded_records(
     groups: dict[tuple[str, int], list[tuple[int, int, str, str, str, str, int]]] = {}
     for event, partition, offset in reads:
         prefix = prefixes.of(event.ip)  # first: None at once for IPv4 while it is not aggregated
-        if prefix is None or event.ip in allowlist:
+        # a refused request (decision enforcement) must not keep its own prefix's decision alive
+        if prefix is None or event.ip in allowlist or event.reason == "blocked":
             continue
         groups.setdefault((prefix, partition), []).append(
             (offset, event.ts, event.ip, event.reason, event.route, event.service, id_hash(event.event_id))

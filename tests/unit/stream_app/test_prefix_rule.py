@@ -40,7 +40,9 @@ def settings(**overrides: object) -> Settings:
     return Settings(_env_file=None, **overrides)  # type: ignore[arg-type]
 
 
-def message(n: int, ip: str, ts: int, partition: int = 0, event_id: str | None = None) -> Record:
+def message(
+    n: int, ip: str, ts: int, partition: int = 0, event_id: str | None = None, reason: str = "invalid_token"
+) -> Record:
     value = failed_request_json(
         event_id=event_id or f"e{n}",
         ts=ts,
@@ -48,8 +50,8 @@ def message(n: int, ip: str, ts: int, partition: int = 0, event_id: str | None =
         ip=ip,
         method="POST",
         route="/login",
-        status=401,
-        reason="invalid_token",
+        status=429 if reason == "blocked" else 401,
+        reason=reason,
         user_agent="",
         request_id="",
     )
@@ -124,6 +126,12 @@ def test_allowlisted_addresses_are_not_forwarded() -> None:
     pipe = Pipeline(settings(allowlist="2001:db8:1:2::/112"))
     messages = [message(i, f"2001:db8:1:2::{i + 1:x}", T0 + i) for i in range(30)]
     assert pipe.run(messages) == []
+
+
+def test_requests_refused_by_a_decision_are_not_forwarded() -> None:
+    pipe = Pipeline(settings())
+    messages = [message(i, f"2001:db8:1:2::{i + 1:x}", T0 + i, reason="blocked") for i in range(30)]
+    assert pipe.forward(messages) == []
 
 
 def test_a_replayed_batch_forwarded_again_changes_nothing() -> None:

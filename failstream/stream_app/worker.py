@@ -232,7 +232,9 @@ def create_app(settings: Settings) -> faust.App:
             async with email_lock:
                 detected = emails.detect([e.message for e in batch])
                 await publish(detected.alerts)
-                emails.store(detected.states)
+                # acknowledged before the batch is acked: through Faust's table buffer the
+                # commit could pass states its flush had not sent yet (see detect_prefixes)
+                await write_table(app, email_table, dict(detected.states), kafka)
             await dead_letter(detected.letters)
             metrics.count_batch(len(detected.reads), len(detected.letters), failures=False)
 
@@ -274,7 +276,7 @@ def create_app(settings: Settings) -> faust.App:
         async with email_lock:
             alerts, changes = emails.sweep(now_ms())
             await publish(alerts)
-            emails.apply(changes)
+            await write_table(app, email_table, changes, kafka)
         async with prefix_lock:
             alerts, prefix_changes = prefixes.sweep(now_ms())
             await publish(alerts)

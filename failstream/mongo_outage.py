@@ -7,14 +7,24 @@ closed pool on shutdown, a restarting PostgreSQL) into ``InternalError`` (1),
 and MongoDB sends ``ShutdownInProgress`` and its kin. Those are waited out
 like a refused connection; any other server error is a bug in the query and
 propagates.
+
+One client-side error is an outage too: pymongo's async server selection,
+waiting for a server that does not come, can fail with ``RuntimeError:
+cannot wait on un-acquired lock`` (its vendored asyncio condition, after a
+timed-out wait; seen with pymongo 4.20 when FerretDB stopped). The call
+fails but the client does not: the same operation, retried, selects again.
 """
 
 from __future__ import annotations
 
 from pymongo.errors import ConnectionFailure, OperationFailure
 
-#: Catch these, then ask ``is_mongo_outage``: an ``OperationFailure`` is an outage only by its code.
-MONGO_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, OperationFailure)
+#: Catch these, then ask ``is_mongo_outage``: an ``OperationFailure`` is an outage only by its
+#: code, a ``RuntimeError`` only as pymongo's lost condition lock.
+MONGO_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, OperationFailure, RuntimeError)
+
+#: What pymongo's server selection raises when its condition's lock was lost in a timed-out wait.
+LOST_SELECTION_LOCK = "cannot wait on un-acquired lock"
 
 #: Server replies that say "not now" rather than "not this query".
 OUTAGE_CODES = frozenset(
@@ -42,4 +52,6 @@ def is_mongo_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationFailure):
         return exc.code in OUTAGE_CODES or exc.has_error_label("RetryableWriteError")
+    if isinstance(exc, RuntimeError):
+        return str(exc) == LOST_SELECTION_LOCK
     return False

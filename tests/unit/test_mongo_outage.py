@@ -18,6 +18,7 @@ from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
         OperationFailure("interrupted at shutdown", code=11600),
         OperationFailure("no primary", code=10107),
         OperationFailure("retry me", code=999, details={"errorLabels": ["RetryableWriteError"]}),
+        RuntimeError("cannot wait on un-acquired lock"),  # pymongo's server selection, mid-outage
     ],
 )
 def test_connection_losses_and_shutdown_replies_are_outages(error: Exception) -> None:
@@ -32,6 +33,7 @@ def test_connection_losses_and_shutdown_replies_are_outages(error: Exception) ->
         OperationFailure("unknown operator: $bogus", code=2),
         OperationFailure("not authorized", code=13),
         ValueError("a bug"),
+        RuntimeError("Event loop is closed"),
     ],
 )
 def test_query_errors_and_bugs_are_not_outages(error: Exception) -> None:

@@ -66,7 +66,14 @@ class ConsumerLagReader:
     def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
         self.topics = tuple(topics)
         self._client = Consumer(
-            {**confluent_config(settings), "group.id": group, "enable.auto.commit": False}
+            {
+                **confluent_config(settings),
+                "group.id": group,
+                "enable.auto.commit": False,
+                # a failed read is reported by ``report_consumer_lag``; librdkafka's own lines
+                # repeated each connection failure on stderr, thousands a minute in a broker outage
+                "log_level": 0,
+            }
         )
 
     def read(self) -> dict[tuple[str, int], int]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry, generate_latest
 
-from failstream.metrics.consumer_lag import ConsumerLagCollector, partition_lag
+from failstream.metrics.consumer_lag import ConsumerLagCollector, ConsumerLagReader, partition_lag
+from failstream.settings import Settings
 
 
 def test_lag_is_end_offset_minus_committed_offset() -> None:
@@ -37,3 +42,19 @@ def test_collector_reports_the_last_reading_per_group_topic_and_partition() -> N
     collector.update({("failed-requests", 1): 3})  # partition 0 no longer read: no stale series
     text = generate_latest(registry).decode()
     assert 'partition="0"' not in text and 'partition="1",topic="failed-requests"} 3.0' in text
+
+
+def test_a_lag_reader_with_no_broker_fails_its_read_without_librdkafka_lines_on_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(_env_file=None, kafka_bootstrap_servers=f"127.0.0.1:{port}")  # type: ignore[call-arg]
+    reader = ConsumerLagReader(settings, "lag-test", ["failed-requests"])
+    try:
+        with pytest.raises(KafkaException):
+            reader.read()
+    finally:
+        reader.close()
+    assert "rdkafka" not in capfd.readouterr().err

@@ -37,9 +37,7 @@ WITHIN_MS = 1000
 
 @pytest.fixture
 def quiet_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    quiet = settings.model_copy(
-        update={"producer_spool_dir": tmp_path / "spool", "service_name": "quiet"}
-    )
+    quiet = settings.model_copy(update={"producer_spool_dir": tmp_path / "spool", "service_name": "quiet"})
     stamp_on_arrival(quiet, quiet.topic_failed_requests)
     yield quiet
     close_shared_sinks(10)

@@ -252,7 +252,7 @@ class EmailBatches:
                     continue
                 state.offset = offset
                 notes += self.rule.observe(
-                    state, event.recipient_domain, event.ts, event.status, event.service
+                    state, event.recipient_domain, event.ts, event.status, event.service, event.event_id
                 )
             batch.states[key] = bytes(memoryview(orjson.dumps(state.to_json())))
             self._behind_ms[key] = max(0, now - state.max_ts) if state.max_ts >= 0 else 0

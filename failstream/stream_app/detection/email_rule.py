@@ -6,6 +6,13 @@ one-second resolution: per-second buckets, at most ``window_s`` of them per
 domain. It fires when the window ending at the domain's newest event holds at
 least ``min_volume`` outcomes and the failure share reaches ``ratio``; it
 resolves once a whole window passes without a failure.
+
+An outcome counts once per event id: a redelivered message (at or below the
+last offset applied) changes nothing, and neither does a re-published copy of
+a counted event (same id, new offset; ``CountedIds``). Ids are remembered
+while a copy could still be accepted: the rule refuses events older than the
+domain's newest minus ``grace``, so the memory spans ``grace`` of event time,
+inside the ``window + grace`` its buckets span.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from failstream.stream_app.detection.counted_ids import CountedIds
 from failstream.stream_app.detection.episode import Episode, bump
 from failstream.stream_app.detection.notification import Notification, NotificationState, alert_key
 
@@ -30,6 +38,8 @@ class EmailState:
     #: second -> [outcomes, failures]
     buckets: dict[int, list[int]] = field(default_factory=dict)
     episode: Episode | None = None
+    #: the ids of the outcomes counted, while a copy of one could still be accepted
+    counted: CountedIds = field(default_factory=CountedIds)
 
     def to_json(self) -> list[Any]:
         return [
@@ -37,16 +47,19 @@ class EmailState:
             self.max_ts,
             [[s, t, f] for s, (t, f) in self.buckets.items()],
             None if self.episode is None else self.episode.to_json(),
+            self.counted.to_json(),
         ]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> EmailState:
-        offset, max_ts, buckets, episode = data
+        # a state written before ids were kept has four items: it starts with none remembered
+        offset, max_ts, buckets, episode, *counted = data
         return cls(
             offset,
             max_ts,
             {s: [t, f] for s, t, f in buckets},
             None if episode is None else Episode.from_json(episode),
+            CountedIds.from_json(counted[0]) if counted else CountedIds(),
         )
 
 
@@ -70,9 +83,12 @@ class EmailRatioRule:
         return total, failed
 
     def observe(
-        self, state: EmailState, domain: str, ts: int, status: str, service: str
+        self, state: EmailState, domain: str, ts: int, status: str, service: str, event_id: str
     ) -> list[Notification]:
+        """Apply one email event; a copy of an outcome already counted (same ``event_id``) changes nothing."""
         if status not in OUTCOMES or (state.max_ts != NO_EVENT and ts < state.max_ts - self.grace_ms):
+            return []
+        if not state.counted.add(event_id, ts):
             return []
         out: list[Notification] = []
         failure = status in FAILURES
@@ -81,6 +97,8 @@ class EmailRatioRule:
             out.append(self._notify(state, domain, episode, "resolved"))
             state.episode = episode = None
         state.max_ts = max(state.max_ts, ts)
+        # a copy of an event older than this is refused as too late anyway
+        state.counted.forget_before(state.max_ts - self.grace_ms)
         bucket = state.buckets.setdefault(ts // 1000, [0, 0])
         bucket[0] += 1
         bucket[1] += int(failure)

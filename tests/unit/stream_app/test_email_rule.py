@@ -10,7 +10,9 @@ RULE = EmailRatioRule(ratio=0.5, min_volume=10, window_ms=60_000, grace_ms=5_000
 def feed(events: list[tuple[int, str]], rule: EmailRatioRule = RULE) -> list[tuple[str, str]]:
     state = EmailState()
     return [
-        (n.state, n.alert_key) for ts, status in events for n in rule.observe(state, "x.org", ts, status, "s")
+        (n.state, n.alert_key)
+        for i, (ts, status) in enumerate(events)
+        for n in rule.observe(state, "x.org", ts, status, "s", f"e{i}")
     ]
 
 
@@ -42,7 +44,7 @@ def test_matches_a_brute_force_window_count_on_random_traces() -> None:
             events.append((t, rng.choice(["sent", "sent", "failed", "bounced", "queued"])))
         state, fired_at = EmailState(), None
         for i, (ts, status) in enumerate(events):
-            if RULE.observe(state, "x.org", ts, status, "s"):
+            if RULE.observe(state, "x.org", ts, status, "s", f"e{i}"):
                 fired_at = i
                 break
         expected = None

@@ -1,0 +1,73 @@
+"""The event ids a detection state has counted, so a re-published copy of an event counts once.
+
+A producer can publish one event twice under its one ``event_id`` (the
+capture spool replaying a segment Kafka had partly taken, alerting's outbox
+relay stopped between Kafka's acknowledgement and its delete): the copy sits
+at a new offset, so the offset guard of a state lets it through, and only
+its id tells it apart. A copy carries its original's ``ts``, so ids are kept
+by second of event time and a copy is looked for in its own second only.
+They are kept as CRC-32 hashes, as the per-IP state keeps its recent ids
+(stable across processes, since they are stored): in one second two of a key's
+ids collide about once in 2**32 / n events, which drops one event from
+detection, never from the stored counts.
+
+The owner forgets the seconds that no copy could count in any more
+(:meth:`CountedIds.forget_before`), so the memory spans what its rule still
+accepts, and it holds at most :data:`MAX_IDS` ids (the oldest seconds go
+first), which keeps a busy key's state, written to the changelog as one
+record, well under Kafka's 1 MB record limit.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+#: Ids remembered per state at most: ~11 bytes each in the state's JSON.
+MAX_IDS = 20_000
+
+
+class CountedIds:
+    """Hashes of counted event ids, per second of the events' time."""
+
+    __slots__ = ("_by_second", "_size")
+
+    def __init__(self, by_second: dict[int, set[int]] | None = None) -> None:
+        self._by_second: dict[int, set[int]] = by_second if by_second is not None else {}
+        self._size = sum(len(ids) for ids in self._by_second.values())
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, event_id: str, ts: int) -> bool:
+        """Remember the event; False if it was counted already (a copy, to be ignored)."""
+        second = ts // 1000
+        digest = zlib.crc32(event_id.encode())
+        seen = self._by_second.get(second)
+        if seen is None:
+            seen = self._by_second[second] = set()
+        elif digest in seen:
+            return False
+        seen.add(digest)
+        self._size += 1
+        if self._size > MAX_IDS:
+            self._drop_oldest()
+        return True
+
+    def forget_before(self, ts: int) -> None:
+        """Forget the events of every second that lies wholly before ``ts``."""
+        horizon = ts // 1000
+        old = [second for second in self._by_second if second < horizon]
+        for second in old:
+            self._size -= len(self._by_second.pop(second))
+
+    def _drop_oldest(self) -> None:
+        while self._size > MAX_IDS and self._by_second:
+            self._size -= len(self._by_second.pop(min(self._by_second)))
+
+    def to_json(self) -> list[Any]:
+        return [[second, list(ids)] for second, ids in self._by_second.items()]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> CountedIds:
+        return cls({second: set(ids) for second, ids in data})

@@ -25,3 +25,4 @@ async def ensure_indexes(db: Db) -> None:
     await db.minute_counts.create_index([("minute", 1)])
     await db.ip_stats.create_index([("last_seen", -1)])
     await db.dead_letters.create_index([("source_topic", 1), ("ts", 1)])
+    await db.email_event_ids.create_index([("ts", 1)])  # the retention sweep's range

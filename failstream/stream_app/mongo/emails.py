@@ -1,6 +1,19 @@
-"""Per-minute email counts (``minute_counts`` with source ``emails``), exact under replay."""
+"""Per-minute email counts (``minute_counts`` with source ``emails``), exact under replay and re-sends.
+
+As raw failures go into ``failures``, each email event's id goes into
+``email_event_ids`` (``_id`` = event_id, with the partition and offset it was
+read from) before it is counted. A duplicate id stored from another offset is
+a re-published copy of a counted event and counts for nothing; one stored from
+this very message is its redelivery after a crash, whose increments may still
+be missing, and goes on to the guarded counters, which apply each offset once.
+Ids are kept as long as the minute counts they guard.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import BulkWriteError
 
 from failstream.events import EmailEvent
 from failstream.stream_app.mongo import guarded_counts
@@ -9,6 +22,7 @@ from failstream.stream_app.mongo.failures import minute_doc_id, minute_of, minut
 from failstream.stream_app.mongo.guarded_counts import Contribution, Delta, field_name
 
 SOURCE = "emails"
+EmailRead = tuple[EmailEvent, int, int]  # the event, its partition and offset
 
 
 def email_contribution(event: EmailEvent, partition: int, offset: int) -> Contribution:
@@ -19,7 +33,37 @@ def email_contribution(event: EmailEvent, partition: int, offset: int) -> Contri
     return Contribution(minute_doc_id(minute_of(event.ts), SOURCE, partition), partition, offset, delta)
 
 
-async def persist_email_counts(db: Db, reads: list[tuple[EmailEvent, int, int]]) -> None:
-    contributions = [email_contribution(e, p, o) for e, p, o in reads]
+async def first_copies(db: Db, reads: list[EmailRead]) -> list[EmailRead]:
+    """Record the events' ids; return the reads that are no copy of an event read at another offset."""
+    docs: list[dict[str, Any]] = [
+        {"_id": e.event_id, "ts": e.ts, "partition": p, "offset": o} for e, p, o in reads
+    ]
+    duplicates: set[int] = set()
+    try:
+        await db.email_event_ids.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != 11000:
+                raise
+            duplicates.add(error["index"])
+    if not duplicates:
+        return reads
+    stored = {
+        d["_id"]: (d.get("partition"), d.get("offset"))
+        async for d in db.email_event_ids.find(
+            {"_id": {"$in": [docs[i]["_id"] for i in duplicates]}}, {"partition": 1, "offset": 1}
+        )
+    }
+    return [
+        (e, p, o)
+        for i, (e, p, o) in enumerate(reads)
+        if i not in duplicates or stored.get(e.event_id) == (p, o)
+    ]
+
+
+async def persist_email_counts(db: Db, reads: list[EmailRead]) -> None:
+    if not reads:
+        return
+    contributions = [email_contribution(e, p, o) for e, p, o in await first_copies(db, reads)]
     skeleton = minute_skeletons(contributions, SOURCE)
     await guarded_counts.apply(db.minute_counts, contributions, skeleton=skeleton)

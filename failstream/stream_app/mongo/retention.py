@@ -6,7 +6,8 @@ persister. Defaults (docs/mongodb.md): raw ``failures`` 30 days by ``ts``;
 ``minute_counts`` 91 days by ``minute`` (the API's longest window is 90d);
 ``ip_stats`` 30 days by ``last_seen`` (an address not seen for that long is
 forgotten, so rotating addresses cannot grow it without bound);
-``dead_letters`` 30 days by ``ts``.
+``dead_letters`` 30 days by ``ts``; ``email_event_ids`` by ``ts`` as long as
+``minute_counts`` (an id guards the counts of its minute, so it lives as long).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ async def sweep_dead_letters(db: Db, now_ms: int, retention_days: int) -> int:
     return int(result.deleted_count)
 
 
+async def sweep_email_event_ids(db: Db, now_ms: int, retention_days: int) -> int:
+    result = await db.email_event_ids.delete_many({"ts": {"$lt": now_ms - retention_days * DAY_MS}})
+    return int(result.deleted_count)
+
+
 async def sweep_all(db: Db, now_ms: int, settings: Settings) -> dict[str, int]:
     """Each swept collection's deleted count, in one pass (safe to repeat after a failure)."""
     return {
@@ -44,4 +50,5 @@ async def sweep_all(db: Db, now_ms: int, settings: Settings) -> dict[str, int]:
         "minute_counts": await sweep_minute_counts(db, now_ms, settings.minute_counts_retention_days),
         "ip_stats": await sweep_ip_stats(db, now_ms, settings.ip_stats_retention_days),
         "dead_letters": await sweep_dead_letters(db, now_ms, settings.dead_letters_retention_days),
+        "email_event_ids": await sweep_email_event_ids(db, now_ms, settings.minute_counts_retention_days),
     }

@@ -7,11 +7,20 @@ validated against the wire contract here, not downstream.
 
     report_email_event(settings, service="shop", message_id=mid, recipient="a@example.com", status="sent")
     await report_email_event_async(settings, ...)   # same, for async code
+
+``before_send=`` is the middlewares' hook, with their semantics: it gets the
+event as the dict that is serialised and returns it, changed or not, or None
+to drop it (counted); a hook that raises drops the event, is counted every
+time and logged once. It runs where the event is handed to the sink: on the
+capture thread, or with ``sink=`` on the calling thread.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from failstream.events import EmailEvent, dumps, new_event_id, now_ms
 from failstream.producer import metrics
@@ -19,8 +28,14 @@ from failstream.producer.capture_queue import capture_queue
 from failstream.producer.shared import shared_sink
 
 if TYPE_CHECKING:
+    from failstream.producer.capture import BeforeSend
     from failstream.producer.sink import KafkaSink
     from failstream.settings import Settings
+
+log = logging.getLogger("failstream.producer")
+
+#: hooks whose first error was logged (by name: a bound method is a new object at every access)
+_failed_hooks: set[str] = set()
 
 
 def recipient_domain_of(recipient: str) -> str:
@@ -45,12 +60,17 @@ def report_email_event(
     attempt: int = 1,
     error: str = "",
     sink: KafkaSink | None = None,
+    before_send: BeforeSend | None = None,
 ) -> EmailEvent:
-    """Queue one EmailEvent; never waits on Kafka. Returns the event (its ``event_id``).
+    """Queue one EmailEvent; never waits on Kafka. Returns the event as built (its ``event_id``).
 
     By default it goes through the capture queue to the shared sink, like the
     middlewares' events; with ``sink=`` it is handed to that sink right here.
+    ``before_send`` may scrub or drop it there (see the module docstring); the
+    event returned is the one before the hook, which may not even have run yet.
     """
+    if before_send is not None and not callable(before_send):
+        raise TypeError(f"before_send must be callable, not {type(before_send).__name__}")
     if recipient_domain is None:
         if recipient is None:
             raise ValueError("report_email_event needs recipient= or recipient_domain=")
@@ -65,11 +85,16 @@ def report_email_event(
         attempt=attempt,
         error=error[:2000],
     )
-    topic, key, value = settings.topic_email_events, event.recipient_domain, dumps(event)
-    if sink is None:
-        capture_queue().put((_send_shared, settings, topic, key, value))  # one Kafka client per host
+    topic = settings.topic_email_events
+    if sink is None:  # one Kafka client per host
+        if before_send is None:
+            capture_queue().put((_send_shared, settings, topic, event.recipient_domain, dumps(event)))
+        else:
+            capture_queue().put((_scrub_and_send_shared, settings, topic, event, before_send))
+    elif before_send is None:
+        sink.send(topic, event.recipient_domain, dumps(event))
     else:
-        sink.send(topic, key, value)
+        _scrub_and_send(sink, topic, event, before_send)
     metrics.EMAIL_EVENTS.inc()
     return event
 
@@ -78,6 +103,45 @@ def _send_shared(entry: tuple[Any, ...]) -> None:
     """On the capture thread: the event to the shared sink of its settings."""
     _, settings, topic, key, value = entry
     shared_sink(settings).send(topic, key, value)
+
+
+def _scrub_and_send_shared(entry: tuple[Any, ...]) -> None:
+    """On the capture thread: the event through the host's hook, then to the shared sink."""
+    _, settings, topic, event, before_send = entry
+    _scrub_and_send(shared_sink(settings), topic, event, before_send)
+
+
+def _scrub_and_send(sink: KafkaSink, topic: str, event: EmailEvent, before_send: BeforeSend) -> None:
+    """Send what the hook returned, keyed by its ``recipient_domain``; nothing if it dropped or raised.
+
+    As for failures (``FailureRecorder._scrubbed``): a hook that raises drops
+    the event, which may still hold what the hook was there to remove.
+    """
+    try:
+        scrubbed = before_send(event.model_dump())
+        if scrubbed is None:
+            _discard("before_send", event)
+            return
+        if not isinstance(scrubbed, dict):
+            raise TypeError(f"before_send returned {type(scrubbed).__name__}, not the event dict or None")
+        key, value = str(scrubbed["recipient_domain"]).encode(), orjson.dumps(scrubbed)
+    except Exception:
+        _discard("before_send_error", event)
+        qualname = getattr(before_send, "__qualname__", type(before_send).__qualname__)
+        name = f"{getattr(before_send, '__module__', '')}.{qualname}"
+        if name not in _failed_hooks:
+            _failed_hooks.add(name)
+            log.exception(
+                "before_send raised on an email event: the event is dropped; later errors of the hook "
+                'are only counted (failstream_producer_discarded_events{cause="before_send_error"})'
+            )
+        return
+    sink.send(topic, key, value)
+
+
+def _discard(cause: str, event: EmailEvent) -> None:
+    counts, key = metrics.email_counts(event.service).discarded, (cause, event.status)
+    counts[key] = counts.get(key, 0) + 1
 
 
 async def report_email_event_async(
@@ -91,6 +155,7 @@ async def report_email_event_async(
     attempt: int = 1,
     error: str = "",
     sink: KafkaSink | None = None,
+    before_send: BeforeSend | None = None,
 ) -> EmailEvent:
     """The same for async code: queuing never blocks, so no thread hop is needed."""
     return report_email_event(
@@ -103,4 +168,5 @@ async def report_email_event_async(
         attempt=attempt,
         error=error,
         sink=sink,
+        before_send=before_send,
     )

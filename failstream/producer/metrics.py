@@ -28,12 +28,14 @@ class CapturedCounts:
     def __init__(self, service: str) -> None:
         self.service = service
         self.by_reason_status: dict[tuple[str, int], int] = {}
-        #: failures the host's configuration kept from Kafka, per (cause, status): see DISCARD_CAUSES
-        self.discarded: dict[tuple[str, int], int] = {}
+        #: events the host's configuration kept from Kafka, per (cause, status): see DISCARD_CAUSES;
+        #: the status is a failure's HTTP status or an email event's delivery status
+        self.discarded: dict[tuple[str, int | str], int] = {}
 
 
 #: why a captured failure was not sent: its status's sample rate, or the host's before_send hook
-#: (returned None, or raised: the event is dropped then, as it may hold what the hook was to scrub)
+#: (returned None, or raised: the event is dropped then, as it may hold what the hook was to scrub);
+#: email events are discarded by the hook only
 DISCARD_CAUSES = ("sampled_out", "before_send", "before_send_error")
 
 
@@ -52,9 +54,10 @@ class _CapturedCollector(Collector):
         )
         discarded = CounterMetricFamily(
             "failstream_producer_discarded_events",
-            "Captured failures not sent by the host's choice, by cause (sampled_out: the sample rate of "
-            "the status; before_send: the hook returned None; before_send_error: the hook raised and the "
-            "event was dropped), HTTP status and host service",
+            "Captured failures and email events not sent by the host's choice, by cause (sampled_out: "
+            "the sample rate of the status; before_send: the hook returned None; before_send_error: the "
+            "hook raised and the event was dropped), status (a failure's HTTP status, an email event's "
+            "delivery status) and host service",
             labels=["cause", "status", "service"],
         )
         for target, attribute in ((family, "by_reason_status"), (discarded, "discarded")):
@@ -77,6 +80,17 @@ def captured_counts(service: str) -> CapturedCounts:
     """A counter set for one recorder, reported under ``failstream_producer_captured_events``."""
     counts = CapturedCounts(service)
     CAPTURED.track(counts)
+    return counts
+
+
+_email_counts: dict[str, CapturedCounts] = {}
+
+
+def email_counts(service: str) -> CapturedCounts:
+    """The discard counts of one service's email events, made on first use and kept for the scrape."""
+    counts = _email_counts.get(service)
+    if counts is None:
+        counts = _email_counts.setdefault(service, captured_counts(service))
     return counts
 
 

@@ -9,20 +9,18 @@ from __future__ import annotations
 import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from failstream.cli_settings import settings_or_exit
+from failstream.settings import AlertingSettings, ApiSettings, LogSettings, Settings, StreamSettings
 
-if TYPE_CHECKING:
-    from failstream.settings import Settings
+L = TypeVar("L", bound=LogSettings)
 
 #: Plain tracebacks: a crash of a long-running process lands in its log, where a boxed,
 #: locals-printing rich traceback buries the exception line (and may print secrets).
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
-)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 infra_app = typer.Typer(
     no_args_is_help=True, help="Local Kafka, FerretDB, SMTP sink and Prometheus (no Docker)."
 )
@@ -62,11 +60,11 @@ def _echo_json(document: dict[str, Any]) -> None:
     typer.echo(json.dumps(document, indent=2))
 
 
-def _process_settings() -> Settings:
+def _process_settings(kind: type[L]) -> L:
     """The settings of a long-running process, its logging set up from them first."""
     from failstream.logs import configure_logging
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(kind)
     configure_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -85,7 +83,7 @@ def infra_up(
     from failstream.infra.process import InfraError
 
     try:
-        for line in stack.up(settings_or_exit(), with_prometheus=prometheus):
+        for line in stack.up(settings_or_exit(Settings), with_prometheus=prometheus):
             typer.echo(line)
     except InfraError as exc:
         _fail(exc)
@@ -109,7 +107,7 @@ def infra_status(
 
     from failstream.infra import stack
 
-    services = stack.status(settings_or_exit())
+    services = stack.status(settings_or_exit(Settings))
     down = [svc.name for svc in services if svc.failing]
     if as_json:
         _echo_json({"ok": not down, "down": down, "services": [asdict(svc) for svc in services]})
@@ -125,7 +123,7 @@ def stream() -> None:
     """Run a Faust stream worker (add more for scale-out: same consumer group)."""
     from failstream.stream_app.worker import run_worker
 
-    run_worker(_process_settings())
+    run_worker(_process_settings(StreamSettings))
 
 
 @app.command()
@@ -135,7 +133,7 @@ def alerting() -> None:
 
     from failstream.alerting.service import run
 
-    asyncio.run(run(_process_settings()))
+    asyncio.run(run(_process_settings(AlertingSettings)))
 
 
 @app.command()
@@ -148,7 +146,7 @@ def api() -> None:
     from failstream.api.app import create_app
     from failstream.api.key_policy import ApiKeysRefused, check_bind
 
-    settings = _process_settings()
+    settings = _process_settings(ApiSettings)
     try:
         notice = check_bind(settings)
     except ApiKeysRefused as exc:
@@ -174,7 +172,7 @@ def demo_app() -> None:
 
     from failstream.producer.demo_app import create_demo_app
 
-    settings = _process_settings()
+    settings = _process_settings(Settings)
     # the capture middleware resolves the client itself, from the socket peer and only the
     # header FAILSTREAM_FORWARDED_HEADER names: uvicorn must not rewrite the peer first.
     # No access log: the demo traffic's requests would bury everything else.
@@ -197,7 +195,7 @@ def demo(
     from failstream.demo import run_demo
 
     try:
-        run_demo(_process_settings(), seconds=seconds, with_prometheus=prometheus)
+        run_demo(_process_settings(Settings), seconds=seconds, with_prometheus=prometheus)
     except Exception as exc:
         _fail(exc)
 
@@ -211,7 +209,7 @@ def doctor(
 
     from failstream.doctor import run_checks
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(Settings)
     if as_json:
         results = list(run_checks(settings))
         _echo_json({"ok": all(r.ok for r in results), "checks": [asdict(r) for r in results]})

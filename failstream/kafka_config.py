@@ -12,14 +12,14 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from failstream.settings import Settings
+from failstream.settings import KafkaSettings
 
 
 class KafkaCredentialsError(RuntimeError):
     """TLS or SASL material is missing or unusable; the message says which."""
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext:
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     """A verifying TLS context from the configured CA and client certificate."""
     cafile = settings.kafka_ssl_cafile
     if not cafile.is_file():
@@ -47,7 +47,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def confluent_config(settings: Settings) -> dict[str, Any]:
+def confluent_config(settings: KafkaSettings) -> dict[str, Any]:
     """librdkafka properties for a confluent-kafka client."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -68,7 +68,7 @@ def confluent_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def aiokafka_config(settings: Settings) -> dict[str, Any]:
+def aiokafka_config(settings: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for an aiokafka consumer or producer."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
@@ -83,7 +83,7 @@ def aiokafka_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def faust_broker_options(settings: Settings) -> dict[str, Any]:
+def faust_broker_options(settings: KafkaSettings) -> dict[str, Any]:
     """``broker`` and ``broker_credentials`` for ``faust.App``."""
     servers = ",".join(f"kafka://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(","))
     options: dict[str, Any] = {"broker": servers}
@@ -104,7 +104,7 @@ def faust_broker_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
+def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> None:
     """Create the contract's topics if they don't exist (idempotent)."""
     from confluent_kafka.admin import AdminClient, NewTopic
 

@@ -1,8 +1,12 @@
-"""The one settings object every Failstream process reads once at start-up.
+"""The settings each Failstream process reads once at start-up, one class per process.
 
 Every field is an environment variable with the ``FAILSTREAM_`` prefix (for
 example ``FAILSTREAM_MONGO_URI``) or a line in an optional ``.env`` file. The
-object is frozen and passed down explicitly: nothing else reads the
+shared pieces (Kafka, MongoDB, SMTP, logging, the rules) are models of their
+own; each process's class is built from the ones it needs plus its own
+fields, so ``CaptureSettings`` in a host holds no database or SMTP secret.
+Fields stay flat, so every ``FAILSTREAM_*`` name is the field's name. The
+objects are frozen and passed down explicitly: nothing else reads the
 environment, so a test builds ``Settings(...)`` and knows exactly what runs.
 """
 
@@ -13,12 +17,13 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -39,7 +44,6 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SmtpTls = Literal["none", "starttls", "implicit"]
 ForwardedHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 
-CsvList = Annotated[tuple[str, ...], NoDecode]
 
 #: The API keys every checkout knows; the API accepts them on a loopback address only
 #: (``api.key_policy``), so an API reachable from elsewhere never opens with them.
@@ -51,6 +55,19 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+def _valid_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
+    return value
+
+
+#: "a,b,c" in the environment, a tuple in code
+CsvList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
+CsvSecrets = Annotated[tuple[SecretStr, ...], NoDecode, BeforeValidator(_split_csv)]
+#: comma-separated IPs or networks (CIDR), each checked at start-up
+Networks = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv), AfterValidator(_valid_networks)]
 
 
 ReportPeriod = Literal["hour", "day", "week"]
@@ -208,8 +225,8 @@ def _receiver_names_unique(value: tuple[ReceiverConfig, ...]) -> tuple[ReceiverC
     return value
 
 
-class Settings(BaseSettings):
-    """All knobs of all processes; each process uses the ones it needs."""
+class EnvironmentSettings(BaseSettings):
+    """Read once from ``FAILSTREAM_*`` variables (or ``.env``); frozen; other variables ignored."""
 
     model_config = SettingsConfigDict(
         env_prefix="FAILSTREAM_",
@@ -218,7 +235,33 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    # --- Kafka -----------------------------------------------------------
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``FAILSTREAM_*`` variables, to hand to a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, tuple) and any(isinstance(v, BaseModel) for v in value):
+                text = json.dumps([v.model_dump(mode="json") for v in value])
+            elif isinstance(value, dict):
+                text = json.dumps(value)
+            elif isinstance(value, tuple):
+                text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value)
+            elif isinstance(value, SecretStr):
+                text = value.get_secret_value()
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            env[f"FAILSTREAM_{name.upper()}"] = text
+        return env
+
+
+# --- shared models: each is read by more than one process --------------------
+
+
+class KafkaSettings(EnvironmentSettings):
+    """The brokers and the topics: every process, the capture in a host included."""
+
     kafka_bootstrap_servers: str = "127.0.0.1:9092"  # host:port of the Kafka brokers, comma-separated
     # PLAINTEXT locally; SSL (Aiven's client certificate) or SASL_SSL
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
@@ -243,10 +286,133 @@ class Settings(BaseSettings):
     # decisions (compacted), keyed by the IP or prefix; a tombstone when one ends
     topic_decisions: str = "decisions"
 
-    # --- producer --------------------------------------------------------
+
+class MongoSettings(EnvironmentSettings):
+    """The database: the stream worker's persister, alerting and the API."""
+
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")  # MongoDB (or FerretDB) connection string
+    mongo_db: str = "failstream"  # database name
+
+
+class SmtpSettings(EnvironmentSettings):
+    """The relay alert emails and reports leave through: alerting (``failstream doctor`` checks it too)."""
+
+    smtp_host: str = "127.0.0.1"  # the SMTP relay
+    smtp_port: int = 1025  # its port
+    smtp_tls: SmtpTls = "none"  # starttls, tls (implicit) or none (loopback only)
+    smtp_user: str = ""  # login, if the relay wants one
+    smtp_password: SecretStr = SecretStr("")  # its password
+    # a login (smtp_user) over smtp_tls=none sends the password in cleartext: refused at
+    # start-up unless this says the path is trusted (a relay on loopback or a private link)
+    smtp_allow_cleartext_login: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0)  # per SMTP step (connect, each command)
+    smtp_from: str = "failstream@localhost"  # From: of alert emails
+    # extra CA bundle (PEM) for a private relay; certificate verification stays on either way
+    smtp_ca_file: str = ""
+    smtp_retry_base_s: float = Field(default=1.0, gt=0)  # first backoff between send attempts
+    smtp_retry_max_s: float = Field(default=30.0, gt=0)  # longest backoff between send attempts
+
+    @model_validator(mode="after")
+    def _no_cleartext_smtp_login(self) -> Self:
+        refusal = cleartext_smtp_login_refusal(self)
+        if refusal:
+            raise ValueError(refusal)
+        return self
+
+
+class LogSettings(EnvironmentSettings):
+    """How a server process logs (see failstream.logs); a host's logging stays the host's."""
+
+    # a logging level name: DEBUG, INFO, WARNING, ERROR, CRITICAL
+    log_level: str = "INFO"
+    # text: "time level logger message" lines; json: one JSON object per line
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        name = value.strip().upper()
+        if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR or CRITICAL)")
+        return name
+
+
+class AlertPolicySettings(EnvironmentSettings):
+    """What the worker and alerting both apply to every alert: who is never alerted on, when again."""
+
+    # a subject still firing is alerted again after this long
+    repeat_interval_s: int = Field(default=3600, ge=1)
+    allowlist: Networks = ()  # IPs or networks never alerted on
+
+    @cached_property
+    def allowlist_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.allowlist)
+
+
+class MetricsSettings(EnvironmentSettings):
+    """Where the consumer processes serve /metrics and /readyz.
+
+    Each process serves /metrics on a port of its own, so Prometheus sees every
+    process (the stream worker's persister child included) with no shared state;
+    the API and the demo service serve /metrics on their HTTP port. 0 = not
+    served. A port already taken (a second worker on one host) is logged and
+    skipped.
+    """
+
+    metrics_host: str = "127.0.0.1"  # address of every process's /metrics and /readyz port
+    # how often each consumer process reads its group's lag from Kafka
+    metrics_lag_interval_s: float = Field(default=5.0, gt=0)
+
+
+class ReportSettings(EnvironmentSettings):
+    """Report schedules and day boundaries: alerting sends reports; the API lists them and cuts days alike."""
+
+    report_timezone: str = "UTC"  # time zone of report schedules and of day boundaries in the API
+    oncall_recipients: CsvList = ("oncall@localhost",)  # who gets alert emails (comma-separated)
+    # scheduled summary reports, a JSON list of ReportSchedule, e.g.
+    # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
+    report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @field_validator("report_schedules", mode="before")
+    @classmethod
+    def _report_schedules_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return ()
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"FAILSTREAM_REPORT_SCHEDULES is not a JSON list: {exc}") from exc
+        return value
+
+    @field_validator("report_schedules")
+    @classmethod
+    def _report_names_unique(cls, value: tuple[ReportSchedule, ...]) -> tuple[ReportSchedule, ...]:
+        names = [s.name for s in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"report schedule names must be unique: {', '.join(duplicates)}")
+        return value
+
+
+# --- one class per process ------------------------------------------------------
+
+
+class CaptureSettings(KafkaSettings):
+    """The capture middleware in a host service: Kafka and its own knobs, no server secrets."""
+
     service_name: str = "demo"  # the host service's name, in every event it captures
     # addresses or networks (CIDR) of the proxies whose forwarding header is believed
-    trusted_proxies: CsvList = ()
+    trusted_proxies: Networks = ()
     #: the one header the trusted proxies set; any other forwarding header is ignored
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     capture_all_4xx: bool = False  # capture every 4xx, not only the default statuses
@@ -279,10 +445,10 @@ class Settings(BaseSettings):
     # enforcement stops (fails open) once the decisions topic has been unreachable this long
     enforce_stale_after_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("capture_statuses", "capture_sample_rates", mode="before")
+    @field_validator("forwarded_header", mode="before")
     @classmethod
-    def _capture_statuses_csv(cls, value: object) -> object:
-        return _split_csv(value)
+    def _header_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("capture_sample_rates")
     @classmethod
@@ -290,9 +456,14 @@ class Settings(BaseSettings):
         parse_sample_rates(value)  # raises a clear ValueError naming the bad entry
         return value
 
-    # --- MongoDB ---------------------------------------------------------
-    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")  # MongoDB (or FerretDB) connection string
-    mongo_db: str = "failstream"  # database name
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+
+
+class StreamSettings(KafkaSettings, MongoSettings, AlertPolicySettings, MetricsSettings, LogSettings):
+    """``failstream stream``: the worker and its persister child."""
+
     failures_retention_days: int = Field(default=30, ge=1)  # raw failures kept this long
     # the per-minute counters behind /stats: kept a day longer than the API's longest
     # window (90d), so a 90-day summary is whole
@@ -302,12 +473,15 @@ class Settings(BaseSettings):
     ip_stats_retention_days: int = Field(default=30, ge=1)
     # dead letters (by ts), re-driven or not: re-drive them within this time
     dead_letters_retention_days: int = Field(default=30, ge=1)
-
-    # --- detection rules -------------------------------------------------
     # the worker's consumer group and the prefix of its changelog topics
     stream_app_id: str = "failstream-stream"
     # Faust's data directory (tables are in memory; it keeps its worker files here)
     stream_data_dir: Path = ROOT / ".infra" / "data" / "stream"
+    # /metrics and /readyz of the stream worker
+    metrics_stream_port: int = Field(default=9201, ge=0, le=65535)
+    metrics_persister_port: int = Field(default=9202, ge=0, le=65535)  # /metrics and /readyz of its persister
+
+    # --- detection rules -----------------------------------------------------
     rule_ip_threshold: int = Field(default=5, ge=1)  # ip-failures: this many failures from one IP ...
     rule_ip_window_s: int = Field(default=600, ge=1)  # ... within this sliding window fire an alert
     # ip-route: this many failures from one IP on one route ...
@@ -329,10 +503,9 @@ class Settings(BaseSettings):
     # the IPv4 prefix length addresses are counted under, e.g. 24 (0: off, the default;
     # a /24 often holds many unrelated clients)
     rule_prefix_ipv4_length: int = Field(default=0, ge=0, le=32)
-    # a subject still firing is alerted again after this long
-    repeat_interval_s: int = Field(default=3600, ge=1)
     grace_s: int = Field(default=60, ge=0)  # quiet this long past its window before an episode resolves
-    allowlist: CsvList = ()  # IPs or networks never alerted on
+
+    # --- the worker ----------------------------------------------------------
     # stream worker: batches, and how often quiet episodes resolve / old failures go
     # 4,000: a fetch and a batch of 1,000 left the worker waiting on its fetcher (~16k vs ~22k events/s)
     stream_batch_max: int = Field(default=4000, ge=1)
@@ -367,18 +540,19 @@ class Settings(BaseSettings):
     # (20,000 events over 100 IPs: ~3,800 events/s at 4,000, ~5,700 at 16,000)
     stream_persist_batch_max: int = Field(default=16000, ge=1)
 
-    # --- alerting / SMTP -------------------------------------------------
-    smtp_host: str = "127.0.0.1"  # the SMTP relay
-    smtp_port: int = 1025  # its port
-    smtp_tls: SmtpTls = "none"  # starttls, tls (implicit) or none (loopback only)
-    smtp_user: str = ""  # login, if the relay wants one
-    smtp_password: SecretStr = SecretStr("")  # its password
-    # a login (smtp_user) over smtp_tls=none sends the password in cleartext: refused at
-    # start-up unless this says the path is trusted (a relay on loopback or a private link)
-    smtp_allow_cleartext_login: bool = False
-    smtp_timeout_s: float = Field(default=10.0, gt=0)  # per SMTP step (connect, each command)
-    smtp_from: str = "failstream@localhost"  # From: of alert emails
-    oncall_recipients: CsvList = ("oncall@localhost",)  # who gets alert emails (comma-separated)
+
+class AlertingSettings(
+    KafkaSettings,
+    MongoSettings,
+    SmtpSettings,
+    AlertPolicySettings,
+    MetricsSettings,
+    ReportSettings,
+    LogSettings,
+):
+    """``failstream alerting``: emails, receivers, decisions and scheduled reports."""
+
+    metrics_alerting_port: int = Field(default=9203, ge=0, le=65535)  # /metrics and /readyz of alerting
     # alerts for the same recipients within this long go in one email
     group_wait_s: float = Field(default=10.0, ge=0)
     send_attempts: int = Field(default=3, ge=1)  # tries per email before it is dead-lettered
@@ -390,10 +564,6 @@ class Settings(BaseSettings):
     dashboard_url: str = "http://127.0.0.1:8000/"  # base URL of the dashboard, for links in emails
     # "" -> "failstream-alerting-<topic_alerts>": isolated topics get isolated consumer groups
     alerting_group_id: str = ""
-    # extra CA bundle (PEM) for a private relay; certificate verification stays on either way
-    smtp_ca_file: str = ""
-    smtp_retry_base_s: float = Field(default=1.0, gt=0)  # first backoff between send attempts
-    smtp_retry_max_s: float = Field(default=30.0, gt=0)  # longest backoff between send attempts
     # rules whose episode end is emailed ("*" = every rule, empty = none)
     notify_resolved_rules: CsvList = ("*",)
     # recipients per alert severity; empty -> oncall_recipients
@@ -408,9 +578,6 @@ class Settings(BaseSettings):
     # an alerting process silent this long (no relay heartbeat) is taken for dead, and
     # another one publishes the email events it had written to MongoDB but not to Kafka
     alerting_email_events_orphan_s: float = Field(default=30.0, gt=0, le=3600)
-    # scheduled summary reports, a JSON list of ReportSchedule, e.g.
-    # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
-    report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()
     # a period's report is read and sent this long after the period ends, so its last
     # events are in MongoDB (producer linger, out-of-order grace, the persister's lag)
     report_settle_s: float = Field(default=90.0, ge=0)
@@ -432,7 +599,7 @@ class Settings(BaseSettings):
     # cut at half as long again, and the receivers' fence lease is sized on it
     receiver_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
-    # --- decisions (alerting makes them; the API serves them) -------------
+    # --- decisions (alerting makes them; the API serves them) ---------------
     # rules whose firing alerts refuse their IP or prefix for a while (empty: no decisions)
     decision_rules: CsvList = ("ip-failures", "ip-route-failures", "prefix-failures")
     # how long a decision lasts per rule in seconds, a JSON object, e.g. {"ip-failures": 3600};
@@ -440,11 +607,6 @@ class Settings(BaseSettings):
     decision_durations_s: Annotated[dict[str, Annotated[int, Field(ge=1)]], NoDecode] = {}
     # how often decisions whose time is up are removed (and published as removed)
     decision_sweep_s: float = Field(default=5.0, gt=0, le=300)
-
-    @field_validator("decision_rules", mode="before")
-    @classmethod
-    def _decision_rules_csv(cls, value: object) -> object:
-        return _split_csv(value)
 
     @field_validator("decision_durations_s", mode="before")
     @classmethod
@@ -463,55 +625,20 @@ class Settings(BaseSettings):
     def _receivers_json(cls, value: object) -> object:
         return _receivers_masked(value)
 
-    @field_validator("report_schedules", mode="before")
-    @classmethod
-    def _report_schedules_json(cls, value: object) -> object:
-        if isinstance(value, str):
-            if not value.strip():
-                return ()
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"FAILSTREAM_REPORT_SCHEDULES is not a JSON list: {exc}") from exc
-        return value
 
-    @field_validator("report_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from exc
-        return value
+class ApiSettings(KafkaSettings, MongoSettings, ReportSettings, LogSettings):
+    """``failstream api``: the REST API, the live feed and the dashboard."""
 
-    @field_validator("report_schedules")
-    @classmethod
-    def _report_names_unique(cls, value: tuple[ReportSchedule, ...]) -> tuple[ReportSchedule, ...]:
-        names = [s.name for s in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"report schedule names must be unique: {', '.join(duplicates)}")
-        return value
-
-    @field_validator(
-        "notify_resolved_rules", "recipients_critical", "recipients_warning", "recipients_info", mode="before"
-    )
-    @classmethod
-    def _alerting_csv(cls, value: object) -> object:
-        return _split_csv(value)
-
-    # --- API -------------------------------------------------------------
     api_host: str = "127.0.0.1"  # address the API listens on; off loopback it needs real keys
     api_port: int = 8000  # its port
     # unset: the development keys, which the API accepts on a loopback api_host only
-    api_read_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_READ_KEY),)
+    api_read_keys: CsvSecrets = (SecretStr(DEV_READ_KEY),)
     # keys that may also change silences and decisions
-    api_admin_keys: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr(DEV_ADMIN_KEY),)
+    api_admin_keys: CsvSecrets = (SecretStr(DEV_ADMIN_KEY),)
     # the longest a silence may last: a silence is a decision on-call revisits, not a
     # way to switch a rule off for good (a longer or past until is a 422)
     silence_max_days: int = Field(default=30, ge=1, le=3650)
     api_metrics_enabled: bool = True  # serve /metrics on the API port
-    report_timezone: str = "UTC"  # time zone of report schedules and of day boundaries in the API
     # how long a summary / time series computed for one window is served to every
     # caller before it is recomputed in the background (0 = compute per request)
     api_stats_cache_s: float = Field(default=2.0, ge=0)
@@ -529,11 +656,23 @@ class Settings(BaseSettings):
     # one send to one client that takes longer drops that client (never delays the others)
     api_live_send_timeout_s: float = Field(default=5.0, gt=0)
 
-    # --- demo service ----------------------------------------------------
+
+class Settings(CaptureSettings, StreamSettings, AlertingSettings, ApiSettings):
+    """Every setting of every process.
+
+    A process reads its own class (``StreamSettings()``, ``CaptureSettings()``,
+    ...) and code takes the narrowest class it needs, so the type checker shows
+    which settings each process reads; each of them accepts a ``Settings``.
+    The local tools (``failstream infra``, ``demo``, ``demo-app``) read this
+    whole class: they start and configure every other process, and tests build
+    it to hand down.
+    """
+
+    # --- the demo service ---------------------------------------------------
     demo_host: str = "127.0.0.1"  # the demo service (failstream demo-app)
     demo_port: int = 8001  # its port
     # bearer tokens the demo service accepts
-    demo_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = (SecretStr("demo-valid-token"),)
+    demo_tokens: CsvSecrets = (SecretStr("demo-valid-token"),)
 
     # --- local infrastructure (failstream infra) --------------------------
     infra_kafka_ssl_port: int = 9093  # local broker's TLS listener
@@ -548,92 +687,8 @@ class Settings(BaseSettings):
     # it ends, so this must exceed the persister's bulk chunk times concurrent persisters
     infra_ferretdb_pool_size: int = Field(default=100, ge=10, le=400)
 
-    # --- metrics ---------------------------------------------------------
-    # Each process serves /metrics on a port of its own, so Prometheus sees every
-    # process (the stream worker's persister child included) with no shared state;
-    # the API and the demo service serve /metrics on their HTTP port. 0 = not served.
-    # A port already taken (a second worker on one host) is logged and skipped.
-    metrics_host: str = "127.0.0.1"
-    # /metrics and /readyz of the stream worker
-    metrics_stream_port: int = Field(default=9201, ge=0, le=65535)
-    metrics_persister_port: int = Field(default=9202, ge=0, le=65535)  # /metrics and /readyz of its persister
-    metrics_alerting_port: int = Field(default=9203, ge=0, le=65535)  # /metrics and /readyz of alerting
-    # how often each consumer process reads its group's lag from Kafka
-    metrics_lag_interval_s: float = Field(default=5.0, gt=0)
 
-    # --- logging (every process, see failstream.logs) ----------------------
-    # a logging level name: DEBUG, INFO, WARNING, ERROR, CRITICAL
-    log_level: str = "INFO"
-    # text: "time level logger message" lines; json: one JSON object per line
-    log_format: Literal["text", "json"] = "text"
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        name = value.strip().upper()
-        if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError(f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR or CRITICAL)")
-        return name
-
-    @field_validator("trusted_proxies", "capture_skip_paths", "allowlist", "oncall_recipients", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("api_read_keys", "api_admin_keys", "demo_tokens", mode="before")
-    @classmethod
-    def _csv_secrets(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("forwarded_header", mode="before")
-    @classmethod
-    def _header_name(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("trusted_proxies", "allowlist")
-    @classmethod
-    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            ipaddress.ip_network(item, strict=False)  # raises a clear ValueError
-        return value
-
-    @cached_property
-    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
-
-    @model_validator(mode="after")
-    def _no_cleartext_smtp_login(self) -> Settings:
-        refusal = cleartext_smtp_login_refusal(self)
-        if refusal:
-            raise ValueError(refusal)
-        return self
-
-    @cached_property
-    def allowlist_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in self.allowlist)
-
-    def as_env(self) -> dict[str, str]:
-        """These settings as ``FAILSTREAM_*`` variables, to hand to a child process."""
-        env: dict[str, str] = {}
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, tuple) and any(isinstance(v, BaseModel) for v in value):
-                text = json.dumps([v.model_dump(mode="json") for v in value])
-            elif isinstance(value, dict):
-                text = json.dumps(value)
-            elif isinstance(value, tuple):
-                text = ",".join(v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value)
-            elif isinstance(value, SecretStr):
-                text = value.get_secret_value()
-            elif isinstance(value, bool):
-                text = "true" if value else "false"
-            else:
-                text = str(value)
-            env[f"FAILSTREAM_{name.upper()}"] = text
-        return env
-
-
-def cleartext_smtp_login_refusal(settings: Settings) -> str | None:
+def cleartext_smtp_login_refusal(settings: SmtpSettings) -> str | None:
     """Why these settings must not log in to the relay, or None when they may.
 
     A login over ``smtp_tls=none`` sends the password readable to anyone on the

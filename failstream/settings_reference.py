@@ -1,11 +1,11 @@
 """``docs/settings.md``: every setting, by the process that reads it, with its default and why.
 
-An operator configuring one process needs to know which ``FAILSTREAM_*``
-variables it reads; the one ``Settings`` class does not say. ``READERS`` does,
-per field name prefix or name, and the comment above each field in
-``failstream/settings.py`` is its description. The page is generated
-(``python -m failstream.settings_reference > docs/settings.md``) and a test
-fails when it is stale or when a new setting names no reader.
+Each process reads its own settings class (``CaptureSettings``,
+``StreamSettings``, ...), built from the shared Kafka, MongoDB, SMTP, logging
+and rule models, so the classes say which ``FAILSTREAM_*`` variables a process
+reads; the comment above each field in ``failstream/settings.py`` is its
+description. The page is generated (``python -m failstream.settings_reference
+> docs/settings.md``) and a test fails when it is stale.
 """
 
 from __future__ import annotations
@@ -20,85 +20,44 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from failstream import settings as settings_module
-from failstream.settings import ROOT, Settings
-
-PROCESSES = {
-    "capture": "Capture (the middleware in a host service)",
-    "stream": "Stream worker and its persister (`failstream stream`)",
-    "alerting": "Alerting (`failstream alerting`)",
-    "api": "API and dashboard (`failstream api`)",
-    "local": "Local tools (`failstream infra`, `failstream demo`, `failstream demo-app`)",
-}
-
-_ALL = ("capture", "stream", "alerting", "api", "local")
-_SERVERS = ("stream", "alerting", "api")
-
-#: field name (exact) or prefix ending in "_" -> the processes that read it; the first match wins
-READERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("kafka_", _ALL),
-    ("topic_failed_requests", ("capture", "stream", "api")),
-    ("topic_email_events", ("capture", "stream", "alerting")),
-    ("topic_decisions", ("capture", "alerting")),
-    ("topic_", _SERVERS),
-    ("log_", (*_SERVERS, "local")),
-    ("service_name", ("capture",)),
-    ("trusted_proxies", ("capture",)),
-    ("forwarded_header", ("capture",)),
-    ("capture_", ("capture",)),
-    ("enforce", ("capture",)),
-    ("producer_", ("capture",)),
-    ("mongo_", _SERVERS),
-    ("failures_retention_days", ("stream",)),
-    ("minute_counts_retention_days", ("stream",)),
-    ("ip_stats_retention_days", ("stream",)),
-    ("dead_letters_retention_days", ("stream",)),
-    ("stream_", ("stream",)),
-    ("rule_", ("stream",)),
-    ("repeat_interval_s", ("stream",)),
-    ("grace_s", ("stream",)),
-    ("allowlist", ("stream", "alerting")),
-    ("smtp_", ("alerting",)),
-    ("oncall_recipients", ("alerting",)),
-    ("recipients_", ("alerting",)),
-    ("group_wait_s", ("alerting",)),
-    ("send_attempts", ("alerting",)),
-    ("rate_limit_", ("alerting",)),
-    ("fence_lease_s", ("alerting",)),
-    ("dashboard_url", ("alerting",)),
-    ("alerting_", ("alerting",)),
-    ("notify_resolved_rules", ("alerting",)),
-    ("report_timezone", ("alerting", "api")),
-    ("report_", ("alerting",)),
-    ("receiver", ("alerting",)),
-    ("decision_", ("alerting",)),
-    ("silence_max_days", ("api",)),
-    ("api_", ("api",)),
-    ("demo_", ("local",)),
-    ("infra_", ("local",)),
-    ("metrics_host", ("stream", "alerting")),
-    ("metrics_stream_port", ("stream",)),
-    ("metrics_persister_port", ("stream",)),
-    ("metrics_alerting_port", ("alerting",)),
-    ("metrics_", ("stream", "alerting")),
+from failstream.settings import (
+    ROOT,
+    AlertingSettings,
+    ApiSettings,
+    CaptureSettings,
+    EnvironmentSettings,
+    Settings,
+    StreamSettings,
 )
 
+#: each process's settings class, with the section title its settings are listed under
+PROCESSES: dict[str, tuple[type[EnvironmentSettings], str]] = {
+    "capture": (CaptureSettings, "Capture (the middleware in a host service): `CaptureSettings`"),
+    "stream": (StreamSettings, "Stream worker and its persister (`failstream stream`): `StreamSettings`"),
+    "alerting": (AlertingSettings, "Alerting (`failstream alerting`): `AlertingSettings`"),
+    "api": (ApiSettings, "API and dashboard (`failstream api`): `ApiSettings`"),
+}
 
-def readers(name: str) -> tuple[str, ...]:
-    for key, processes in READERS:
-        prefix = key if key.endswith("_") else key + "_"
-        if name in (key, key + "s") or name.startswith(prefix):
-            return processes
-    return ()
+
+def process_fields(process: str) -> tuple[str, ...]:
+    """The settings ``process`` reads: its class's fields."""
+    return tuple(PROCESSES[process][0].model_fields)
+
+
+def local_only_fields() -> tuple[str, ...]:
+    """Settings only the local tools read (they read all the others too)."""
+    read = {name for cls, _ in PROCESSES.values() for name in cls.model_fields}
+    return tuple(name for name in Settings.model_fields if name not in read)
 
 
 def field_comments() -> dict[str, str]:
-    """The ``#`` comment lines right above each field of ``Settings``, joined."""
+    """The ``#`` comment lines right above each settings field, joined."""
     source = inspect.getsource(settings_module)
     lines = source.splitlines()
     tree = ast.parse(source)
     found: dict[str, str] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == "Settings":
+        if isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                     above: list[str] = []
@@ -133,23 +92,38 @@ def _default(info: FieldInfo) -> str:
     return f"`{value}`" if value != "" else "empty"
 
 
+def _rows(names: tuple[str, ...], comments: dict[str, str]) -> list[str]:
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name in names:
+        info = Settings.model_fields[name]
+        what = (comments.get(name) or info.description or "").replace("|", "\\|")
+        rows.append(f"| `FAILSTREAM_{name.upper()}` | {_default(info)} | {what} |")
+    return rows
+
+
 def render() -> str:
     comments = field_comments()
     out = [
         "# Settings by process",
         "",
         "Every setting is an environment variable `FAILSTREAM_<NAME>` (or a line in `.env`).",
-        "Generated from `failstream/settings.py` by `python -m failstream.settings_reference`;",
-        "a test fails when this page is stale. Kafka settings are read by every process.",
+        "Each process reads its own class from `failstream/settings.py`, built from the shared",
+        "Kafka, MongoDB, SMTP, logging and rule models; a variable another process reads is",
+        "ignored, so a host's capture never sees a database or SMTP secret.",
+        "Generated by `python -m failstream.settings_reference`; a test fails when this page is stale.",
         "",
     ]
-    for process, title in PROCESSES.items():
-        out += [f"## {title}", "", "| variable | default | what it does |", "|---|---|---|"]
-        for name, info in Settings.model_fields.items():
-            if process in readers(name):
-                what = (comments.get(name) or info.description or "").replace("|", "\\|")
-                out.append(f"| `FAILSTREAM_{name.upper()}` | {_default(info)} | {what} |")
-        out.append("")
+    for process, (_, title) in PROCESSES.items():
+        out += [f"## {title}", "", *_rows(process_fields(process), comments), ""]
+    out += [
+        "## Local tools (`failstream infra`, `failstream demo`, `failstream demo-app`): `Settings`",
+        "",
+        "They start and configure every process above, so they read every setting on this page;",
+        "these are theirs alone.",
+        "",
+        *_rows(local_only_fields(), comments),
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -36,10 +36,10 @@ async def _redrive() -> RedriveReport:
     from failstream.alerting.redrive import redrive
     from failstream.alerting.service import process_owner
     from failstream.alerting.store import connect, ensure_indexes
-    from failstream.settings import Settings
+    from failstream.settings import AlertingSettings
 
     try:
-        settings = Settings()
+        settings = AlertingSettings()
     except Exception as exc:
         typer.echo(f"failstream: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc

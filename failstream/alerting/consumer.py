@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from failstream.alerting.offsets import OffsetTracker
 from failstream.dependency import Backoff, Dependency, until_done
 from failstream.kafka_config import aiokafka_config
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -59,7 +59,7 @@ async def commit_finished(consumer: AIOKafkaConsumer, tracker: OffsetTracker, ka
 
 
 async def start_consumer(
-    settings: Settings, group: str, tracker: OffsetTracker, kafka: Dependency
+    settings: AlertingSettings, group: str, tracker: OffsetTracker, kafka: Dependency
 ) -> AIOKafkaConsumer:
     """A started consumer subscribed to ``alerts``; waits (with backoff) until a broker answers."""
 

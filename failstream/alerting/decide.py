@@ -27,12 +27,12 @@ from failstream.alerting.silence import SilenceStage
 from failstream.decisions.model import DECIDING_STATES, Decision, allowlisted, duration_s, normalise_subject
 from failstream.decisions.store import DecisionStore
 from failstream.events import Alert
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
 
-def decision_for(alert: Alert, settings: Settings, now: int) -> Decision | None:
+def decision_for(alert: Alert, settings: AlertingSettings, now: int) -> Decision | None:
     """The decision an alert makes, before silences are looked up; None if it makes none."""
     if alert.state not in DECIDING_STATES or alert.rule not in settings.decision_rules:
         return None
@@ -58,7 +58,7 @@ def decision_for(alert: Alert, settings: Settings, now: int) -> Decision | None:
 class DecisionStage:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertingSettings,
         store: DecisionStore,
         silences: SilenceStage,
         clock: Clock,

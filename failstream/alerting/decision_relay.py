@@ -27,7 +27,7 @@ from failstream.decisions.model import Decision
 from failstream.decisions.store import Change, DecisionStore
 from failstream.dependency import Backoff, Dependency, until_done
 from failstream.kafka_config import aiokafka_config, ensure_topics
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 #: How long a stopping relay waits for aiokafka to hand over what it holds.
 STOP_WAIT_S = 5.0
@@ -50,7 +50,9 @@ def record_of(
 
 
 class DecisionRelay:
-    def __init__(self, settings: Settings, store: DecisionStore, mongo: Any, kafka: Dependency) -> None:
+    def __init__(
+        self, settings: AlertingSettings, store: DecisionStore, mongo: Any, kafka: Dependency
+    ) -> None:
         self._settings = settings
         self.store = store
         self._mongo = mongo  # alerting.dependencies.Held: MongoDB reads waited for across an outage

@@ -36,7 +36,7 @@ from failstream.alerting.email_events import EmailEventPublisher
 from failstream.alerting.store import Database
 from failstream.dependency import Backoff, Dependency, until_done
 from failstream.kafka_config import aiokafka_config, ensure_topics
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -61,7 +61,7 @@ def is_orphaned(seen_at: int, newest_at: int, now: int, orphan_ms: int) -> bool:
     return now - max(seen_at, newest_at) > orphan_ms
 
 
-async def start_producer(settings: Settings) -> AIOKafkaProducer:
+async def start_producer(settings: AlertingSettings) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **aiokafka_config(settings))
     try:
         await producer.start()
@@ -74,7 +74,7 @@ async def start_producer(settings: Settings) -> AIOKafkaProducer:
 class EmailEventRelay:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertingSettings,
         db: Database,
         owner: str,
         mongo: Any,  # alerting.dependencies.Held: MongoDB calls waited for across an outage

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from failstream.alerting.fence import Claimed
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -61,7 +61,7 @@ def plan_lease(
     return LeasePlan(lease, lease / RENEWALS_PER_LEASE, raised)
 
 
-def plan_for(settings: Settings) -> LeasePlan:
+def plan_for(settings: AlertingSettings) -> LeasePlan:
     return plan_lease(
         settings.fence_lease_s,
         settings.send_attempts,
@@ -71,7 +71,7 @@ def plan_for(settings: Settings) -> LeasePlan:
     )
 
 
-def lease_plan(settings: Settings) -> LeasePlan:
+def lease_plan(settings: AlertingSettings) -> LeasePlan:
     """``plan_for``, saying once at start-up when the configured lease had to be raised."""
     plan = plan_for(settings)
     if plan.raised_from is not None:

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from failstream.events import Alert
 from failstream.metrics.consumer_lag import report_consumer_lag
 from failstream.metrics.http import serve_metrics
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 #: sent, failed, suppressed by a cause (silence, rate limit, resolved notices off), or
 #: "duplicate": the fence found it already handled (by this or another process)
@@ -89,17 +89,17 @@ for _status in ("sent", "failed"):
     EMAIL_ATTEMPTS.labels(_status)
 
 
-def declare_receivers(settings: Settings) -> None:
+def declare_receivers(settings: AlertingSettings) -> None:
     """Each configured receiver shows 0 sent and 0 failed before its first alert."""
     for receiver in settings.receivers:
         for outcome in RECEIVER_OUTCOMES:
             RECEIVER_DELIVERIES.labels(receiver.name, receiver.kind, outcome)
 
 
-def serve(settings: Settings, group: str) -> None:
+def serve(settings: AlertingSettings, group: str) -> None:
     """Serve this process's /metrics, with the lag of its consumer group on ``alerts``."""
     if serve_metrics(settings.metrics_host, settings.metrics_alerting_port, "alerting"):
-        report_consumer_lag(settings, group, [settings.topic_alerts])
+        report_consumer_lag(settings, group, [settings.topic_alerts], settings.metrics_lag_interval_s)
 
 
 def observe_sent(alerts: Iterable[Alert], attempts: int, now_ms: int) -> None:

@@ -59,7 +59,7 @@ from failstream.alerting.store import Database
 from failstream.decisions.store import DecisionStore
 from failstream.events import Alert
 from failstream.mongo_outage import is_mongo_outage
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -116,7 +116,7 @@ class Stages:
 class AlertPipeline:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertingSettings,
         stages: Stages,
         on_handled: Callable[[AlertDelivery], None],
         clock: Clock = system_clock,
@@ -480,7 +480,7 @@ class AlertPipeline:
             log.warning("email %s %s", email_id, error)
 
 
-def build_stages(settings: Settings, db: Database, owner: str, clock: Clock) -> Stages:
+def build_stages(settings: AlertingSettings, db: Database, owner: str, clock: Clock) -> Stages:
     lease = lease_plan(settings)
     mongo = Held()
     email_events = EmailEventRelay(settings, db, owner, mongo, kafka(), clock)

@@ -16,7 +16,7 @@ from limits.storage import storage_from_string
 
 from failstream.alerting.exceptions import AlertingConfigError
 from failstream.events import Alert
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 
 def async_storage_uri(uri: str) -> str:
@@ -32,7 +32,7 @@ class AlertRateLimiter:
         self._global = global_limit
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AlertRateLimiter:
+    def from_settings(cls, settings: AlertingSettings) -> AlertRateLimiter:
         try:
             per_subject = parse(settings.rate_limit_per_subject)
             global_limit = parse(settings.rate_limit_global)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 
-def recipients_for(severity: str, settings: Settings) -> tuple[str, ...]:
+def recipients_for(severity: str, settings: AlertingSettings) -> tuple[str, ...]:
     by_severity = {
         "critical": settings.recipients_critical,
         "warning": settings.recipients_warning,
@@ -24,6 +24,6 @@ def recipient_domains(recipients: Iterable[str]) -> list[str]:
     return list(domains)
 
 
-def wants_resolved(rule: str, settings: Settings) -> bool:
+def wants_resolved(rule: str, settings: AlertingSettings) -> bool:
     rules = settings.notify_resolved_rules
     return "*" in rules or rule in rules

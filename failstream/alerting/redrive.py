@@ -28,7 +28,7 @@ from failstream.alerting.retry import RetryPolicy, send_with_retry
 from failstream.alerting.smtp import SendFailure
 from failstream.alerting.store import Database
 from failstream.events import Alert
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -60,7 +60,7 @@ async def _claim(db: Database, letter_id: str, owner: str, now: int, lease_ms: i
 
 
 async def redrive(
-    settings: Settings, db: Database, stages: Stages, owner: str, clock: Clock, sleep: Sleep
+    settings: AlertingSettings, db: Database, stages: Stages, owner: str, clock: Clock, sleep: Sleep
 ) -> RedriveReport:
     report = RedriveReport()
     by_email: dict[str, list[dict[str, Any]]] = defaultdict(list)

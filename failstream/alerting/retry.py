@@ -20,7 +20,7 @@ from typing import Literal
 from failstream.alerting.clock import Sleep
 from failstream.alerting.smtp import SendFailure, classify_failure
 from failstream.dependency import Backoff, Dependency
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class RetryPolicy:
     cap_s: float
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
+    def from_settings(cls, settings: AlertingSettings) -> RetryPolicy:
         return cls(settings.send_attempts, settings.smtp_retry_base_s, settings.smtp_retry_max_s)
 
 

@@ -44,7 +44,7 @@ from failstream.alerting.store import connect, ensure_indexes
 from failstream.events import Alert
 from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -55,7 +55,7 @@ POLL_MS = 500
 SHUTDOWN_GRACE_S = 15.0
 
 
-def consumer_group(settings: Settings) -> str:
+def consumer_group(settings: AlertingSettings) -> str:
     return settings.alerting_group_id or f"failstream-alerting-{settings.topic_alerts}"
 
 
@@ -106,7 +106,7 @@ def _apply_backpressure(consumer: AIOKafkaConsumer, lanes: SubjectLanes, limit: 
     return room
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: AlertingSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     metrics.serve(settings, consumer_group(settings))
     client = connect(settings)  # connects lazily: nothing waits on MongoDB yet
@@ -204,7 +204,9 @@ async def _publish_last_email_events(relay: EmailEventRelay, stop: asyncio.Event
     stop.set()
 
 
-def _decision_tasks(settings: Settings, stages: Stages, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+def _decision_tasks(
+    settings: AlertingSettings, stages: Stages, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
     """The relay onto the ``decisions`` topic and the expiry sweep; they end when ``stop`` is set."""
     relay = stages.relay
     if relay is None:
@@ -237,4 +239,4 @@ async def _finish_for_shutdown(
 
 
 if __name__ == "__main__":
-    asyncio.run(run(Settings()))
+    asyncio.run(run(AlertingSettings()))

@@ -19,7 +19,7 @@ from aiosmtplib import SMTPResponse
 from failstream.alerting import metrics
 from failstream.alerting.exceptions import AlertingConfigError
 from failstream.alerting.lease import attempt_deadline_s
-from failstream.settings import Settings, cleartext_smtp_login_refusal
+from failstream.settings import AlertingSettings, cleartext_smtp_login_refusal
 
 MAX_REASON = 500
 
@@ -69,7 +69,7 @@ def classify_failure(exc: BaseException) -> SendFailure:
 
 
 class EmailNotifier:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AlertingSettings) -> None:
         refusal = cleartext_smtp_login_refusal(settings)  # settings built in code skip the validator
         if refusal:
             raise AlertingConfigError(refusal)

@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -45,7 +45,7 @@ CONNECT_TIMEOUT_MS = 5000
 SOCKET_TIMEOUT_MS = 30000
 
 
-def connect(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
+def connect(settings: AlertingSettings) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(
         settings.mongo_uri.get_secret_value(),
         tz_aware=True,

@@ -21,10 +21,10 @@ from failstream.api.metrics import ApiMetrics, RequestMetricsMiddleware
 from failstream.api.openapi_doc import DESCRIPTION, TAGS
 from failstream.api.read_model import ReadModel
 from failstream.api.routes import alerts, decisions, emails, failures, health, ips, silences, stats
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: ApiSettings) -> FastAPI:
     """A FastAPI app serving ``settings``; MongoDB is connected in the lifespan."""
     ZoneInfo(settings.report_timezone)  # an unknown zone fails here, once, not on every /emails
     log_redaction.install()  # ?api_key= of the live stream never reaches the access log

@@ -17,7 +17,7 @@ from typing import Literal
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 Scope = Literal["read", "admin"]
 
@@ -46,7 +46,7 @@ def _matches(key: bytes, candidates: tuple[bytes, ...]) -> bool:
     return found
 
 
-def scope_of(settings: Settings, key: str | None) -> Scope | None:
+def scope_of(settings: ApiSettings, key: str | None) -> Scope | None:
     """The scope ``key`` grants, or None for a missing or unknown key."""
     if not key:
         return None
@@ -61,7 +61,7 @@ def scope_of(settings: Settings, key: str | None) -> Scope | None:
 
 
 def _scope(request: Request, key: str | None) -> Scope:
-    settings: Settings = request.app.state.settings
+    settings: ApiSettings = request.app.state.settings
     if not key:
         raise HTTPException(
             401, "missing API key: send it in the X-API-Key header", {"WWW-Authenticate": "APIKey"}

@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from failstream.api import readiness
 from failstream.api.indexes import ensure_api_indexes
 from failstream.dependency import Dependency
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 log = logging.getLogger("failstream.api")
 
@@ -40,7 +40,7 @@ def _seen(dependency: Dependency, answer: str) -> bool:
 
 
 async def watch(
-    db: AsyncDatabase[dict[str, Any]], settings: Settings, interval_s: float = INTERVAL_S
+    db: AsyncDatabase[dict[str, Any]], settings: ApiSettings, interval_s: float = INTERVAL_S
 ) -> None:
     mongodb, kafka = Dependency.named("mongodb"), Dependency.named("kafka")
     probe_kafka = readiness.KafkaProbe(settings)
@@ -54,7 +54,7 @@ async def watch(
 
 
 @asynccontextmanager
-async def watching(db: AsyncDatabase[dict[str, Any]], settings: Settings) -> AsyncIterator[None]:
+async def watching(db: AsyncDatabase[dict[str, Any]], settings: ApiSettings) -> AsyncIterator[None]:
     task = asyncio.create_task(watch(db, settings))
     try:
         yield

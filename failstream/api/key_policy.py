@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from failstream.settings import DEV_ADMIN_KEY, DEV_READ_KEY, Settings
+from failstream.settings import DEV_ADMIN_KEY, DEV_READ_KEY, ApiSettings
 
 KNOWN_KEYS = frozenset({DEV_READ_KEY, DEV_ADMIN_KEY})
 
@@ -43,7 +43,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def known_key_settings(settings: Settings) -> list[str]:
+def known_key_settings(settings: ApiSettings) -> list[str]:
     """The environment variables whose keys include a known (development) key."""
     found = []
     for name, keys in (
@@ -55,7 +55,7 @@ def known_key_settings(settings: Settings) -> list[str]:
     return found
 
 
-def check_bind(settings: Settings) -> str | None:
+def check_bind(settings: ApiSettings) -> str | None:
     """The start-up notice for the keys in use, or ``ApiKeysRefused``.
 
     None when every key is the operator's own; a one-line notice when the

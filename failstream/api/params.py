@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from failstream.api import pagination
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -183,6 +183,6 @@ def raise_body_error(name: str, message: str) -> NoReturn:
     raise RequestValidationError([{"loc": ("body", name), "msg": message, "type": "value_error"}])
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+def settings_of(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
     return settings

@@ -25,7 +25,7 @@ from failstream.api.labels import add_counts
 from failstream.api.models import Alert, StatsSummary, Timeseries, TimeseriesPoint, TopIp
 from failstream.api.params import canonical_duration
 from failstream.events import now_ms
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 MINUTE_MS = 60_000
 TOP_IPS = 10
@@ -38,7 +38,7 @@ def floor_to(ms: int, step_ms: int) -> int:
 class ReadModel:
     """The stats endpoints' queries, cached per question."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], settings: Settings) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], settings: ApiSettings) -> None:
         self._db = db
         self._summaries: StaleWhileRevalidate[StatsSummary] = StaleWhileRevalidate(settings.api_stats_cache_s)
         self._series: StaleWhileRevalidate[Timeseries] = StaleWhileRevalidate(settings.api_stats_cache_s)

@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from failstream.kafka_config import confluent_config
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 TIMEOUT_S = 3.0
 
@@ -37,7 +37,7 @@ async def mongodb(db: AsyncDatabase[dict[str, Any]]) -> str:
 
 
 class KafkaProbe:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         self._settings = settings
         self._admin: AdminClient | None = None
 

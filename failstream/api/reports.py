@@ -17,7 +17,7 @@ from failstream.alerting.reports.schedule import next_due, period_ending
 from failstream.api.auth import require_read
 from failstream.api.routes.common import READ_ERRORS
 from failstream.events import now_ms
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 router = APIRouter(
     prefix="/api/v1", tags=["reports"], dependencies=[Depends(require_read)], responses=READ_ERRORS
@@ -66,7 +66,7 @@ def _last(doc: dict[str, Any] | None) -> LastReportOut | None:
     summary="Report schedules with their next due time and last scheduled report",
 )
 async def list_schedules(request: Request) -> list[ReportScheduleOut]:
-    settings: Settings = request.app.state.settings
+    settings: ApiSettings = request.app.state.settings
     db = getattr(request.app.state, "db", None)
     now = now_ms()
     out = []

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from failstream.kafka_config import confluent_config
-from failstream.settings import Settings
+from failstream.settings import KafkaSettings
 
 log = logging.getLogger("failstream.metrics.lag")
 
@@ -63,7 +63,7 @@ class ConsumerLagCollector(Collector):
 class ConsumerLagReader:
     """Reads one group's lag on the given topics, with a client that never joins the group."""
 
-    def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
+    def __init__(self, settings: KafkaSettings, group: str, topics: Sequence[str]) -> None:
         self.topics = tuple(topics)
         self._client = Consumer(
             {
@@ -99,8 +99,13 @@ class ConsumerLagReader:
         self._client.close()
 
 
-def report_consumer_lag(settings: Settings, group: str, topics: Sequence[str]) -> threading.Event:
-    """Publish ``group``'s lag on ``topics`` from a daemon thread; set the returned event to stop it."""
+def report_consumer_lag(
+    settings: KafkaSettings, group: str, topics: Sequence[str], interval_s: float
+) -> threading.Event:
+    """Publish ``group``'s lag on ``topics`` every ``interval_s`` from a daemon thread.
+
+    Set the returned event to stop it.
+    """
     collector = ConsumerLagCollector(group)
     REGISTRY.register(collector)
     stop = threading.Event()
@@ -114,7 +119,7 @@ def report_consumer_lag(settings: Settings, group: str, topics: Sequence[str]) -
                 except KafkaException as exc:
                     # the last reading stays: a broker outage shows as lag that stops moving
                     log.warning("consumer lag of %s not read: %s", group, exc)
-                stop.wait(settings.metrics_lag_interval_s)
+                stop.wait(interval_s)
         finally:
             reader.close()
 

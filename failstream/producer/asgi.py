@@ -4,7 +4,7 @@ It observes and never changes: the response is passed through untouched, an
 exception from the app is recorded as ``server_error`` and re-raised as is,
 and capture errors are swallowed so the host never sees them. One line::
 
-    app.add_middleware(FailureCaptureMiddleware, settings=Settings())
+    app.add_middleware(FailureCaptureMiddleware, settings=CaptureSettings())
 
 Per failed request the request thread appends the request's facts to the
 process's capture queue (:mod:`producer.capture_queue`) and returns; the
@@ -32,7 +32,7 @@ from failstream.producer.request_facts import forwarding_header_of, host_reason_
 if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend, FailureRecorder
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -52,7 +52,7 @@ class FailureCaptureMiddleware:
         self,
         app: ASGIApp,
         *,
-        settings: Settings | None = None,
+        settings: CaptureSettings | None = None,
         recorder: FailureRecorder | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,

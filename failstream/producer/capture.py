@@ -20,7 +20,7 @@ from failstream.producer.shared import shared_sink
 from failstream.producer.sink import KafkaSink
 from failstream.producer.trace_context import trace_id_of
 from failstream.sampling import parse_sample_rates
-from failstream.settings import Settings
+from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -42,7 +42,7 @@ class FailureRecorder:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CaptureSettings,
         sink: KafkaSink | None = None,
         *,
         policy: CapturePolicy | None = None,

@@ -17,7 +17,7 @@ the same code as the WSGI middleware's (:mod:`~failstream.producer.environ_captu
 
 Configured from Django's settings, both optional:
 
-* ``FAILSTREAM_SETTINGS``: a :class:`failstream.settings.Settings`; by
+* ``FAILSTREAM_SETTINGS``: a :class:`failstream.settings.CaptureSettings`; by
   default one read from the ``FAILSTREAM_*`` environment.
 * ``FAILSTREAM_BEFORE_SEND``: a callable, or its dotted path, given each
   event dict on the capture thread; it returns the event (scrubbed) or None.
@@ -32,20 +32,20 @@ from failstream.producer.environ_capture import EnvironCapture
 
 if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
 
-def _configured() -> tuple[Settings, BeforeSend | None]:
+def _configured() -> tuple[CaptureSettings, BeforeSend | None]:
     from django.conf import settings as django_settings
     from django.utils.module_loading import import_string
 
     settings = getattr(django_settings, "FAILSTREAM_SETTINGS", None)
     if settings is None:
-        from failstream.settings import Settings
+        from failstream.settings import CaptureSettings
 
-        settings = Settings()
+        settings = CaptureSettings()
     before_send = getattr(django_settings, "FAILSTREAM_BEFORE_SEND", None)
     if isinstance(before_send, str):
         before_send = import_string(before_send)

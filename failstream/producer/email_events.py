@@ -30,7 +30,7 @@ from failstream.producer.shared import shared_sink
 if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -50,7 +50,7 @@ def recipient_domain_of(recipient: str) -> str:
 
 
 def report_email_event(
-    settings: Settings,
+    settings: CaptureSettings,
     *,
     service: str,
     message_id: str,
@@ -145,7 +145,7 @@ def _discard(cause: str, event: EmailEvent) -> None:
 
 
 async def report_email_event_async(
-    settings: Settings,
+    settings: CaptureSettings,
     *,
     service: str,
     message_id: str,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from failstream.producer.client_ip import client_ip, forwarding_slots, normalise
 
 if TYPE_CHECKING:
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -104,7 +104,7 @@ def _group(items: Iterable[tuple[str, int]]) -> tuple[tuple[int, int, dict[int, 
 class DecisionFeed:
     """The ``decisions`` topic into a ``DecisionTable``, on a daemon thread (started by ``start``)."""
 
-    def __init__(self, settings: Settings, table: DecisionTable) -> None:
+    def __init__(self, settings: CaptureSettings, table: DecisionTable) -> None:
         self._settings = settings
         self.table = table
         #: the whole topic has been read once: until then nothing is refused
@@ -217,7 +217,7 @@ class DecisionFeed:
 class Enforcer:
     """Is this client refused, and for how many seconds? None whenever in doubt."""
 
-    def __init__(self, settings: Settings, table: DecisionTable, feed: DecisionFeed | None) -> None:
+    def __init__(self, settings: CaptureSettings, table: DecisionTable, feed: DecisionFeed | None) -> None:
         self.table = table
         self.feed = feed
         self.status = settings.enforce_status
@@ -227,7 +227,7 @@ class Enforcer:
         self.forwarding_header = settings.forwarded_header
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Enforcer:
+    def from_settings(cls, settings: CaptureSettings) -> Enforcer:
         table = DecisionTable()
         return cls(settings, table, DecisionFeed(settings, table))
 

@@ -16,7 +16,7 @@ from failstream.producer.classify import REASON_STATE_KEY
 from failstream.producer.enforcement import BLOCKED, Enforcer
 
 if TYPE_CHECKING:
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,7 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _REFUSED_BODY = b"refused: too many failed requests from this address\n"
 
 
-def enforcing(app: ASGIApp, settings: Settings) -> DecisionEnforcementMiddleware:
+def enforcing(app: ASGIApp, settings: CaptureSettings) -> DecisionEnforcementMiddleware:
     """``app`` behind enforcement of the decisions on ``settings.topic_decisions``."""
     return DecisionEnforcementMiddleware(app, enforcer=Enforcer.from_settings(settings))
 

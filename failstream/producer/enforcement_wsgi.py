@@ -18,7 +18,7 @@ from failstream.producer.client_ip import wsgi_key
 from failstream.producer.enforcement import BLOCKED, Enforcer
 
 if TYPE_CHECKING:
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
@@ -27,7 +27,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 _REFUSED_BODY = b"refused: too many failed requests from this address\n"
 
 
-def enforcing(app: WSGIApp, settings: Settings) -> DecisionEnforcementWSGIMiddleware:
+def enforcing(app: WSGIApp, settings: CaptureSettings) -> DecisionEnforcementWSGIMiddleware:
     """``app`` behind enforcement of the decisions on ``settings.topic_decisions``."""
     return DecisionEnforcementWSGIMiddleware(app, enforcer=Enforcer.from_settings(settings))
 

@@ -24,7 +24,7 @@ from failstream.producer.request_facts import forwarding_header_of
 if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend, FailureRecorder
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -50,7 +50,7 @@ class EnvironCapture:
     def __init__(
         self,
         *,
-        settings: Settings | None = None,
+        settings: CaptureSettings | None = None,
         recorder: FailureRecorder | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,

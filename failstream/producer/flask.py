@@ -8,7 +8,7 @@ WSGI environ, which left every failure of a plain WSGI wrapper at
 the app it is given.
 
     from failstream.producer.flask import Failstream
-    Failstream(app, settings=Settings())            # or, in an app factory:
+    Failstream(app, settings=CaptureSettings())            # or, in an app factory:
     failstream = Failstream(before_send=scrub)      # at import
     failstream.init_app(app)                        # in create_app()
 """
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend
     from failstream.producer.policy import CapturePolicy
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 EXTENSION_KEY = "failstream"
 
@@ -35,7 +35,7 @@ class Failstream:
         self,
         app: Any = None,
         *,
-        settings: Settings | None = None,
+        settings: CaptureSettings | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,
         before_send: BeforeSend | None = None,
@@ -54,9 +54,9 @@ class Failstream:
             return
         settings = self.settings
         if settings is None:
-            from failstream.settings import Settings
+            from failstream.settings import CaptureSettings
 
-            settings = self.settings = Settings()
+            settings = self.settings = CaptureSettings()
         self.middleware = FailureCaptureWSGIMiddleware(
             app.wsgi_app, settings=settings, sink=self.sink, policy=self.policy, before_send=self.before_send
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError
 
-from failstream.settings import Settings
+from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -47,7 +47,7 @@ _TLS_HINTS = (
 )
 
 
-def explain(error: KafkaError, settings: Settings) -> tuple[int, str]:
+def explain(error: KafkaError, settings: CaptureSettings) -> tuple[int, str]:
     """(log level, one line) for a librdkafka error."""
     code, text = error.code(), error.str()
     lowered = text.lower()
@@ -78,7 +78,7 @@ class KafkaErrorLog:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CaptureSettings,
         on_fatal: Callable[[], None] | None = None,
         on_unreachable: Callable[[str], object] | None = None,
     ) -> None:

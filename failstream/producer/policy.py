@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from failstream.producer.classify import is_failure
 
 if TYPE_CHECKING:  # a middleware's import must not pay for pydantic-settings
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 
 def parse_statuses(items: Iterable[str]) -> frozenset[int]:
@@ -62,7 +62,7 @@ class CapturePolicy:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CapturePolicy:
+    def from_settings(cls, settings: CaptureSettings) -> CapturePolicy:
         return cls.build(
             service=settings.service_name,
             statuses=settings.capture_statuses or None,

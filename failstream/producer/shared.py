@@ -17,7 +17,7 @@ from failstream.producer.capture_queue import capture_queue
 
 if TYPE_CHECKING:
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 #: how long interpreter exit may wait for Kafka before the rest is spooled
 EXIT_FLUSH_S = 5.0
@@ -30,7 +30,7 @@ class _Sinks:
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str, str], KafkaSink] = {}
 
-    def get(self, settings: Settings) -> KafkaSink:
+    def get(self, settings: CaptureSettings) -> KafkaSink:
         key = (
             settings.kafka_bootstrap_servers,
             settings.kafka_security_protocol,
@@ -58,7 +58,7 @@ class _Sinks:
 _SINKS = _Sinks()
 
 
-def shared_sink(settings: Settings) -> KafkaSink:
+def shared_sink(settings: CaptureSettings) -> KafkaSink:
     """The sink for these connection settings, created on first use and closed at exit."""
     return _SINKS.get(settings)
 

@@ -43,7 +43,7 @@ from failstream.producer import metrics
 from failstream.producer.kafka_errors import KafkaErrorLog
 from failstream.producer.kafka_state import KafkaReachability
 from failstream.producer.spool import DiskSpool, Record, SpoolWriteError
-from failstream.settings import Settings
+from failstream.settings import CaptureSettings
 
 log = logging.getLogger("failstream.producer")
 
@@ -84,7 +84,7 @@ class _Clocks:
 class KafkaSink:
     """One per process; thread-safe; shared by the middlewares and ``report_email_event``."""
 
-    def __init__(self, settings: Settings, *, spool_dir: Path | None = None) -> None:
+    def __init__(self, settings: CaptureSettings, *, spool_dir: Path | None = None) -> None:
         self._settings = settings
         self._spool_dir_arg = spool_dir
         _sinks.add(self)

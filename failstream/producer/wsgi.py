@@ -2,7 +2,7 @@
 
 One line::
 
-    application = FailureCaptureWSGIMiddleware(any_wsgi_app, settings=Settings())
+    application = FailureCaptureWSGIMiddleware(any_wsgi_app, settings=CaptureSettings())
 
 For Flask, ``failstream.producer.flask.Failstream(app)`` says the same; for
 Django, ``failstream.producer.django.FailstreamMiddleware`` in ``MIDDLEWARE``
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from failstream.producer.capture import BeforeSend, FailureRecorder
     from failstream.producer.policy import CapturePolicy
     from failstream.producer.sink import KafkaSink
-    from failstream.settings import Settings
+    from failstream.settings import CaptureSettings
 
 __all__ = ["ROUTE_ENVIRON_KEY", "UNMATCHED_ROUTE", "FailureCaptureWSGIMiddleware", "set_route"]
 
@@ -83,7 +83,7 @@ class FailureCaptureWSGIMiddleware(EnvironCapture):
         self,
         app: WSGIApp,
         *,
-        settings: Settings | None = None,
+        settings: CaptureSettings | None = None,
         recorder: FailureRecorder | None = None,
         sink: KafkaSink | None = None,
         policy: CapturePolicy | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from failstream.cli_settings import settings_or_exit
+from failstream.settings import MongoSettings, StreamSettings
 
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Dead letters: messages a consumer could not use.")
 
@@ -16,7 +17,7 @@ def list_letters(limit: int = typer.Option(20, help="how many to show")) -> None
     """Show the newest dead letters with their error."""
     from pymongo import MongoClient
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(MongoSettings)
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri.get_secret_value())
     try:
         for doc in client[settings.mongo_db].dead_letters.find().sort("ts", -1).limit(limit):
@@ -34,7 +35,7 @@ def redrive_letters(
     """Re-publish pending dead letters to their source topic (each at most once)."""
     from failstream.stream_app.redrive import redrive
 
-    sent, failed = redrive(settings_or_exit(), topic=topic or None, limit=limit)
+    sent, failed = redrive(settings_or_exit(StreamSettings), topic=topic or None, limit=limit)
     typer.echo(f"re-drove {sent} dead letters" + (f", {failed} failed (run again)" if failed else ""))
     if failed:
         raise typer.Exit(1)

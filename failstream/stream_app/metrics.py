@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from failstream.events import Alert
 from failstream.metrics.consumer_lag import report_consumer_lag
 from failstream.metrics.http import serve_metrics
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 
 EVENTS = Counter(
     "failstream_stream_events_total",
@@ -143,14 +143,19 @@ def watch_faust(monitor: Monitor) -> None:
     REGISTRY.register(FaustMonitorCollector(monitor))
 
 
-def serve_worker(settings: Settings) -> None:
+def serve_worker(settings: StreamSettings) -> None:
     """The detection process's /metrics, with its consumer group's lag."""
     if serve_metrics(settings.metrics_host, settings.metrics_stream_port, "stream"):
         topics = [settings.topic_failed_requests, settings.topic_email_events]
-        report_consumer_lag(settings, settings.stream_app_id, topics)
+        report_consumer_lag(settings, settings.stream_app_id, topics, settings.metrics_lag_interval_s)
 
 
-def serve_persister(settings: Settings, group: str) -> None:
+def serve_persister(settings: StreamSettings, group: str) -> None:
     """The persister process's /metrics, with its consumer group's lag."""
     if serve_metrics(settings.metrics_host, settings.metrics_persister_port, "persister"):
-        report_consumer_lag(settings, group, [settings.topic_failed_requests, settings.topic_email_events])
+        report_consumer_lag(
+            settings,
+            group,
+            [settings.topic_failed_requests, settings.topic_email_events],
+            settings.metrics_lag_interval_s,
+        )

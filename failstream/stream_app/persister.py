@@ -30,7 +30,7 @@ from failstream.events import Alert, dumps, now_ms
 from failstream.kafka_config import aiokafka_config
 from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app import metrics
 from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.mongo.client import connect, ensure_indexes
@@ -48,11 +48,11 @@ async def _stored(operation: Callable[[], Awaitable[T]]) -> T:
     return await until_done(operation, mongodb(), MONGO_ERRORS, retryable=is_mongo_outage)
 
 
-def persist_group(settings: Settings) -> str:
+def persist_group(settings: StreamSettings) -> str:
     return f"{settings.stream_app_id}-persist"
 
 
-def persister_instance_id(settings: Settings) -> str | None:
+def persister_instance_id(settings: StreamSettings) -> str | None:
     """The worker's static member id with a suffix: each of its two groups knows it again on restart."""
     return f"{settings.stream_instance_id}-persist" if settings.stream_instance_id else None
 
@@ -77,7 +77,7 @@ class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 async def run_persister(
-    settings: Settings,
+    settings: StreamSettings,
     failures: FailureBatches,
     emails: EmailBatches,
     publish: Callable[[list[Alert]], Awaitable[None]],
@@ -118,7 +118,7 @@ async def run_persister(
 
 
 async def _write_batch(
-    settings: Settings,
+    settings: StreamSettings,
     consumer: AIOKafkaConsumer,
     fetched: dict[TopicPartition, list[Any]],
     failures: FailureBatches,
@@ -154,7 +154,7 @@ async def _write_batch(
         log.warning("persist commit failed, batch will be replayed: %s", exc)
 
 
-async def _serve(settings: Settings, parent_pid: int) -> None:
+async def _serve(settings: StreamSettings, parent_pid: int) -> None:
     """The persister process: its own loop, MongoDB client and producer for spike alerts."""
     metrics.serve_persister(settings, persist_group(settings))
     db = connect(settings)
@@ -225,7 +225,7 @@ async def _serve(settings: Settings, parent_pid: int) -> None:
         await db.client.close()
 
 
-def persister_main(settings: Settings, parent_pid: int) -> None:
+def persister_main(settings: StreamSettings, parent_pid: int) -> None:
     """Entry point of the persister child process (started by ``run_worker``)."""
     configure_logging(settings.log_level, settings.log_format)  # a spawned process: set up anew
     # counts may lag, alerts may not: on a busy host the detection process gets the CPU first

@@ -16,7 +16,7 @@ import orjson
 
 from failstream.events import Alert, DeadLetter, EmailEvent, FailedRequest
 from failstream.events import now_ms as wall_ms
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app.buffered_states import BufferedStates
 from failstream.stream_app.decode import E, decode
 from failstream.stream_app.detection.alert import to_alert
@@ -113,7 +113,7 @@ class FailureBatches:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: StreamSettings,
         table: MutableMapping[bytes, bytes],
         db: Db | None,
         live: LiveCountsAccumulator,
@@ -209,7 +209,7 @@ class FailureBatches:
 class EmailBatches:
     def __init__(
         self,
-        settings: Settings,
+        settings: StreamSettings,
         table: MutableMapping[bytes, bytes],
         db: Db | None,
         live: LiveCountsAccumulator,

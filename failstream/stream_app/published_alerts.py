@@ -28,13 +28,13 @@ from aiokafka import AIOKafkaConsumer
 
 from failstream.events import now_ms
 from failstream.kafka_config import aiokafka_config
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 
 LOOKBACK_S = 900.0
 
 
 class PublishedAlerts:
-    def __init__(self, settings: Settings, lookback_s: float = LOOKBACK_S) -> None:
+    def __init__(self, settings: StreamSettings, lookback_s: float = LOOKBACK_S) -> None:
         self.settings = settings
         self.lookback_s = lookback_s
         self.ready = asyncio.Event()

@@ -11,7 +11,7 @@ from pymongo import MongoClient
 
 from failstream.events import now_ms
 from failstream.kafka_config import confluent_config
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 
 
 def pending(db: Any, topic: str | None, limit: int) -> Iterator[dict[str, Any]]:
@@ -21,7 +21,7 @@ def pending(db: Any, topic: str | None, limit: int) -> Iterator[dict[str, Any]]:
     return iter(db.dead_letters.find(query).sort("_id", 1).limit(limit))
 
 
-def redrive(settings: Settings, *, topic: str | None = None, limit: int = 0) -> tuple[int, int]:
+def redrive(settings: StreamSettings, *, topic: str | None = None, limit: int = 0) -> tuple[int, int]:
     """Produce each not-yet-redriven letter's original key and bytes; return (sent, failed).
 
     A letter is marked ``redriven_at`` only after the broker acknowledged it,

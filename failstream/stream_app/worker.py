@@ -38,7 +38,7 @@ import uvloop
 
 from failstream.events import Alert, DeadLetter, dumps, now_ms
 from failstream.kafka_config import ensure_topics, faust_broker_options
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app import metrics, outages
 from failstream.stream_app.alert_publisher import AlertPublisher
 from failstream.stream_app.batched_topic import MessageBuffer, ack_all, subscribe_batched, take_batch
@@ -62,7 +62,7 @@ log = logging.getLogger("failstream.stream")
 failures_task_died = threading.Event()
 
 
-def app_data_dir(settings: Settings) -> Path:
+def app_data_dir(settings: StreamSettings) -> Path:
     """Where a Faust app of this app id keeps its worker files (created up to its parent, as Faust wants)."""
     datadir = settings.stream_data_dir / settings.stream_app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def tune_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: StreamSettings) -> faust.App:
     datadir = app_data_dir(settings)
     app = DirectDeliveryApp(
         settings.stream_app_id,
@@ -303,7 +303,7 @@ class SupervisingWorker(faust.Worker):
         await super().on_stop()
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: StreamSettings) -> None:
     ensure_topics(settings)
     supervisor: ChildSupervisor | None = None
     if settings.stream_persist:

@@ -41,7 +41,7 @@ from failstream.alerting.retry import RetryPolicy, SendOutcome, send_with_retry
 from failstream.alerting.smtp import SendFailure
 from failstream.events import Alert
 from failstream.mongo_outage import is_mongo_outage
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 log = logging.getLogger("failstream.alerting")
 
@@ -49,7 +49,7 @@ log = logging.getLogger("failstream.alerting")
 HELD_RECHECK_S = 1.0
 
 
-def receivers_lease(settings: Settings) -> LeasePlan:
+def receivers_lease(settings: AlertingSettings) -> LeasePlan:
     """Outlasts the longest delivery: every attempt at its deadline plus the backoff between them."""
     return plan_lease(
         settings.fence_lease_s,
@@ -63,7 +63,7 @@ def receivers_lease(settings: Settings) -> LeasePlan:
 class ReceiverDeliveries:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertingSettings,
         receivers: Sequence[Receiver],
         fence: AlertFence,
         deliveries: AsyncCollection[dict[str, Any]],
@@ -90,7 +90,13 @@ class ReceiverDeliveries:
 
     @classmethod
     def build(
-        cls, settings: Settings, db: Any, letters: FailedSendLetters, mongo: Held, owner: str, clock: Clock
+        cls,
+        settings: AlertingSettings,
+        db: Any,
+        letters: FailedSendLetters,
+        mongo: Held,
+        owner: str,
+        clock: Clock,
     ) -> ReceiverDeliveries | None:
         """The stage for ``settings.receivers``, or None when there are none (email only, as before)."""
         if not settings.receivers:

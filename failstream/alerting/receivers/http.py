@@ -14,7 +14,7 @@ import httpx
 
 from failstream.alerting.lease import attempt_deadline_s
 from failstream.alerting.smtp import MAX_REASON, SendFailure
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 #: Answers that say "not now" rather than "never": retried with backoff.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -28,7 +28,7 @@ class HttpStatusError(Exception):
         self.status = status
 
 
-def new_client(settings: Settings) -> httpx.AsyncClient:
+def new_client(settings: AlertingSettings) -> httpx.AsyncClient:
     """One pooled client for all receivers of a process; verify=True always."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.receiver_timeout_s),

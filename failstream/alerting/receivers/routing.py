@@ -17,7 +17,7 @@ from failstream.alerting.receivers.notice import Receiver
 from failstream.alerting.receivers.slack import SlackReceiver
 from failstream.alerting.receivers.webhook import WebhookReceiver
 from failstream.events import Alert
-from failstream.settings import ReceiverConfig, Settings
+from failstream.settings import AlertingSettings, ReceiverConfig
 
 
 def matches(config: ReceiverConfig, alert: Alert) -> bool:
@@ -32,7 +32,7 @@ def routed(receivers: Iterable[Receiver], alert: Alert) -> list[Receiver]:
     return [r for r in receivers if matches(r.config, alert)]
 
 
-def build_receiver(config: ReceiverConfig, client: httpx.AsyncClient, settings: Settings) -> Receiver:
+def build_receiver(config: ReceiverConfig, client: httpx.AsyncClient, settings: AlertingSettings) -> Receiver:
     timeout_s = settings.receiver_timeout_s
     if config.kind == "webhook":
         return WebhookReceiver(config, client, timeout_s)

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from failstream.cli_settings import settings_or_exit
+from failstream.settings import AlertingSettings
 
 if TYPE_CHECKING:
     from failstream.alerting.reports.sender import ReportOutcome
-    from failstream.settings import ReportSchedule, Settings
+    from failstream.settings import ReportSchedule
 
 reports_app = typer.Typer(no_args_is_help=True, help="Scheduled summary reports: list, send now.")
 
@@ -24,7 +25,7 @@ def list_command() -> None:
     from failstream.alerting.reports.schedule import next_due
     from failstream.events import now_ms
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(AlertingSettings)
     if not settings.report_schedules:
         typer.echo("no report schedules (set FAILSTREAM_REPORT_SCHEDULES)")
     for s in settings.report_schedules:
@@ -43,7 +44,7 @@ def send_now_command(name: str = typer.Argument(..., help="the schedule's name")
 
     A manual report is an extra: it does not count as the scheduled one.
     """
-    settings = settings_or_exit()
+    settings = settings_or_exit(AlertingSettings)
     schedule = next((s for s in settings.report_schedules if s.name == name), None)
     if schedule is None:
         known = ", ".join(s.name for s in settings.report_schedules) or "none"
@@ -56,7 +57,7 @@ def send_now_command(name: str = typer.Argument(..., help="the schedule's name")
     typer.echo(f"report {outcome.key} sent as {outcome.email_id}")
 
 
-async def _send_now(settings: Settings, schedule: ReportSchedule) -> ReportOutcome:
+async def _send_now(settings: AlertingSettings, schedule: ReportSchedule) -> ReportOutcome:
     from failstream.alerting.clock import system_clock, system_sleep
     from failstream.alerting.dependencies import Held, kafka
     from failstream.alerting.email_event_relay import EmailEventRelay, relaying

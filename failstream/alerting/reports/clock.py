@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 from failstream.alerting.clock import Clock, system_clock
-from failstream.settings import Settings
+from failstream.settings import AlertingSettings
 
 
-def report_clock(settings: Settings) -> Clock:
+def report_clock(settings: AlertingSettings) -> Clock:
     start_ms = settings.alerting_test_clock_start_ms
     if not start_ms:
         return system_clock

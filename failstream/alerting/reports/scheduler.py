@@ -26,7 +26,7 @@ from failstream.alerting.reports.schedule import ReportPeriod, due_times_back, n
 from failstream.alerting.reports.sender import ReportSender, build_report_sender
 from failstream.alerting.store import Database
 from failstream.mongo_outage import is_mongo_outage
-from failstream.settings import ReportSchedule, Settings
+from failstream.settings import AlertingSettings, ReportSchedule
 
 log = logging.getLogger("failstream.alerting.reports")
 
@@ -65,7 +65,7 @@ async def first_seen(db: Database, schedule: ReportSchedule, now: int) -> int:
 
 
 class ReportScheduler:
-    def __init__(self, settings: Settings, db: Database, sender: ReportSender, clock: Clock) -> None:
+    def __init__(self, settings: AlertingSettings, db: Database, sender: ReportSender, clock: Clock) -> None:
         self._settings = settings
         self._db = db
         self._sender = sender
@@ -169,7 +169,7 @@ class ReportScheduler:
 
 
 async def run_reports(
-    settings: Settings,
+    settings: AlertingSettings,
     db: Database,
     events: EmailEventPublisher,
     owner: str,

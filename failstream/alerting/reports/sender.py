@@ -34,7 +34,7 @@ from failstream.alerting.retry import RelayWait, RetryPolicy, send_with_retry
 from failstream.alerting.smtp import EmailNotifier, SendFailure
 from failstream.alerting.store import Database
 from failstream.mongo_outage import is_mongo_outage
-from failstream.settings import ReportSchedule, Settings
+from failstream.settings import AlertingSettings, ReportSchedule
 
 log = logging.getLogger("failstream.alerting.reports")
 
@@ -52,7 +52,7 @@ class ReportOutcome:
 class ReportSender:
     def __init__(
         self,
-        settings: Settings,
+        settings: AlertingSettings,
         db: Database,
         fence: AlertFence,
         email_log: EmailLog,
@@ -181,7 +181,12 @@ class ReportSender:
 
 
 def build_report_sender(
-    settings: Settings, db: Database, events: EmailEventPublisher, owner: str, clock: Clock, sleep: Sleep
+    settings: AlertingSettings,
+    db: Database,
+    events: EmailEventPublisher,
+    owner: str,
+    clock: Clock,
+    sleep: Sleep,
 ) -> ReportSender:
     """The report stages: the alert fence on ``reports``, the email log, the SMTP notifier."""
     fence = AlertFence(db.reports, owner, plan_for(settings).lease_ms, clock)

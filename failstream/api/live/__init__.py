@@ -19,13 +19,13 @@ from failstream.api.live.feed import LiveFeed
 from failstream.api.live.hub import LiveHub
 from failstream.api.live.routes import router
 from failstream.api.live.shutdown import end_streams_on_exit_signal
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 __all__ = ["router", "running_feed"]
 
 
 @asynccontextmanager
-async def running_feed(app: FastAPI, settings: Settings) -> AsyncIterator[LiveFeed]:
+async def running_feed(app: FastAPI, settings: ApiSettings) -> AsyncIterator[LiveFeed]:
     """Start the feed for the app's lifetime; the routes find the hub in ``app.state.live_hub``."""
     hub = LiveHub(replay=settings.api_live_replay_s, client_queue=settings.api_live_client_queue)
     feed = LiveFeed(settings, hub)

@@ -30,7 +30,7 @@ from failstream.api.live.hub import LiveHub, Pushed
 from failstream.api.live.seconds import SecondsAggregator
 from failstream.events import LiveCounts, now_ms
 from failstream.kafka_config import KafkaCredentialsError, aiokafka_config
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 log = logging.getLogger("failstream.api.live")
 
@@ -45,7 +45,7 @@ FUTURE_LIMIT_MS = 60_000
 class LiveFeed:
     """Consumes ``live-counts``, sums each second over workers, publishes it to ``hub``."""
 
-    def __init__(self, settings: Settings, hub: LiveHub, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, settings: ApiSettings, hub: LiveHub, clock: Callable[[], int] = now_ms) -> None:
         self._settings = settings
         self._hub = hub
         self._clock = clock

@@ -19,7 +19,7 @@ from failstream.api.live.hub import LiveHub
 from failstream.api.live.sse import EventStream
 from failstream.api.live.websocket import pump
 from failstream.api.models import ErrorOut
-from failstream.settings import Settings
+from failstream.settings import ApiSettings
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
@@ -30,7 +30,7 @@ _SINCE_HELP = "ts (ms) of the last second received: first replays what came afte
 @router.websocket("/live")
 async def live_websocket(websocket: WebSocket) -> None:
     """Counts every second over a WebSocket; ``?since=<ts>`` resumes."""
-    settings: Settings = websocket.app.state.settings
+    settings: ApiSettings = websocket.app.state.settings
     offered = websocket.scope.get("subprotocols") or []
     key = offered_key(websocket.headers, websocket.query_params, offered)
     if scope_of(settings, key) is None:
@@ -64,7 +64,7 @@ async def live_stream(
     x_api_key: Annotated[str | None, Header(description="read key")] = None,
     last_event_id: Annotated[str | None, Header(description="set by EventSource on reconnect")] = None,
 ) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: ApiSettings = request.app.state.settings
     if scope_of(settings, x_api_key or api_key) is None:
         raise HTTPException(401, "missing or invalid API key: X-API-Key header or ?api_key=")
     try:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from failstream.events import Alert
 from failstream.events import now_ms as wall_ms
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app.detection.alert import to_alert
 from failstream.stream_app.detection.notification import Notification
 from failstream.stream_app.detection.prefix_detector import PrefixDetector, PrefixState
@@ -36,7 +36,7 @@ class ValueRecord(Protocol):
 class PrefixBatches:
     def __init__(
         self,
-        settings: Settings,
+        settings: StreamSettings,
         table: MutableMapping[bytes, bytes],
         clock: Callable[[], int] = wall_ms,
     ) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app.detection.ip_detector import id_hash
 from failstream.stream_app.detection.prefixes import AddressPrefixes
 from failstream.stream_app.detection.rules import Allowlist
@@ -33,7 +33,7 @@ Group = tuple[str, int, list[tuple[int, int, str, str, str, str, int]]]
 Round = list[tuple[int, bytes]]
 
 
-def repartition_topic(settings: Settings) -> str:
+def repartition_topic(settings: StreamSettings) -> str:
     """Named like Faust's own repartition topics: internal to the worker's app id, created by it."""
     return f"{settings.stream_app_id}-failures-by-prefix-repartition"
 

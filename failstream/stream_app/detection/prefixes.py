@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from functools import lru_cache
 
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:0:0/96, IPv4-mapped IPv6
 
@@ -27,7 +27,7 @@ class AddressPrefixes:
     ipv4_length: int = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AddressPrefixes:
+    def from_settings(cls, settings: StreamSettings) -> AddressPrefixes:
         return cls(settings.rule_prefix_ipv6_length, settings.rule_prefix_ipv4_length)
 
     @property

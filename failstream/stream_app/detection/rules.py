@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app.detection.email_rule import EmailRatioRule
 from failstream.stream_app.detection.threshold_rule import ThresholdRule
 
@@ -49,7 +49,7 @@ class DetectionRules:
     allowlist: Allowlist
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DetectionRules:
+    def from_settings(cls, settings: StreamSettings) -> DetectionRules:
         grace_ms = settings.grace_s * 1000
         repeat_ms = settings.repeat_interval_s * 1000
         return cls(

@@ -7,12 +7,12 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 
 Db = AsyncDatabase[dict[str, Any]]
 
 
-def connect(settings: Settings) -> Db:
+def connect(settings: StreamSettings) -> Db:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000
     )

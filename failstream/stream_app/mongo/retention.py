@@ -12,7 +12,7 @@ forgotten, so rotating addresses cannot grow it without bound);
 
 from __future__ import annotations
 
-from failstream.settings import Settings
+from failstream.settings import StreamSettings
 from failstream.stream_app.mongo.client import Db
 
 DAY_MS = 86_400_000
@@ -43,7 +43,7 @@ async def sweep_email_event_ids(db: Db, now_ms: int, retention_days: int) -> int
     return int(result.deleted_count)
 
 
-async def sweep_all(db: Db, now_ms: int, settings: Settings) -> dict[str, int]:
+async def sweep_all(db: Db, now_ms: int, settings: StreamSettings) -> dict[str, int]:
     """Each swept collection's deleted count, in one pass (safe to repeat after a failure)."""
     return {
         "failures": await sweep_failures(db, now_ms, settings.failures_retention_days),

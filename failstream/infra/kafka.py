@@ -113,6 +113,10 @@ def write_config(settings: Settings, *, data_dir: Path | None = None, conf_path:
     return conf
 
 
+#: how long a starting broker may take to serve metadata before `infra up` gives up
+START_TIMEOUT_S = 240
+
+
 def _metadata_ready(settings: Settings) -> bool:
     from confluent_kafka.admin import AdminClient
 
@@ -155,5 +159,7 @@ def up(
                 str(conf),
             )
         )
-    process.wait_ready(lambda: _metadata_ready(settings), timeout_s=90)
+    # a JVM on two busy cores can take over a minute and a half to serve metadata; a slow
+    # start is still a start, and wait_ready fails at once if the broker exits instead
+    process.wait_ready(lambda: _metadata_ready(settings), timeout_s=START_TIMEOUT_S)
     return f"kafka up on {host}:{port}, SSL on {host}:{settings.infra_kafka_ssl_port} (pid {process.pid()})"

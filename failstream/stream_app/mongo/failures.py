@@ -10,6 +10,7 @@ producer's re-send of an event already counted: it counts for nothing.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -82,8 +83,9 @@ def minute_skeletons(contributions: list[Contribution], source: str) -> dict[str
     }
 
 
-async def countable(db: Db, reads: list[Read]) -> list[Read]:
+async def countable(db: Db, reads: list[Read], slots: asyncio.Semaphore | None = None) -> list[Read]:
     """Insert the raw events; return those whose increments may be due."""
+    slots = slots or asyncio.Semaphore(guarded_counts.IN_FLIGHT)
     docs = [
         {
             "_id": r.event.event_id,
@@ -103,12 +105,11 @@ async def countable(db: Db, reads: list[Read]) -> list[Read]:
             duplicates.add(error["index"])
     if not duplicates:
         return reads
-    stored = {
-        d["_id"]: (d.get("partition"), d.get("offset"))
-        async for d in db.failures.find(
-            {"_id": {"$in": [docs[i]["_id"] for i in duplicates]}}, {"partition": 1, "offset": 1}
-        )
-    }
+    # by _id equality, one query each: FerretDB reads every stored failure for an $in
+    found = await guarded_counts.by_ids(
+        db.failures, [docs[i]["_id"] for i in duplicates], {"partition": 1, "offset": 1}, slots
+    )
+    stored = {doc_id: (d.get("partition"), d.get("offset")) for doc_id, d in found.items()}
     return [
         r
         for i, r in enumerate(reads)
@@ -143,14 +144,22 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     """Store the failures and count each one once; return the minutes' totals before/after."""
     if not reads:
         return []
-    todo = await countable(db, reads)
+    slots = asyncio.Semaphore(guarded_counts.IN_FLIGHT)  # shared by every statement of this batch
+    todo = await countable(db, reads, slots)
     per_ip = [ip_contribution(r) for r in todo]
     # a new document is born with zero counts, so a reader never meets one without ``total``
     zero: dict[str, dict[str, Any]] = {c.doc_id: {"total": 0} for c in per_ip}
-    await guarded_counts.apply(db.ip_stats, per_ip, skeleton=zero, bounded=("routes",))
     minutes = [minute_contribution(r) for r in todo]
-    applied = await guarded_counts.apply(
-        db.minute_counts, minutes, skeleton=minute_skeletons(minutes, SOURCE), return_after=True
+    # the two collections' documents are independent: written at once, each exactly once
+    _, applied = await guarded_counts.all_ended(
+        guarded_counts.apply(db.ip_stats, per_ip, skeleton=zero, bounded=("routes",), slots=slots),
+        guarded_counts.apply(
+            db.minute_counts,
+            minutes,
+            skeleton=minute_skeletons(minutes, SOURCE),
+            return_after=True,
+            slots=slots,
+        ),
     )
     seen: dict[int, int] = {}
     for r in reads:
@@ -161,10 +170,12 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
         if after is not None:
             minute = int(after["minute"])
             added[minute] = added.get(minute, 0) + delta.inc.get("total", 0) - delta.inc.get(BLOCKED_FIELD, 0)
-    return await _minute_totals(db, added, seen)
+    return await _minute_totals(db, added, seen, slots)
 
 
-async def _minute_totals(db: Db, added: dict[int, int], seen: dict[int, int]) -> list[MinuteTotal]:
+async def _minute_totals(
+    db: Db, added: dict[int, int], seen: dict[int, int], slots: asyncio.Semaphore
+) -> list[MinuteTotal]:
     """Each minute's total over all partitions, read after this batch's updates.
 
     Read after writing, the last of several concurrent persisters sees every
@@ -175,11 +186,16 @@ async def _minute_totals(db: Db, added: dict[int, int], seen: dict[int, int]) ->
     if not added:
         return []
     totals = dict.fromkeys(added, 0)
-    async for doc in db.minute_counts.find(
-        {"source": SOURCE, "minute": {"$in": sorted(added)}}, {"minute": 1, "total": 1, BLOCKED_FIELD: 1}
-    ):
-        blocked = int((doc.get("reasons") or {}).get("blocked") or 0)
-        totals[int(doc["minute"])] += int(doc.get("total") or 0) - blocked
+
+    async def read(minute: int) -> None:
+        # equalities only (pushed down, indexed by minute); an $in of minutes reads them all
+        async for doc in db.minute_counts.find(
+            {"minute": minute, "source": SOURCE}, {"total": 1, BLOCKED_FIELD: 1}
+        ):
+            blocked = int((doc.get("reasons") or {}).get("blocked") or 0)
+            totals[minute] += int(doc.get("total") or 0) - blocked
+
+    await guarded_counts.each(sorted(added), read, slots)
     return [
         MinuteTotal(m, totals[m] - added[m], totals[m], replayed=added[m] < seen.get(m, 0))
         for m in sorted(added)

@@ -3,31 +3,47 @@
 Each counter document remembers, per source partition, the offset of the
 last message whose increments it holds (``applied.p<partition>``). An update
 carries only the increments of messages past that offset and moves the mark
-in the same single-document update, guarded by the mark it read, so it is
-atomic on MongoDB and FerretDB alike. A crash between two documents' updates
-leaves each document either fully updated or not at all, and the replay
-finishes the ones that were not. A guard that no longer matches (another
-worker wrote during a rebalance) makes the loop re-read and retry.
+in the same single-document update, guarded by the mark, so it is atomic on
+MongoDB and FerretDB alike. A crash between two documents' updates leaves
+each document either fully updated or not at all, and the replay finishes
+the ones that were not.
+
+The guard is first put in the update's filter, with no read: "the mark is
+before the first of these messages, or absent", an upsert that creates a
+document not there yet. It fails on a document that holds some of them (a
+replay) or that has not seen one of the batch's bounded labels yet; that
+document alone is then read, by ``_id`` equality (what FerretDB 1.24 pushes
+down and finds by index; an ``$in`` or ``$or`` of ids reads the whole
+collection), and updated with exactly what it lacks, guarded by the mark it
+read. A guard that no longer matches (another worker wrote during a
+rebalance) makes that document re-read and retry.
+
+One document is written by one statement at a time, and at most
+``IN_FLIGHT`` statements run at once (see there).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import DuplicateKeyError
 
 Collection = AsyncCollection[dict[str, Any]]
+T = TypeVar("T")
 MAX_ATTEMPTS = 10
-#: Updates per command. FerretDB 1.24 holds one backend connection per statement that
-#: matches a document until the whole ``update`` ends, and waits for a free one forever:
-#: a command of more matching statements than its pool has connections hangs the
-#: server. 16 (+1 for the write) keeps five persisters at once inside the local
-#: PostgreSQL pool of ``infra_ferretdb_pool_size`` (100) with room for every reader.
-BULK_CHUNK = 16
+#: Statements in flight per persister. FerretDB 1.24 holds the backend connection of a
+#: statement's read until the statement ends and takes one more for its write, waiting
+#: for a free one forever: when every connection of its pool is held by a statement
+#: waiting for its write, the server hangs. 16 (+1 for the write that lets one finish)
+#: keeps five persisters at once inside the local PostgreSQL pool of
+#: ``infra_ferretdb_pool_size`` (100) with room for every reader.
+IN_FLIGHT = 16
 #: How many persisters (stream workers) one local FerretDB is sized for.
 PERSISTERS_PER_POOL = 5
 #: Distinct labels kept under a bounded prefix (e.g. ``routes.``); the rest count as "(other)".
@@ -75,6 +91,54 @@ class Contribution:
     delta: Delta
 
 
+async def each(items: Iterable[T], work: Callable[[T], Awaitable[Any]], slots: asyncio.Semaphore) -> None:
+    """``work`` on every item, as many at once as ``slots`` allows.
+
+    After an error no further item is begun, and the error is raised only
+    once every begun one has ended: a retry of the caller never runs beside
+    a write of its own first attempt (two writers of one document lose
+    increments on FerretDB).
+    """
+    errors: list[BaseException] = []
+
+    async def one(item: T) -> None:
+        async with slots:
+            if errors:
+                return
+            try:
+                await work(item)
+            except Exception as exc:
+                errors.append(exc)
+
+    await asyncio.gather(*(one(item) for item in items))
+    if errors:
+        raise errors[0]
+
+
+async def all_ended(*writes: Awaitable[T]) -> list[T]:
+    """Run ``writes`` at once; their results, or the first error once every one has ended."""
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)
+
+
+async def by_ids(
+    coll: Collection, ids: Iterable[Any], projection: dict[str, Any], slots: asyncio.Semaphore
+) -> dict[Any, dict[str, Any]]:
+    """The documents of these ``_id``s that exist, one equality query each (never an ``$in``)."""
+    found: dict[Any, dict[str, Any]] = {}
+
+    async def one(doc_id: Any) -> None:
+        doc = await coll.find_one({"_id": doc_id}, projection)
+        if doc is not None:
+            found[doc_id] = doc
+
+    await each(ids, one, slots)
+    return found
+
+
 def _bound_labels(inc: dict[str, int], doc: dict[str, Any], bounded: tuple[str, ...]) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     known = {prefix: set(doc.get(prefix, {})) for prefix in bounded}
@@ -89,19 +153,138 @@ def _bound_labels(inc: dict[str, int], doc: dict[str, Any], bounded: tuple[str, 
     return out
 
 
-def _update(doc: dict[str, Any], partition: int, offset: int, delta: Delta, bounded: tuple[str, ...]) -> Any:
-    mark = f"applied.p{partition}"
-    applied = doc.get("applied", {}).get(f"p{partition}")
-    guard: dict[str, Any] = {"_id": doc["_id"], mark: applied if applied is not None else {"$exists": False}}
+def _operators(mark: str, offset: int, inc: dict[str, int], delta: Delta) -> dict[str, Any]:
     update: dict[str, Any] = {"$set": {mark: offset}}
-    inc = _bound_labels(delta.inc, doc, bounded)
     if inc:
-        update["$inc"] = inc
+        update["$inc"] = dict(inc)
     if delta.min:
-        update["$min"] = delta.min
+        update["$min"] = dict(delta.min)
     if delta.max:
-        update["$max"] = delta.max
-    return guard, update
+        update["$max"] = dict(delta.max)
+    return update
+
+
+def _blind(
+    doc_id: str,
+    todo: list[Contribution],
+    skeleton: dict[str, Any],
+    bounded: tuple[str, ...],
+) -> tuple[dict[str, Any], dict[str, Any], Delta] | None:
+    """The guarded upsert of ``todo`` (one partition's) for a document not read; None if it needs a read.
+
+    The filter matches only while none of ``todo`` is held (the mark is
+    before the first of them, or absent) and every bounded label in them is
+    known already; a document that does not exist yet is created with them.
+    """
+    delta = Delta()
+    for c in todo:
+        delta.merge(c.delta)
+    labels: dict[str, int] = defaultdict(int)
+    for name in delta.inc:
+        prefix, _, _ = name.partition(".")
+        if prefix in bounded:
+            labels[prefix] += 1
+    if any(n > MAX_LABELS for n in labels.values()):
+        return None  # which of them fold into (other) depends on the labels the document has
+    mark = f"applied.p{todo[0].partition}"
+    first = min(c.offset for c in todo)
+    guard: dict[str, Any] = {"_id": doc_id, "$or": [{mark: {"$lt": first}}, {mark: {"$exists": False}}]}
+    guard.update({name: {"$exists": True} for name in delta.inc if name.partition(".")[0] in bounded})
+    update = _operators(mark, max(c.offset for c in todo), delta.inc, delta)
+    written = [path for op in update.values() for path in op]
+    born = {
+        k: v
+        for k, v in skeleton.items()
+        if not any(path == k or path.startswith(f"{k}.") or k.startswith(f"{path}.") for path in written)
+    }
+    if born:
+        update["$setOnInsert"] = born
+    return guard, update, delta
+
+
+def _exact(
+    doc: dict[str, Any], todo: list[Contribution], bounded: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any], Delta] | None:
+    """The update of a read document with what it lacks of ``todo``, guarded by the mark it has."""
+    mark = f"applied.p{todo[0].partition}"
+    applied = doc.get("applied", {}).get(f"p{todo[0].partition}")
+    missing = [c for c in todo if applied is None or c.offset > applied]
+    if not missing:
+        return None
+    delta = Delta()
+    for c in missing:
+        delta.merge(c.delta)
+    guard: dict[str, Any] = {"_id": doc["_id"], mark: applied if applied is not None else {"$exists": False}}
+    update = _operators(mark, max(c.offset for c in missing), _bound_labels(delta.inc, doc, bounded), delta)
+    return guard, update, delta
+
+
+async def _write(
+    coll: Collection, guard: dict[str, Any], update: dict[str, Any], *, upsert: bool, return_after: bool
+) -> tuple[bool, dict[str, Any] | None]:
+    """Run one guarded update: (matched or created, the document after it when asked)."""
+    if return_after:
+        after = await coll.find_one_and_update(
+            guard, update, upsert=upsert, return_document=ReturnDocument.AFTER
+        )
+        return after is not None, after
+    outcome = await coll.update_one(guard, update, upsert=upsert)
+    return outcome.matched_count == 1 or outcome.upserted_id is not None, None
+
+
+async def _apply_doc(
+    coll: Collection,
+    doc_id: str,
+    contributions: list[Contribution],
+    skeleton: dict[str, Any],
+    bounded: tuple[str, ...],
+    return_after: bool,
+) -> tuple[Delta, dict[str, Any] | None] | None:
+    """Apply one document's contributions, one partition's at a time; return what was applied now."""
+    by_partition: dict[int, list[Contribution]] = defaultdict(list)
+    for c in contributions:
+        by_partition[c.partition].append(c)
+    applied_now: Delta | None = None
+    after: dict[str, Any] | None = None
+    unread: list[int] = []
+    for partition in sorted(by_partition):
+        blind = _blind(doc_id, by_partition[partition], skeleton, bounded)
+        if blind is None:
+            unread.append(partition)
+            continue
+        guard, update, delta = blind
+        try:
+            _, after = await _write(coll, guard, update, upsert=True, return_after=return_after)
+        except DuplicateKeyError:  # the document holds some of them, or lacks a label: read it
+            unread.append(partition)
+            continue
+        applied_now = applied_now or Delta()
+        applied_now.merge(delta)
+    projection = {"applied": 1, **{p: 1 for p in bounded}}
+    attempts = 0
+    while unread:
+        attempts += 1
+        if attempts > MAX_ATTEMPTS + len(by_partition):
+            raise RuntimeError(f"counters of {doc_id!r} kept changing under {MAX_ATTEMPTS} attempts")
+        doc = await coll.find_one({"_id": doc_id}, projection)
+        if doc is None:
+            try:
+                await coll.insert_one({"_id": doc_id, **skeleton})
+            except DuplicateKeyError:
+                pass
+            continue
+        exact = _exact(doc, by_partition[unread[0]], bounded)
+        if exact is None:
+            unread.pop(0)
+            continue
+        guard, update, delta = exact
+        matched, written = await _write(coll, guard, update, upsert=False, return_after=return_after)
+        if matched:  # else another writer moved the mark: read again
+            after = written
+            applied_now = applied_now or Delta()
+            applied_now.merge(delta)
+            unread.pop(0)
+    return None if applied_now is None else (applied_now, after)
 
 
 async def apply(
@@ -111,65 +294,26 @@ async def apply(
     skeleton: dict[str, dict[str, Any]] | None = None,
     bounded: tuple[str, ...] = (),
     return_after: bool = False,
+    slots: asyncio.Semaphore | None = None,
 ) -> dict[str, tuple[Delta, dict[str, Any] | None]]:
     """Apply each contribution exactly once; return per document the delta applied now.
 
     ``skeleton`` gives the fields of a document that does not exist yet.
-    With ``return_after`` each document is updated on its own and the
-    document after the update is returned (for threshold crossings).
+    With ``return_after`` the document after its update is returned too
+    (for threshold crossings). ``slots`` bounds the statements in flight,
+    shared with the caller's other writes (``IN_FLIGHT`` by default).
     """
     by_doc: dict[str, list[Contribution]] = defaultdict(list)
     for c in contributions:
         by_doc[c.doc_id].append(c)
     result: dict[str, tuple[Delta, dict[str, Any] | None]] = {}
-    pending = set(by_doc)
-    for _ in range(MAX_ATTEMPTS):
-        if not pending:
-            return result
-        projection = {"applied": 1, **{p: 1 for p in bounded}}
-        docs = {d["_id"]: d async for d in coll.find({"_id": {"$in": sorted(pending)}}, projection)}
-        missing = [doc_id for doc_id in pending if doc_id not in docs]
-        if missing:
-            try:
-                await coll.insert_many(
-                    [{"_id": m, **(skeleton or {}).get(m, {})} for m in missing], ordered=False
-                )
-            except BulkWriteError as exc:
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
-            continue  # re-read: the marks of the documents are known only now
-        planned: list[tuple[str, Any, Any, Delta]] = []
-        for doc_id in sorted(pending):
-            doc = docs[doc_id]
-            for partition in {c.partition for c in by_doc[doc_id]}:
-                applied = doc.get("applied", {}).get(f"p{partition}", -1)
-                todo = [c for c in by_doc[doc_id] if c.partition == partition and c.offset > applied]
-                if not todo:
-                    continue
-                delta = Delta()
-                for c in todo:
-                    delta.merge(c.delta)
-                guard, update = _update(doc, partition, max(c.offset for c in todo), delta, bounded)
-                planned.append((doc_id, guard, update, delta))
-        if not planned:
-            return result
-        matched = 0
-        if return_after:
-            for doc_id, guard, update, delta in planned:
-                after = await coll.find_one_and_update(guard, update, return_document=ReturnDocument.AFTER)
-                if after is not None:
-                    matched += 1
-                    result.setdefault(doc_id, (Delta(), None))[0].merge(delta)
-                    result[doc_id] = (result[doc_id][0], after)
-        else:
-            ops = [UpdateOne(g, u) for _, g, u, _ in planned]
-            for i in range(0, len(ops), BULK_CHUNK):
-                outcome = await coll.bulk_write(ops[i : i + BULK_CHUNK], ordered=False)
-                matched += outcome.matched_count
-            if matched == len(planned):
-                for doc_id, _, _, delta in planned:
-                    result.setdefault(doc_id, (Delta(), None))[0].merge(delta)
-        if matched == len(planned):
-            return result
-        # some guard failed: re-read the marks and apply what is still missing
-    raise RuntimeError(f"counters of {sorted(pending)[:3]} kept changing under {MAX_ATTEMPTS} attempts")
+
+    async def one(doc_id: str) -> None:
+        applied = await _apply_doc(
+            coll, doc_id, by_doc[doc_id], (skeleton or {}).get(doc_id, {}), bounded, return_after
+        )
+        if applied is not None:
+            result[doc_id] = applied
+
+    await each(sorted(by_doc), one, slots or asyncio.Semaphore(IN_FLIGHT))
+    return result

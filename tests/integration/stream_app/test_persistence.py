@@ -122,3 +122,48 @@ async def test_retention_sweep_deletes_only_failures_older_than_the_retention(
     assert await sweep_failures(adb, T0, retention_days=30) == 1
     assert [d["_id"] async for d in adb.failures.find({})] == ["new"]
     await adb.client.close()
+
+
+def _routes(
+    doc_id: str, partition: int, offsets: range, route: str = "GET /a"
+) -> list[guarded_counts.Contribution]:
+    out = []
+    for offset in offsets:
+        delta = guarded_counts.Delta()
+        delta.count("total")
+        delta.count(f"routes.{route}")
+        out.append(guarded_counts.Contribution(doc_id, partition, offset, delta))
+    return out
+
+
+async def test_a_redelivery_longer_than_the_first_attempt_adds_only_the_messages_past_the_mark(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    coll = adb.ip_stats
+    applied = await guarded_counts.apply(coll, _routes("a", 0, range(0, 10)), skeleton={"a": {"total": 0}})
+    assert applied["a"][0].inc["total"] == 10
+    # the replay holds offsets 5-14: 5-9 are in the document already, 10-14 are not
+    applied = await guarded_counts.apply(coll, _routes("a", 0, range(5, 15)), bounded=("routes",))
+    assert applied["a"][0].inc["total"] == 5
+    assert await guarded_counts.apply(coll, _routes("a", 0, range(0, 15)), bounded=("routes",)) == {}
+    doc = await coll.find_one({"_id": "a"})
+    assert (doc["total"], doc["routes"], doc["applied"]) == (15, {"GET /a": 15}, {"p0": 14})
+    await adb.client.close()
+
+
+async def test_bounded_labels_new_to_a_document_fold_into_other_past_the_limit(
+    settings: Settings, db: Any
+) -> None:
+    adb = connect(settings)
+    coll = adb.ip_stats
+    limit = guarded_counts.MAX_LABELS
+    for i in range(limit + 2):  # one label per batch: each is new to the document
+        await guarded_counts.apply(coll, _routes("b", 0, range(i, i + 1), f"GET /{i}"), bounded=("routes",))
+    many = [c for i in range(limit + 3) for c in _routes("c", 1, range(i, i + 1), f"GET /{i}")]
+    await guarded_counts.apply(coll, many, bounded=("routes",))  # more labels than the limit in one batch
+    for doc_id, n in (("b", limit + 2), ("c", limit + 3)):
+        doc = await coll.find_one({"_id": doc_id})
+        assert doc["total"] == n and sum(doc["routes"].values()) == n
+        assert len(doc["routes"]) == limit + 1 and doc["routes"][guarded_counts.OTHER] == n - limit
+    await adb.client.close()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from failstream.infra import postgres
 from failstream.settings import Settings
-from failstream.stream_app.mongo.guarded_counts import BULK_CHUNK, PERSISTERS_PER_POOL
+from failstream.stream_app.mongo.guarded_counts import IN_FLIGHT, PERSISTERS_PER_POOL
 
 
-def test_the_default_pool_holds_every_persisters_chunk_at_once_with_room_for_readers() -> None:
-    # each matching statement of an update holds a connection until the command ends, +1 for the write
-    held = PERSISTERS_PER_POOL * (BULK_CHUNK + 1)
+def test_the_default_pool_holds_every_persisters_statements_in_flight_with_room_for_readers() -> None:
+    # each matching statement in flight holds a connection until it ends, +1 for a write to finish one
+    held = PERSISTERS_PER_POOL * (IN_FLIGHT + 1)
     assert held + 10 <= Settings().infra_ferretdb_pool_size
     assert Settings().infra_ferretdb_pool_size * 4 <= postgres.MAX_CONNECTIONS  # the shared server and tests'
 

@@ -1,9 +1,10 @@
-"""Bulk updates whose every statement matches a document, against FerretDB's connection pool.
+"""Updates in flight whose every statement matches a document, against FerretDB's connection pool.
 
-FerretDB 1.24 holds one backend connection per matching statement until the
-``update`` command ends: a command with more of them than the pool has
-connections waits forever, and the server answers nothing more. The
-persister's chunks must fit, several persisters at once.
+FerretDB 1.24 holds the backend connection of a matching statement's read
+until the statement ends and takes one more for its write: when every
+connection of the pool is held by a statement waiting for its write, the
+server waits forever and answers nothing more. The persister's statements in
+flight must fit, several persisters at once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from pymongo import AsyncMongoClient
 
 from failstream.settings import Settings
 from failstream.stream_app.mongo import guarded_counts
-from failstream.stream_app.mongo.guarded_counts import BULK_CHUNK, PERSISTERS_PER_POOL, Contribution, Delta
+from failstream.stream_app.mongo.guarded_counts import IN_FLIGHT, PERSISTERS_PER_POOL, Contribution, Delta
 from tests.integration.throwaway import ThrowawayFerretDB
 
-DOCS_PER_WRITER = 4 * BULK_CHUNK
+DOCS_PER_WRITER = 4 * IN_FLIGHT
 
 
 def _contributions(writer: int, offset: int) -> list[Contribution]:
@@ -56,11 +57,11 @@ async def _write_all(uri: str, database: str, writers: int, offset: int) -> None
         await client.close()
 
 
-async def test_persisters_writing_chunks_whose_every_update_matches_never_exhaust_the_pool(
+async def test_persisters_whose_every_update_in_flight_matches_never_exhaust_the_pool(
     own_ferretdb: ThrowawayFerretDB, settings: Settings
 ) -> None:
     uri = own_ferretdb.settings.mongo_uri.get_secret_value()
-    # the documents are inserted first, so every update of every chunk matches one
+    # the first pass creates the documents, so every update of the second matches one
     for offset in (0, 1):
         await asyncio.wait_for(_write_all(uri, settings.mongo_db, PERSISTERS_PER_POOL, offset=offset), 60)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
@@ -72,13 +73,15 @@ async def test_persisters_writing_chunks_whose_every_update_matches_never_exhaus
     assert {d["total"] for d in docs} == {2}
 
 
-@pytest.mark.parametrize("own_ferretdb", [BULK_CHUNK - 4], indirect=True)
-async def test_a_chunk_of_more_matching_updates_than_the_pool_has_connections_hangs_the_server(
+@pytest.mark.parametrize("own_ferretdb", [2], indirect=True)
+async def test_more_matching_updates_in_flight_than_the_pool_has_connections_hang_the_server(
     own_ferretdb: ThrowawayFerretDB, settings: Settings
 ) -> None:
-    """The hazard the chunk size avoids, shown on a pool smaller than one chunk."""
+    """The hazard ``IN_FLIGHT`` avoids, shown on a pool smaller than it."""
     if settings.infra_ferretdb_backend != "postgresql":
         pytest.skip("the pool size is a setting of the PostgreSQL backend only")
     uri = own_ferretdb.settings.mongo_uri.get_secret_value()
+    # creating the documents holds nothing (a statement that matches none releases its read)
+    await asyncio.wait_for(_write_all(uri, settings.mongo_db, 1, offset=0), 60)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(_write_all(uri, settings.mongo_db, 1, offset=0), 15)
+        await asyncio.wait_for(_write_all(uri, settings.mongo_db, 1, offset=1), 15)

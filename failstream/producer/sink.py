@@ -460,7 +460,8 @@ class KafkaSink:
         Only failures are reported, so the segment is done when librdkafka holds
         nothing any more: while the spool is not empty, new events are diverted
         to it, so what librdkafka holds is this segment and perhaps a few events
-        sent just before the switch.
+        sent just before the switch. A close that comes first ends the wait at
+        its deadline, so the sink still writes what it holds in memory to disk.
         """
         producer = self._producer
         assert producer is not None
@@ -492,15 +493,15 @@ class KafkaSink:
                     producer.poll(0.1)
             with self._count_lock:
                 self._produced += 1
-        deadline = self._deadline if self._closing else float("inf")
-        while len(producer) > 0 and time.monotonic() < deadline:
+        # a close that begins while this waits still ends at its own deadline
+        while len(producer) > 0 and not (self._closing and time.monotonic() >= self._deadline):
             producer.poll(0.1)
         if len(producer) == 0:
             again = [record for record, bad in zip(records, failed, strict=True) if bad]
         else:
             # shutting down with part of the segment in flight: which part Kafka took
-            # is unknown, so all of it stays on disk (a duplicate, which consumers
-            # drop by event_id, rather than a loss)
+            # is unknown (only failures are reported), so all of it stays on disk: a
+            # duplicate rather than a loss
             again = records
         if len(again) < len(records):
             with self._spool_lock:

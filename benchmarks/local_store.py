@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.local_store [--failures 1000000] [--ips 100000]
         [--backends sqlite,postgresql] [--clients 20] [--rate 5] [--seconds 20]
-        [--persist-events 20000] [--persist-ips 100] [--explain]
+        [--persist-events 20000] [--persist-ips 100] [--before REV] [--profile] [--explain]
 
 For each backend, in one run: a FerretDB of its own (free port; data in
 ``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old)
@@ -16,7 +16,12 @@ fresh failures (the store's own rate), and the persister's write path
 (``persist_failures``: the raw insert, the replay-guarded per-IP and
 per-minute counters) on as many fresh failures over ``--persist-ips`` of the
 stored IPs (a wave of attackers), in batches of 16,000; their ratio is the
-persister's share of the store's insert rate.
+persister's share of the store's insert rate. ``--before REV`` runs, in each
+round, the persister's write path as it was at git revision ``REV`` too
+(its two modules loaded from git beside today's), on its own fresh failures
+over the same IPs: before and after side by side in one run. ``--profile``
+prints, after each persister round, every command it sent with the sum of
+the server's durations (pymongo's command monitoring).
 
 Then the API (uvicorn in its own process, one worker, access log off) is
 started on the store and ``--clients`` clients, each on its own keep-alive
@@ -27,25 +32,31 @@ endpoints alternated in rounds: ``/api/v1/ips/{ip}`` and
 writing the request to reading the last body byte.
 
 ``--explain`` prints FerretDB's pushdown verdict and the backend's plan for
-every query the API issues (the table of docs/mongodb.md) and exits.
+every query the API issues and the filter of every statement the persister
+issues (the tables of docs/mongodb.md) and exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import random
 import statistics
 import subprocess
 import sys
 import time
+import types
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
+from pymongo.errors import OperationFailure
 
 from benchmarks.api_summary import Conn, pct
 from failstream.alerting.store import ensure_indexes as alerting_indexes
@@ -56,7 +67,7 @@ from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import ensure_indexes
-from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of, persist_failures
+from failstream.stream_app.mongo.failures import MinuteTotal, Read, minute_doc_id, minute_of, persist_failures
 from tests.integration.services import free_port
 
 DB = "failstream_bench_store"
@@ -220,6 +231,23 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
     return rate
 
 
+async def _writable(store: Store, timeout_s: float = 600.0) -> None:
+    """Wait until the store takes a write (a cut-off round's statements may still hold it)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                await client[DB].bench_meta.replace_one({"_id": "probe"}, {"at": now_ms()}, upsert=True)
+                return
+            except OperationFailure:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+
+
 async def _insert_rate(store: Store, n: int, round_: int) -> float:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
     now = now_ms()
@@ -232,11 +260,75 @@ async def _insert_rate(store: Store, n: int, round_: int) -> float:
     return n / elapsed
 
 
+Persist = Callable[[Any, list[Read]], Awaitable[list[MinuteTotal]]]
+PERSISTER_MODULES = ("guarded_counts", "failures")  # failstream/stream_app/mongo/, in import order
+
+
+def persist_at(rev: str) -> Persist:
+    """``persist_failures`` as it was at git revision ``rev``, loaded beside today's.
+
+    Its modules are executed from ``git show`` under their own names while
+    they are imported, so the old ``failures`` binds the old
+    ``guarded_counts``; today's modules are put back afterwards.
+    """
+    package = importlib.import_module("failstream.stream_app.mongo")
+    root = Path(__file__).resolve().parent.parent
+    saved = {name: sys.modules[f"{package.__name__}.{name}"] for name in PERSISTER_MODULES}
+    try:
+        for name in PERSISTER_MODULES:
+            path = f"failstream/stream_app/mongo/{name}.py"
+            source = subprocess.run(
+                ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True, check=True
+            ).stdout
+            module = types.ModuleType(f"{package.__name__}.{name}")
+            module.__file__ = f"{rev}:{path}"
+            sys.modules[module.__name__] = module
+            setattr(package, name, module)
+            exec(compile(source, module.__file__, "exec"), module.__dict__)
+        persist: Persist = module.persist_failures
+        return persist
+    finally:
+        for name, current in saved.items():
+            sys.modules[current.__name__] = current
+            setattr(package, name, current)
+
+
+class CommandTimes(monitoring.CommandListener):  # type: ignore[misc]
+    """Commands a client sent and the time the server took for them, per command and collection."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.totals: dict[str, list[float]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.names[event.request_id] = f"{event.command_name} {target if isinstance(target, str) else ''}"
+
+    def _ended(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> None:
+        total = self.totals.setdefault(self.names.pop(event.request_id, event.command_name), [0, 0.0])
+        total[0] += 1
+        total[1] += event.duration_micros / 1000
+
+    succeeded = _ended
+    failed = _ended
+
+    def lines(self) -> str:
+        ranked = sorted(self.totals.items(), key=lambda kv: -kv[1][1])
+        return "; ".join(f"{name.strip()} x{n:.0f} {ms:,.0f} ms" for name, (n, ms) in ranked)
+
+
+#: Set by ``--profile``: the persister's commands are timed and printed after each of its rounds.
+PROFILE = False
+
+
 async def _persist_rate(
-    store: Store, n: int, ips: int, stored_ips: int, round_: int, equality_reads: bool = False
+    store: Store, n: int, ips: int, stored_ips: int, round_: int, persist: Persist = persist_failures
 ) -> float:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
-    db: Any = _ByEquality(client[DB]) if equality_reads else client[DB]
+    times = CommandTimes()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        store.uri, event_listeners=[times] if PROFILE else []
+    )
+    db = client[DB]
     rng = random.Random(round_)
     attackers = [ip_of(rng.randrange(stored_ips)) for _ in range(ips)]
     now = now_ms()
@@ -257,41 +349,28 @@ async def _persist_rate(
         # a partition of its own per round, offsets past every mark an earlier run wrote
         reads.append(Read(event, partition=1 + round_, offset=now * 1000 + i))
     began = time.perf_counter()
-    for start in range(0, n, BATCH):
-        await persist_failures(db, reads[start : start + BATCH])
-    elapsed = time.perf_counter() - began
-    await client.close()
-    return n / elapsed
+    try:
+        for start in range(0, n, BATCH):
+            await persist(db, reads[start : start + BATCH])
+    finally:  # also when cut off: FerretDB cancels a closed connection's statements
+        await client.close()
+        if PROFILE:
+            print(f"    commands (sum of their durations, concurrent ones overlap): {times.lines()}")
+    return n / (time.perf_counter() - began)
 
 
-class _ByEquality:
-    """Benchmark shim, not product code: ``find({_id: {$in: ids}})`` as one ``find_one`` per id.
+@dataclass
+class Share:
+    """Median rates of one backend's rounds: ``insert_many``, and the persister per variant."""
 
-    Measures what the persister would gain if ``guarded_counts`` read its
-    documents by ``_id`` equality (pushed down, an index scan) instead of
-    ``$in`` (a scan of the whole collection on FerretDB).
-    """
+    inserted: float
+    persisted: dict[str, float]
+    capped: set[str]
 
-    def __init__(self, target: Any) -> None:
-        self._target = target
-
-    def __getattr__(self, name: str) -> Any:
-        return _ByEquality(getattr(self._target, name)) if name in COUNTERS else getattr(self._target, name)
-
-    def find(self, query: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> Any:
-        by_id = (query or {}).get("_id")
-        if not (isinstance(by_id, dict) and set(by_id) == {"$in"} and len(query or {}) == 1):
-            return self._target.find(query, *args, **kwargs)
-        return self._each(by_id["$in"], *args)
-
-    async def _each(self, ids: list[Any], projection: Any = None) -> Any:
-        found = await asyncio.gather(*(self._target.find_one({"_id": i}, projection) for i in ids))
-        for doc in found:
-            if doc is not None:
-                yield doc
-
-
-COUNTERS = ("ip_stats", "minute_counts")
+    def cell(self, variant: str) -> str:
+        below = "< " if variant in self.capped else ""
+        rate = self.persisted[variant]
+        return f"{below}{rate:,.0f} | {below}{rate / self.inserted:.2f}"
 
 
 def persister_share(
@@ -300,30 +379,45 @@ def persister_share(
     ips: int,
     stored_ips: int,
     timeout_s: float,
+    variants: dict[str, Persist],
     rounds: int = 2,
-    equality_reads: bool = False,
-) -> tuple[float, float, bool]:
-    """Medians of insert_many's and the persister's rates; True when a persister round ran out of time.
+) -> Share:
+    """Medians of insert_many's and each persister variant's rates, alternated in every round.
 
-    A round past ``timeout_s`` counts as ``n / timeout_s``, an upper bound of its rate.
+    A round past ``timeout_s`` counts as ``n / timeout_s``, an upper bound of
+    its rate, and that variant runs no further round; when every variant is
+    cut off, the rounds end. A cut-off round closes its connections, which
+    makes FerretDB cancel what it still runs of them (on PostgreSQL; SQLite
+    went on for minutes, its next ``insert_many`` at a tenth of its rate),
+    and ``insert_many`` waits until the store takes a write.
     """
-    inserted, persisted, capped = [], [], False
+    inserted: list[float] = []
+    persisted: dict[str, list[float]] = {name: [] for name in variants}
+    capped: set[str] = set()
     for r in range(rounds):
+        asyncio.run(_writable(store))
         inserted.append(asyncio.run(_insert_rate(store, n, r)))
-        try:
-            persisted.append(
-                asyncio.run(
-                    asyncio.wait_for(_persist_rate(store, n, ips, stored_ips, r, equality_reads), timeout_s)
+        line = f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s"
+        for name, persist in variants.items():
+            if name in capped:
+                continue
+            try:
+                rate = asyncio.run(
+                    asyncio.wait_for(_persist_rate(store, n, ips, stored_ips, r, persist), timeout_s)
                 )
-            )
-        except TimeoutError:
-            persisted.append(n / timeout_s)
-            capped = True
-        print(f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s, ", end="")
-        print(f"persister {'< ' if capped else ''}{persisted[-1]:,.0f}/s")
-        if capped:
+            except TimeoutError:
+                rate = n / timeout_s
+                capped.add(name)
+            persisted[name].append(rate)
+            line += f", persister ({name}) {'< ' if name in capped else ''}{rate:,.0f}/s"
+        print(line, flush=True)
+        if len(capped) == len(variants):
             break
-    return statistics.median(inserted), statistics.median(persisted), capped
+    return Share(
+        statistics.median(inserted),
+        {name: statistics.median(rates) for name, rates in persisted.items()},
+        capped,
+    )
 
 
 @dataclass
@@ -510,6 +604,36 @@ def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def persister_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The filters of every statement the persister issues per batch (explained as finds)."""
+    now = now_ms()
+    minute = minute_of(now)
+    guard = {"$or": [{"applied.p1": {"$lt": now}}, {"applied.p1": {"$exists": False}}]}
+    return [
+        ("persister: a redelivered failure's stored place", "failures", {"filter": {"_id": "x"}, "limit": 1}),
+        (
+            "persister: an IP's counters, guarded upsert",
+            "ip_stats",
+            {"filter": {"_id": ip, **guard, "routes.POST /api/submit": {"$exists": True}}, "limit": 1},
+        ),
+        (
+            "persister: a minute's counters, guarded upsert",
+            "minute_counts",
+            {"filter": {"_id": minute_doc_id(minute, "failures", 1), **guard}, "limit": 1},
+        ),
+        (
+            "persister: a document's marks, when the guard failed",
+            "ip_stats",
+            {"filter": {"_id": ip}, "limit": 1},
+        ),
+        (
+            "persister: a minute's total over partitions",
+            "minute_counts",
+            {"filter": {"minute": minute, "source": "failures"}},
+        ),
+    ]
+
+
 def _plan(explain: dict[str, Any]) -> str:
     """The scans of a plan: PostgreSQL's nodes (index name), SQLite's ``detail`` lines."""
     plan = explain.get("queryPlanner", {})
@@ -556,7 +680,7 @@ def explain_all(store: Store) -> None:
     db = client[DB]
     ip = ip_of(12_345)
     print(f"\n{store.backend}: query | collection | filter pushed | sort pushed | limit pushed | plan")
-    for name, collection, spec in api_queries(ip):
+    for name, collection, spec in [*api_queries(ip), *persister_queries(ip)]:
         explain = db.command("explain", {"find": collection, **spec}, verbosity="queryPlanner")
         print(
             f"| {name} | {collection} | {explain.get('filterPushdown')} | {explain.get('sortPushdown')} | "
@@ -579,17 +703,25 @@ def main() -> None:
         "--persist-timeout", type=float, default=300.0, help="seconds for one persister round"
     )
     parser.add_argument(
-        "--equality-reads",
-        action="store_true",
-        help="the persister reads its counters by _id equality (a benchmark shim, see _ByEquality)",
+        "--before", default="", help="git revision whose persister also runs in each round, for comparison"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print the persister's commands and their durations per round"
     )
     parser.add_argument("--explain", action="store_true")
     parser.add_argument(
-        "--endpoints", default="", help="comma-separated subset of ips/{ip},failures?ip=,stats/summary"
+        "--endpoints",
+        default="",
+        help="comma-separated subset of ips/{ip},failures?ip=,stats/summary; none: no API phase",
     )
     args = parser.parse_args()
 
-    rows: list[tuple[str, float, float, float, bool, dict[str, Sample]]] = []
+    global PROFILE
+    PROFILE = args.profile
+    variants: dict[str, Persist] = {"now": persist_failures}
+    if args.before:
+        variants = {args.before: persist_at(args.before), **variants}
+    rows: list[tuple[str, float, Share | None, dict[str, Sample]]] = []
     for backend in args.backends.split(","):
         store = Store.start(backend)
         try:
@@ -597,21 +729,20 @@ def main() -> None:
             if args.explain:
                 explain_all(store)
                 continue
-            inserted, persisted, capped = (
+            share = (
                 persister_share(
-                    store,
-                    args.persist_events,
-                    args.persist_ips,
-                    args.ips,
-                    args.persist_timeout,
-                    equality_reads=args.equality_reads,
+                    store, args.persist_events, args.persist_ips, args.ips, args.persist_timeout, variants
                 )
                 if args.persist_events
-                else (1.0, 0.0, False)
+                else None
             )
             only = set(args.endpoints.split(",")) if args.endpoints else None
-            lat = api_latencies(store, args.ips, args.clients, args.seconds, args.rate, only)
-            rows.append((backend, seed_rate, inserted, persisted, capped, lat))
+            lat = (
+                {}
+                if args.endpoints == "none"
+                else api_latencies(store, args.ips, args.clients, args.seconds, args.rate, only)
+            )
+            rows.append((backend, seed_rate, share, lat))
             print(f"  {backend}: " + "; ".join(f"{name} {sample.cell()}" for name, sample in lat.items()))
         finally:
             store.process.stop(timeout_s=60)
@@ -621,18 +752,18 @@ def main() -> None:
         f"\n{args.failures:,} failures over {args.ips:,} IPs; {args.clients} clients at {args.rate}/s each; "
         f"persister on {args.persist_events:,} failures over {args.persist_ips} IPs"
     )
+    persister_columns = "".join(f"persister ({name}) failures/s | share ({name}) | " for name in variants)
     print(
-        "| backend | seed insert_many docs/s | insert_many docs/s | persister failures/s | share | "
+        f"| backend | seed insert_many docs/s | insert_many docs/s | {persister_columns}"
         "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) |"
     )
-    for backend, seed_rate, inserted, persisted, capped, lat in rows:
+    for backend, seed_rate, share, lat in rows:
         cells = [
             lat[name].cell() if name in lat else "-" for name in ("ips/{ip}", "failures?ip=", "stats/summary")
         ]
-        below = "< " if capped else ""
-        share = f"{below}{persisted:,.0f} | {below}{persisted / inserted:.2f}"
-        rates = f"{seed_rate:,.0f} | {inserted:,.0f} | {share}"
-        print(f"| {backend} | {rates} | " + " | ".join(cells) + " |")
+        inserted = f"{share.inserted:,.0f}" if share else "-"
+        persisted = [share.cell(name) if share else "- | -" for name in variants]
+        print(f"| {backend} | {seed_rate:,.0f} | {inserted} | " + " | ".join([*persisted, *cells]) + " |")
 
 
 if __name__ == "__main__":

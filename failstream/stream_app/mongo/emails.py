@@ -11,6 +11,7 @@ Ids are kept as long as the minute counts they guard.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo.errors import BulkWriteError
@@ -48,12 +49,13 @@ async def first_copies(db: Db, reads: list[EmailRead]) -> list[EmailRead]:
             duplicates.add(error["index"])
     if not duplicates:
         return reads
-    stored = {
-        d["_id"]: (d.get("partition"), d.get("offset"))
-        async for d in db.email_event_ids.find(
-            {"_id": {"$in": [docs[i]["_id"] for i in duplicates]}}, {"partition": 1, "offset": 1}
-        )
-    }
+    found = await guarded_counts.by_ids(  # by equality: FerretDB pushes no $in down, it would read them all
+        db.email_event_ids,
+        [docs[i]["_id"] for i in duplicates],
+        {"partition": 1, "offset": 1},
+        asyncio.Semaphore(guarded_counts.IN_FLIGHT),
+    )
+    stored = {doc_id: (d.get("partition"), d.get("offset")) for doc_id, d in found.items()}
     return [
         (e, p, o)
         for i, (e, p, o) in enumerate(reads)

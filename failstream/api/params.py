@@ -82,6 +82,32 @@ def parse_subject(value: str) -> str:
     return value
 
 
+def canonical_subject(value: str) -> str:
+    """An address or network prefix spelt as alerts spell it (Python's canonical text); else ``value``.
+
+    A silence is matched to alerts by equal subject, and the pipeline writes
+    addresses and prefixes canonically: ``2001:DB8:1:2:0::/64`` typed by
+    on-call must still mute ``2001:db8:1:2::/64``. A prefix with host bits
+    names no alert subject, so it is refused. Other subjects (an email
+    domain) are kept as given.
+    """
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return value
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"subject {value[:100]!r} has host bits set: a prefix alert's subject is {network}"
+        ) from None
+    return str(network)
+
+
 def is_prefix(subject: str) -> bool:
     return "/" in subject
 

@@ -18,7 +18,14 @@ from failstream.api import documents
 from failstream.api.auth import api_key_header, key_id, require_admin
 from failstream.api.models import ErrorOut, Silence, SilenceIn, SilencePage
 from failstream.api.pagination import fetch_page
-from failstream.api.params import CursorQuery, LimitParam, position_of, raise_body_error, settings_of
+from failstream.api.params import (
+    CursorQuery,
+    LimitParam,
+    canonical_subject,
+    position_of,
+    raise_body_error,
+    settings_of,
+)
 from failstream.api.routes.common import ADMIN_ERRORS, db_of
 from failstream.events import now_ms
 
@@ -48,6 +55,12 @@ async def create_silence(
         raise_body_error(
             "subject", "subject or rule is required (a silence naming neither would mute nothing)"
         )
+    subject = None
+    if body.subject:
+        try:
+            subject = canonical_subject(body.subject)
+        except ValueError as exc:
+            raise_body_error("subject", str(exc))
     if (body.until is None) == (body.duration_s is None):
         raise_body_error("until", "give exactly one of until (ms) or duration_s")
     now = now_ms()
@@ -70,7 +83,7 @@ async def create_silence(
         )
     doc: dict[str, Any] = {
         "_id": uuid.uuid4().hex,
-        "subject": body.subject,
+        "subject": subject,
         "rule": body.rule,
         "reason": body.reason,
         "created_by": body.created_by,

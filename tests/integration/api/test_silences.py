@@ -139,3 +139,28 @@ def test_silence_records_which_key_created_it_and_when_never_the_key(api_setting
     assert sorted(d["created_by_key"] for d in stored) == sorted(expected)
     assert all(before <= d["created_at"] <= now_ms() for d in stored)
     assert "admin-key" not in repr(stored)
+
+
+def test_a_silence_of_an_address_or_prefix_is_stored_as_alerts_spell_it_and_mutes_them(
+    api_settings: Settings, api_url: str, db: Any
+) -> None:
+    admin = admin_headers(api_settings)
+    for typed, spelt in (("2001:DB8:1:2:0::/64", "2001:db8:1:2::/64"), ("2001:0DB8::0001", "2001:db8::1")):
+        created = httpx.post(
+            f"{api_url}/api/v1/silences", json={"subject": typed, "duration_s": 600}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["subject"] == spelt
+        stored = db.silences.find_one({"_id": created.json()["id"]})
+        assert mutes(stored, _alert(spelt, "prefix-failures" if "/" in spelt else "ip-failures"), now_ms())
+
+    domain = httpx.post(
+        f"{api_url}/api/v1/silences", json={"subject": "Example.COM", "duration_s": 600}, headers=admin
+    )
+    assert domain.status_code == 201 and domain.json()["subject"] == "Example.COM"  # not an address: as given
+
+    host_bits = httpx.post(
+        f"{api_url}/api/v1/silences", json={"subject": "2001:db8:1:2::5/64", "duration_s": 600}, headers=admin
+    )
+    assert host_bits.status_code == 422
+    assert "host bits" in host_bits.text and "2001:db8:1:2::/64" in host_bits.text

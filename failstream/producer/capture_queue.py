@@ -7,10 +7,17 @@ to librdkafka happen on the ``failstream-capture`` thread, in batches.
 
 The thread wakes as seldom as it can, because every wake of a second thread
 costs a busy host GIL hand-overs (measured for the relay this replaces:
-~2.5 us of CPU per request at ten wakes a second). Idle, it sleeps until the
-first entry comes; then it lets a batch gather for :data:`TICK_S`, or less
-if :data:`BATCH` entries are waiting, and delivers all of them at once. A
-quiet host's lone failure thus waits at most ``TICK_S`` here.
+~2.5 us of CPU per request at ten wakes a second), and each wake brings a
+burst of produce calls and, after librdkafka's linger, a produce request of
+its own. Idle, it sleeps until the first entry comes; then it lets a batch
+gather for :data:`TICK_S`, or less if :data:`BATCH` entries are waiting, and
+delivers all of them at once. While failures keep coming (each gather
+brought more than one, not counting the start-up's warm-up entry) the
+next batches gather for :data:`BUSY_TICK_S` instead, without being woken
+by their first entry, so a host that fails all the time pays a few wakes
+a second; a gather that brings one failure or none puts the thread back
+to sleep until the next entry. A quiet host's lone failure thus waits at
+most ``TICK_S`` here, one in a stream of them at most ``BUSY_TICK_S``.
 
 Bounded: past :data:`MAX_ENTRIES` waiting entries the oldest is dropped and
 counted (:attr:`CaptureQueue.dropped`, published as
@@ -37,8 +44,10 @@ from typing import Any
 
 log = logging.getLogger("failstream.producer")
 
-#: how long a batch may gather once the first entry of it came: "a few tens of ms"
+#: how long a batch may gather once the first entry of it came after a quiet spell: "a few tens of ms"
 TICK_S = 0.05
+#: how long the next batch gathers while failures keep coming: fewer, bigger batches
+BUSY_TICK_S = 0.25
 #: a batch this big wakes the thread at once, without waiting out the tick
 BATCH = 256
 #: entries waiting at most (~1-2 KiB each): past it the oldest is dropped and counted
@@ -51,8 +60,16 @@ Deliver = Callable[[Entry], None]
 class CaptureQueue:
     """Bounded queue plus one daemon thread; thread-safe; one per process (see :func:`capture_queue`)."""
 
-    def __init__(self, *, tick_s: float = TICK_S, batch: int = BATCH, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        *,
+        tick_s: float = TICK_S,
+        busy_tick_s: float = BUSY_TICK_S,
+        batch: int = BATCH,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
         self.tick_s = tick_s
+        self.busy_tick_s = busy_tick_s
         self.batch = batch
         self.max_entries = max_entries
         self._reset()
@@ -100,17 +117,23 @@ class CaptureQueue:
     # --- the thread ---------------------------------------------------------
 
     def _run(self) -> None:
+        flowing = False  # the last gather brought several entries: failures keep coming
         while True:
             with self._work:
-                self._idle = True  # before looking: an entry appended after the look will notify
-                while not self._entries and not self._closing:
-                    self._work.wait()
-                self._idle = False
+                if not flowing:
+                    self._idle = True  # before looking: an entry appended after the look will notify
+                    while not self._entries and not self._closing:
+                        self._work.wait()
+                    self._idle = False
                 if len(self._entries) < self.batch and not (self._hurry or self._closing):
-                    self._work.wait(self.tick_s)  # let a batch gather; a full one ends this early
+                    # let a batch gather; a full one, a flush or a close ends this early
+                    self._work.wait(self.busy_tick_s if flowing else self.tick_s)
                 batch = _drain(self._entries)
                 self._busy = True
                 closing = self._closing
+            # a lone failure (a quiet host's, or the first one beside the warm-up, which may take the
+            # client's start-up) is no stream: the next one goes out soon
+            flowing = sum(entry[0] is not warm_up for entry in batch) > 1
             try:
                 self._deliver(batch)
             finally:

@@ -15,6 +15,10 @@ host's CPU time is read from ``/proc`` per round: per request, and the
 extra per failed request (with minus without, over the failed requests).
 
     .venv/bin/python -m benchmarks.producer_http [--rounds 20] [--seconds 3] [--app orders|items|both]
+
+``--baseline DIR`` adds a "with (baseline)" server per app that runs the
+middleware of another checkout (``git worktree add DIR <commit>``), so two
+code versions are measured side by side in the same rounds.
 """
 
 from __future__ import annotations
@@ -45,11 +49,13 @@ SERVER_CPU = "0"
 LOAD_CPU = "1"
 
 
-def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
+def _serve(*flags: str, tree: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """A bench app server on the server core; from ``tree`` (its failstream and benchmarks) if given."""
     port = _free_port()
     argv = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "benchmarks.producer_bench_app"]
     argv += ["--port", str(port), *flags]
-    proc = subprocess.Popen(argv, start_new_session=True)
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    proc = subprocess.Popen(argv, start_new_session=True, env=env, cwd=tree)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -69,6 +75,18 @@ def _stat(pid: int) -> tuple[int, float]:
 
 def _cpu_s(pid: int) -> float:
     return _stat(pid)[1]
+
+
+def _other_threads_s(pid: int) -> float:
+    """CPU time of a process's threads other than its main one (capture, librdkafka, thread pools), in s.
+
+    The process's total minus its main thread's: threads that ended (an idle pool
+    thread) stay in the total, where a sum over the live threads would lose them.
+    """
+    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    main = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _cpu_s(pid) - main
 
 
 _ORDERS_LUA = """
@@ -138,6 +156,11 @@ def main() -> None:
         action="store_true",
         help="also run the middleware with a discarding sink, and a middleware that records nothing",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit (git worktree) whose middleware also runs, as 'with (baseline)'",
+    )
     args = parser.parse_args()
     from benchmarks.producer_bench_app import bench_settings
     from failstream.kafka_config import ensure_topics
@@ -150,6 +173,8 @@ def main() -> None:
     for app in apps:
         variants[(app, "without")] = _serve("--app", app)
         variants[(app, "with")] = _serve("--app", app, "--capture")
+        if args.baseline is not None:
+            variants[(app, "with (baseline)")] = _serve("--app", app, "--capture", tree=args.baseline)
         if args.discard:
             variants[(app, "discarding sink")] = _serve("--app", app, "--discard")
             variants[(app, "pass-through")] = _serve("--app", app, "--passthrough")
@@ -159,17 +184,19 @@ def main() -> None:
         # other processes (the broker, neighbours) took during the round
         cpu_us: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
         cpu_s: dict[tuple[str, str], list[tuple[float, int, int]]] = {key: [] for key in variants}
+        others_us: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
         for key, (_, port) in variants.items():
             _wrk(wrk, port, 2, args.connections, key[0], args.fail_share)  # warm-up
         keys = list(variants)
         for i in range(args.rounds):
             for key in keys if i % 2 == 0 else reversed(keys):
                 proc, port = variants[key]
-                cpu0 = _cpu_s(proc.pid)
+                cpu0, others0 = _cpu_s(proc.pid), _other_threads_s(proc.pid)
                 rate, served, failed = _wrk(
                     wrk, port, args.seconds, args.connections, key[0], args.fail_share
                 )
                 used = _cpu_s(proc.pid) - cpu0
+                others_us[key].append((_other_threads_s(proc.pid) - others0) / served * 1e6)
                 rates[key].append(rate)
                 cpu_us[key].append(used / served * 1e6)
                 cpu_s[key].append((used, served, failed))
@@ -177,6 +204,7 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; topic {TOPIC}; "
             f"servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
             f"wrk -t1 -c{args.connections} -d{args.seconds}s x {args.rounds} rounds, "
+            f"{'' if args.baseline is None else f'baseline {args.baseline}, '}"
             f"alternated; orders fail share {args.fail_share}; "
             f"load average {load_before} before, {_loadavg()} after"
         )
@@ -189,7 +217,8 @@ def main() -> None:
                 values = rates[key]
                 line = (
                     f"{app:6s} {key[1]:16s} req/s median {statistics.median(values):7.0f}  "
-                    f"host CPU us/request median {statistics.median(cpu_us[key]):6.1f}"
+                    f"host CPU us/request median {statistics.median(cpu_us[key]):6.1f} "
+                    f"(other threads {statistics.median(others_us[key]):4.1f})"
                 )
                 if key[1] != "without":
                     paired = [v / wo for v, wo in zip(values, base, strict=True)]

@@ -83,8 +83,16 @@ class Dependency:
                     "%s is down (%s); holding work and retrying with backoff", self.name, self.last_error
                 )
 
-    def back(self) -> None:
+    def back(self, *, attempt_started: float | None = None) -> None:
+        """The dependency answered; ``attempt_started`` (monotonic) is when that attempt began.
+
+        An attempt already under way when the outage was seen can still
+        succeed (its reply was on the wire): that says nothing about now, so
+        it does not end the outage, and one outage stays one pair of lines.
+        """
         if not self.up:
+            if attempt_started is not None and attempt_started < self._down_since:
+                return
             self.up = True
             self._gauge.set(1)
             if not self._quiet:
@@ -124,6 +132,7 @@ async def until_done(
     """
     delays = backoff or Backoff()
     while True:
+        started = time.monotonic()
         try:
             result = await operation()
         except retry_on as exc:
@@ -132,5 +141,5 @@ async def until_done(
             dependency.down(exc)
             await sleep(delays.next())
             continue
-        dependency.back()
+        dependency.back(attempt_started=started)
         return result

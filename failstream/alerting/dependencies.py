@@ -10,6 +10,7 @@ held work must resume within seconds of the dependency's return.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -76,10 +77,11 @@ async def watch(
     """
     counted: tuple[type[BaseException], ...] = (*outage, TimeoutError)
     while not stopped():
+        started = time.monotonic()
         try:
             await asyncio.wait_for(probe(), timeout_s)
         except counted as exc:
             dependency.down(exc)
         else:
-            dependency.back()
+            dependency.back(attempt_started=started)
         await asyncio.sleep(every_s)

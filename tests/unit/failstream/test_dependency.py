@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -81,3 +82,37 @@ async def test_until_done_lets_bugs_and_non_retryable_errors_through() -> None:
     with pytest.raises(ConnectionRefusedError):
         await until_done(refused, dep, (ConnectionError,), retryable=lambda e: False)
     assert dep.up
+
+
+async def test_a_reply_to_an_attempt_begun_before_the_outage_does_not_end_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dep = Dependency("testdb-d", gauge=_gauge())
+    reply = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow_but_answered() -> str:  # on the wire when the server went away
+        await reply.wait()
+        return "answered"
+
+    async def refused() -> str:
+        calls.append("refused")
+        if len(calls) == 1:
+            raise ConnectionError("connection closed")
+        return "written"
+
+    async def no_sleep(_: float) -> None:
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.INFO, logger="failstream.dependency"):
+        in_flight = asyncio.ensure_future(until_done(slow_but_answered, dep, (ConnectionError,)))
+        await asyncio.sleep(0)
+        dep.down(ConnectionError("connection closed"))  # another attempt saw the outage
+        reply.set()
+        assert await in_flight == "answered"
+        assert not dep.up and _up("testdb-d") == 0  # an old reply is no sign the server is back
+        assert await until_done(refused, dep, (ConnectionError,), sleep=no_sleep) == "written"
+    assert dep.up and _up("testdb-d") == 1
+    lines = [r.getMessage() for r in caplog.records if "testdb-d" in r.getMessage()]
+    said = [line.split(" (")[0].split(" after")[0] for line in lines]
+    assert said == ["testdb-d is down", "testdb-d is back"]

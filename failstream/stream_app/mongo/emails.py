@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pymongo.errors import BulkWriteError
-
 from failstream.events import EmailEvent
 from failstream.stream_app.mongo import guarded_counts
 from failstream.stream_app.mongo.client import Db
-from failstream.stream_app.mongo.failures import minute_doc_id, minute_of, minute_skeletons
+from failstream.stream_app.mongo.failures import first_placed, minute_doc_id, minute_of, minute_skeletons
 from failstream.stream_app.mongo.guarded_counts import Contribution, Delta, field_name
 
 SOURCE = "emails"
@@ -39,28 +37,8 @@ async def first_copies(db: Db, reads: list[EmailRead]) -> list[EmailRead]:
     docs: list[dict[str, Any]] = [
         {"_id": e.event_id, "ts": e.ts, "partition": p, "offset": o} for e, p, o in reads
     ]
-    duplicates: set[int] = set()
-    try:
-        await db.email_event_ids.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        for error in exc.details.get("writeErrors", []):
-            if error.get("code") != 11000:
-                raise
-            duplicates.add(error["index"])
-    if not duplicates:
-        return reads
-    found = await guarded_counts.by_ids(  # by equality: FerretDB pushes no $in down, it would read them all
-        db.email_event_ids,
-        [docs[i]["_id"] for i in duplicates],
-        {"partition": 1, "offset": 1},
-        asyncio.Semaphore(guarded_counts.IN_FLIGHT),
-    )
-    stored = {doc_id: (d.get("partition"), d.get("offset")) for doc_id, d in found.items()}
-    return [
-        (e, p, o)
-        for i, (e, p, o) in enumerate(reads)
-        if i not in duplicates or stored.get(e.event_id) == (p, o)
-    ]
+    due = await first_placed(db.email_event_ids, docs, asyncio.Semaphore(guarded_counts.IN_FLIGHT))
+    return [read for read, ok in zip(reads, due, strict=True) if ok]
 
 
 async def persist_email_counts(db: Db, reads: list[EmailRead]) -> None:

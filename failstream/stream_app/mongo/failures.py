@@ -95,26 +95,39 @@ async def countable(db: Db, reads: list[Read], slots: asyncio.Semaphore | None =
         }
         for r in reads
     ]
+    due = await first_placed(db.failures, docs, slots)
+    return [r for r, ok in zip(reads, due, strict=True) if ok]
+
+
+async def first_placed(
+    coll: guarded_counts.Collection, docs: list[dict[str, Any]], slots: asyncio.Semaphore
+) -> list[bool]:
+    """Insert documents keyed by event id, with their ``partition`` and ``offset``; which may count.
+
+    Per document: True for a new id, or for one stored from this very message
+    (its redelivery after a crash, whose increments may still be missing);
+    False for an id stored from another place, a re-published copy.
+    """
     duplicates: set[int] = set()
     try:
-        await db.failures.insert_many(docs, ordered=False)
+        await coll.insert_many(docs, ordered=False)
     except BulkWriteError as exc:
         for error in exc.details.get("writeErrors", []):
             if error.get("code") != 11000:
                 raise
             duplicates.add(error["index"])
     if not duplicates:
-        return reads
-    # by _id equality, one query each: FerretDB reads every stored failure for an $in
+        return [True] * len(docs)
+    # by _id equality, one query each: FerretDB reads the whole collection for an $in
     found = await guarded_counts.by_ids(
-        db.failures, [docs[i]["_id"] for i in duplicates], {"partition": 1, "offset": 1}, slots
+        coll, [docs[i]["_id"] for i in duplicates], {"partition": 1, "offset": 1}, slots
     )
-    stored = {doc_id: (d.get("partition"), d.get("offset")) for doc_id, d in found.items()}
-    return [
-        r
-        for i, r in enumerate(reads)
-        if i not in duplicates or stored.get(r.event.event_id) == (r.partition, r.offset)
-    ]
+    due = []
+    for i, doc in enumerate(docs):
+        stored = found.get(doc["_id"], {})
+        here = (stored.get("partition"), stored.get("offset")) == (doc["partition"], doc["offset"])
+        due.append(i not in duplicates or here)
+    return due
 
 
 def _labels(delta: Delta, e: FailedRequest) -> None:

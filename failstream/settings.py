@@ -217,12 +217,22 @@ def _receivers_masked(value: object) -> object:
     ]
 
 
-def _receiver_names_unique(value: tuple[ReceiverConfig, ...]) -> tuple[ReceiverConfig, ...]:
-    names = [r.name for r in value]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"receiver names must be unique: {', '.join(duplicates)}")
-    return value
+Named = ReceiverConfig | ReportSchedule
+
+
+def _names_unique(what: str) -> AfterValidator:
+    """Each item's ``name`` is unique: a name is how logs, alerts and the API tell them apart."""
+
+    def check(
+        value: tuple[ReceiverConfig | ReportSchedule, ...],
+    ) -> tuple[ReceiverConfig | ReportSchedule, ...]:
+        names = [item.name for item in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"{what} names must be unique: {', '.join(duplicates)}")
+        return value
+
+    return AfterValidator(check)
 
 
 class EnvironmentSettings(BaseSettings):
@@ -371,7 +381,7 @@ class ReportSettings(EnvironmentSettings):
     oncall_recipients: CsvList = ("oncall@localhost",)  # who gets alert emails (comma-separated)
     # scheduled summary reports, a JSON list of ReportSchedule, e.g.
     # [{"name":"daily","at":"08:00","tz":"Europe/Berlin","period":"day","recipients":["oncall@example.com"]}]
-    report_schedules: Annotated[tuple[ReportSchedule, ...], NoDecode] = ()
+    report_schedules: Annotated[tuple[ReportSchedule, ...], _names_unique("report schedule"), NoDecode] = ()
 
     @field_validator("report_timezone")
     @classmethod
@@ -392,15 +402,6 @@ class ReportSettings(EnvironmentSettings):
                 return json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"FAILSTREAM_REPORT_SCHEDULES is not a JSON list: {exc}") from exc
-        return value
-
-    @field_validator("report_schedules")
-    @classmethod
-    def _report_names_unique(cls, value: tuple[ReportSchedule, ...]) -> tuple[ReportSchedule, ...]:
-        names = [s.name for s in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"report schedule names must be unique: {', '.join(duplicates)}")
         return value
 
 
@@ -594,7 +595,7 @@ class AlertingSettings(
     # receivers besides email, a JSON list of ReceiverConfig (empty: email only), e.g.
     # [{"name":"ops-hook","kind":"webhook","url":"https://hooks.example.com/x","secret":"...",
     #   "rules":["ip-failures"],"severities":["critical"]}]
-    receivers: Annotated[tuple[ReceiverConfig, ...], AfterValidator(_receiver_names_unique), NoDecode] = ()
+    receivers: Annotated[tuple[ReceiverConfig, ...], _names_unique("receiver"), NoDecode] = ()
     # one HTTP attempt of a receiver (connect, write, read, each); the whole attempt is
     # cut at half as long again, and the receivers' fence lease is sized on it
     receiver_timeout_s: float = Field(default=10.0, gt=0, le=120)

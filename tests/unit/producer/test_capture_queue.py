@@ -22,6 +22,12 @@ class Batches:
         with self._lock:
             self.delivered_at[entry[1]] = time.monotonic()
 
+    def wait_for(self, item: int, within_s: float = 2.0) -> None:
+        """Until ``item`` is delivered (or ``within_s`` passed; the caller's assertion then fails)."""
+        deadline = time.monotonic() + within_s
+        while item not in self.delivered_at and time.monotonic() < deadline:
+            time.sleep(0.005)
+
 
 def _queue(batches: Batches) -> CaptureQueue:
     queue = CaptureQueue(tick_s=0.05, busy_tick_s=0.4)
@@ -63,9 +69,7 @@ def test_a_lone_failure_after_a_stream_goes_out_at_the_quiet_tick() -> None:
         time.sleep(1.2)  # the stream ended: a busy gather brings nothing, the thread sleeps
         put_at = time.monotonic()
         queue.put((batches.deliver, 999))
-        deadline = put_at + 2.0
-        while 999 not in batches.delivered_at and time.monotonic() < deadline:
-            time.sleep(0.005)
+        batches.wait_for(999)
     finally:
         queue.close(5.0)
     assert batches.delivered_at[999] - put_at < 0.3  # the quiet tick (0.05 s), not the busy one (0.4 s)
@@ -77,7 +81,7 @@ def test_a_flush_does_not_wait_out_a_busy_gather() -> None:
     try:
         for i in range(20):
             queue.put((batches.deliver, i))
-        time.sleep(0.2)  # delivered at the quiet tick: the thread now gathers for the busy tick
+        batches.wait_for(19)  # delivered at the quiet tick: the thread now gathers for the busy tick
         queue.put((batches.deliver, 100))
         started = time.monotonic()
         assert queue.flush(5.0)
@@ -95,12 +99,10 @@ def test_the_first_failure_beside_the_warm_up_starts_no_stream() -> None:
     try:
         queue.put((warm_up, middleware))  # what a middleware puts at the server's start-up
         queue.put((batches.deliver, 1))
-        time.sleep(0.1)  # both delivered at the quiet tick
+        batches.wait_for(1)  # both delivered at the quiet tick
         put_at = time.monotonic()
         queue.put((batches.deliver, 2))
-        deadline = put_at + 2.0
-        while 2 not in batches.delivered_at and time.monotonic() < deadline:
-            time.sleep(0.005)
+        batches.wait_for(2)
     finally:
         queue.close(5.0)
     assert batches.delivered_at[2] - put_at < 0.25  # the quiet tick (0.05 s), not a busy one (0.4 s)

@@ -17,23 +17,25 @@ from tests.integration.stream_app.test_address_rotation import committed_to_the_
 pytestmark = pytest.mark.integration
 
 
+def _email_event(ts: int, i: int, status: str, domain: str) -> EmailEvent:
+    """The ``i``-th delivery outcome of the shop's mail to ``domain``, a fresh event id each."""
+    return EmailEvent(
+        event_id=new_event_id(),
+        ts=ts,
+        service="shop",
+        message_id=f"<{i}@shop>",
+        recipient_domain=domain,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
 def test_a_domain_bouncing_most_mail_alerts_once_and_every_email_event_is_counted(
     settings: Settings, processes: ProcessGroup, db: Any
 ) -> None:
     settings = settings.model_copy(update={"rule_email_min_volume": 10, "rule_email_failure_ratio": 0.5})
     ts = now_ms()
     statuses = ["queued", "sent", "bounced", "failed", "bounced"] * 6  # 30 events, 18 outcomes, 2/3 failing
-    events = [
-        EmailEvent(
-            event_id=new_event_id(),
-            ts=ts + i,
-            service="shop",
-            message_id=f"<{i}@shop>",
-            recipient_domain="bad.example",
-            status=status,  # type: ignore[arg-type]
-        )
-        for i, status in enumerate(statuses)
-    ]
+    events = [_email_event(ts + i, i, status, "bad.example") for i, status in enumerate(statuses)]
     processes.start("stream", "stream", settings)
     produce(settings, settings.topic_email_events, ((b"bad.example", dumps(e)) for e in events))
 
@@ -69,14 +71,7 @@ def test_an_email_event_published_twice_counts_once_in_its_domains_ratio_and_its
     minute = now_ms() // 60_000 * 60_000  # one minute: one minute document to read
 
     def event(i: int, status: str) -> EmailEvent:
-        return EmailEvent(
-            event_id=new_event_id(),
-            ts=minute + i,
-            service="shop",
-            message_id=f"<{i}@shop>",
-            recipient_domain="twice.example",
-            status=status,  # type: ignore[arg-type]
-        )
+        return _email_event(minute + i, i, status, "twice.example")
 
     # nine outcomes, six failing: a tenth outcome makes the minimum volume, and a
     # copy of a failed one counted as the tenth would fire at 7 of 10

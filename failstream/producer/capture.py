@@ -29,6 +29,23 @@ log = logging.getLogger("failstream.producer")
 BeforeSend = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+def hook_record(
+    before_send: BeforeSend, fields: dict[str, Any], key_field: str
+) -> tuple[bytes, bytes] | None:
+    """(key, value) of the event ``before_send`` returned, keyed by its ``key_field``; None if it dropped it.
+
+    The hook's contract for every kind of event. Raises what the hook raised,
+    or a TypeError when it returned neither the event dict nor None; the
+    caller drops the event then, as it may hold what the hook was to remove.
+    """
+    event = before_send(fields)
+    if event is None:
+        return None
+    if not isinstance(event, dict):
+        raise TypeError(f"before_send returned {type(event).__name__}, not the event dict or None")
+    return str(event[key_field]).encode(), orjson.dumps(event)
+
+
 class FailureRecorder:
     """Turns one failed request into a FailedRequest event on ``failed-requests``.
 
@@ -129,13 +146,10 @@ class FailureRecorder:
         """
         assert self.before_send is not None
         try:
-            event = self.before_send(fields)
-            if event is None:
+            record = hook_record(self.before_send, fields, "ip")
+            if record is None:
                 self._discard("before_send", status)
-                return None
-            if not isinstance(event, dict):
-                raise TypeError(f"before_send returned {type(event).__name__}, not the event dict or None")
-            return str(event["ip"]).encode(), orjson.dumps(event)
+            return record
         except Exception:
             self._discard("before_send_error", status)
             if not self._before_send_failed:

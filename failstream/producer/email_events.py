@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from failstream.events import EmailEvent, dumps, new_event_id, now_ms
 from failstream.producer import metrics
 from failstream.producer.capture_queue import capture_queue
@@ -117,14 +115,13 @@ def _scrub_and_send(sink: KafkaSink, topic: str, event: EmailEvent, before_send:
     As for failures (``FailureRecorder._scrubbed``): a hook that raises drops
     the event, which may still hold what the hook was there to remove.
     """
+    from failstream.producer.capture import hook_record  # on the capture thread, not at import
+
     try:
-        scrubbed = before_send(event.model_dump())
-        if scrubbed is None:
+        record = hook_record(before_send, event.model_dump(), "recipient_domain")
+        if record is None:
             _discard("before_send", event)
             return
-        if not isinstance(scrubbed, dict):
-            raise TypeError(f"before_send returned {type(scrubbed).__name__}, not the event dict or None")
-        key, value = str(scrubbed["recipient_domain"]).encode(), orjson.dumps(scrubbed)
     except Exception:
         _discard("before_send_error", event)
         qualname = getattr(before_send, "__qualname__", type(before_send).__qualname__)
@@ -136,7 +133,7 @@ def _scrub_and_send(sink: KafkaSink, topic: str, event: EmailEvent, before_send:
                 'are only counted (failstream_producer_discarded_events{cause="before_send_error"})'
             )
         return
-    sink.send(topic, key, value)
+    sink.send(topic, *record)
 
 
 def _discard(cause: str, event: EmailEvent) -> None:

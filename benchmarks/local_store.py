@@ -66,6 +66,7 @@ from failstream.events import FailedRequest, new_event_id, now_ms
 from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
 from failstream.settings import Settings
+from failstream.stream_app.mongo import top_ips
 from failstream.stream_app.mongo.client import ensure_indexes
 from failstream.stream_app.mongo.failures import MinuteTotal, Read, minute_doc_id, minute_of, persist_failures
 from tests.integration.services import free_port
@@ -178,6 +179,7 @@ async def _seed(store: Store, n: int, ips: int) -> float:
                 "statuses": {},
                 "services": {},
                 "applied": {"p0": i},
+                top_ips.KEPT: True,
             },
         )
         for counted in (stats, bucket):
@@ -205,12 +207,40 @@ async def _seed(store: Store, n: int, ips: int) -> float:
     docs = list(ip_stats.values())
     for start in range(0, len(docs), BATCH):
         await db.ip_stats.insert_many(docs[start : start + BATCH], ordered=False)
+    for doc_id, entries in seeded_top_ips(docs).items():
+        minutes[int(doc_id.split(":")[0])][top_ips.FIELD] = entries
     await db.minute_counts.insert_many(list(minutes.values()), ordered=False)
     await db.bench_meta.replace_one(
-        {"_id": "seed"}, {"n": n, "ips": ips, "seeded_at": now, "insert_rate": n / inserting}, upsert=True
+        {"_id": "seed"},
+        {"n": n, "ips": ips, "seeded_at": now, "insert_rate": n / inserting, "top_ips": 2},
+        upsert=True,
     )
     await client.close()
     return n / inserting
+
+
+def seeded_top_ips(ip_docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each minute document's ``top_ips`` as the persister leaves them: an IP in its ``last_seen`` minute."""
+    candidates: dict[str, list[top_ips.Entry]] = {}
+    for doc in ip_docs:
+        doc_id = minute_doc_id(minute_of(int(doc["last_seen"])), "failures", 0)
+        candidates.setdefault(doc_id, []).append((str(doc["_id"]), int(doc["total"])))
+    return {
+        doc_id: [{"ip": ip, "total": total} for ip, total in top_ips.ranked(entries)]
+        for doc_id, entries in candidates.items()
+    }
+
+
+async def _add_top_ips(store: Store) -> None:
+    """Give a seed made before the minute documents kept top IPs their lists (one scan of ``ip_stats``)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    db = client[DB]
+    docs = await db.ip_stats.find({}, {"total": 1, "last_seen": 1}).to_list(None)
+    for doc_id, entries in seeded_top_ips(docs).items():
+        await db.minute_counts.update_one({"_id": doc_id}, {"$set": {top_ips.FIELD: entries}})
+    await db.minute_counts.update_many({"source": "failures"}, {"$set": {top_ips.KEPT: True}})
+    await db.bench_meta.update_one({"_id": "seed"}, {"$set": {"top_ips": 2}})
+    await client.close()
 
 
 def ensure_seeded(store: Store, n: int, ips: int) -> float:
@@ -220,6 +250,8 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
         age_min = (now_ms() - meta["seeded_at"]) // 60_000
         print(f"{store.backend}: reusing {n:,} failures seeded {age_min} min ago")
         client.close()
+        if meta.get("top_ips") != 2:
+            asyncio.run(_add_top_ips(store))
         return float(meta["insert_rate"])
     client.drop_database(DB)
     client.close()

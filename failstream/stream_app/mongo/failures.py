@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from pymongo.errors import BulkWriteError
 
 from failstream.events import FailedRequest
-from failstream.stream_app.mongo import guarded_counts
+from failstream.stream_app.mongo import guarded_counts, top_ips
 from failstream.stream_app.mongo.client import Db
 from failstream.stream_app.mongo.guarded_counts import Contribution, Delta, field_name
 
@@ -70,17 +70,24 @@ def minute_doc_id(minute: int, source: str, partition: int) -> str:
     return f"{minute}:{source}:p{partition}"
 
 
-def minute_skeletons(contributions: list[Contribution], source: str) -> dict[str, dict[str, Any]]:
-    """Fields a minute document is born with, so a reader never meets one without ``total``."""
-    return {
-        c.doc_id: {
-            "minute": int(c.doc_id.split(":")[0]),
-            "source": source,
-            "partition": c.partition,
-            "total": 0,
-        }
-        for c in contributions
+def minute_skeleton(doc_id: str, source: str, partition: int) -> dict[str, Any]:
+    """Fields a minute document is born with, so a reader never meets one without ``total``.
+
+    A failures minute is born marked as keeping its top IPs (``top_ips``).
+    """
+    born: dict[str, Any] = {
+        "minute": int(doc_id.split(":")[0]),
+        "source": source,
+        "partition": partition,
+        "total": 0,
     }
+    if source == SOURCE:
+        born[top_ips.KEPT] = True
+    return born
+
+
+def minute_skeletons(contributions: list[Contribution], source: str) -> dict[str, dict[str, Any]]:
+    return {c.doc_id: minute_skeleton(c.doc_id, source, c.partition) for c in contributions}
 
 
 async def countable(db: Db, reads: list[Read], slots: asyncio.Semaphore | None = None) -> list[Read]:
@@ -163,17 +170,15 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     # a new document is born with zero counts, so a reader never meets one without ``total``
     zero: dict[str, dict[str, Any]] = {c.doc_id: {"total": 0} for c in per_ip}
     minutes = [minute_contribution(r) for r in todo]
+    skeletons = minute_skeletons(minutes, SOURCE)
     # the two collections' documents are independent: written at once, each exactly once
-    _, applied = await guarded_counts.all_ended(
-        guarded_counts.apply(db.ip_stats, per_ip, skeleton=zero, bounded=("routes",), slots=slots),
+    ips, applied = await guarded_counts.all_ended(
         guarded_counts.apply(
-            db.minute_counts,
-            minutes,
-            skeleton=minute_skeletons(minutes, SOURCE),
-            return_after=True,
-            slots=slots,
+            db.ip_stats, per_ip, skeleton=zero, bounded=("routes",), return_after=True, slots=slots
         ),
+        guarded_counts.apply(db.minute_counts, minutes, skeleton=skeletons, return_after=True, slots=slots),
     )
+    await _record_top_ips(db, per_ip, ips, applied, slots)
     seen: dict[int, int] = {}
     for r in reads:
         minute = minute_of(r.event.ts)
@@ -184,6 +189,27 @@ async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
             minute = int(after["minute"])
             added[minute] = added.get(minute, 0) + delta.inc.get("total", 0) - delta.inc.get(BLOCKED_FIELD, 0)
     return await _minute_totals(db, added, seen, slots)
+
+
+async def _record_top_ips(
+    db: Db,
+    per_ip: list[Contribution],
+    ips: dict[str, tuple[Delta, dict[str, Any] | None]],
+    minutes: dict[str, tuple[Delta, dict[str, Any] | None]],
+    slots: asyncio.Semaphore,
+) -> None:
+    """Enter each IP of the batch, with its total now, in the minute document of its ``last_seen``."""
+    partition = {c.doc_id: c.partition for c in per_ip}
+    candidates: dict[str, list[top_ips.Entry]] = {}
+    skeletons: dict[str, dict[str, Any]] = {}
+    for ip, (_, after) in ips.items():
+        if after is None or after.get("last_seen") is None:
+            continue
+        doc_id = minute_doc_id(minute_of(int(after["last_seen"])), SOURCE, partition[ip])
+        candidates.setdefault(doc_id, []).append((ip, int(after.get("total") or 0)))
+        skeletons[doc_id] = minute_skeleton(doc_id, SOURCE, partition[ip])
+    known = {doc_id: after for doc_id, (_, after) in minutes.items() if after is not None}
+    await top_ips.record(db.minute_counts, candidates, known, skeletons, slots)
 
 
 async def _minute_totals(

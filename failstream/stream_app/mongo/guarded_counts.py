@@ -260,7 +260,8 @@ async def _apply_doc(
             continue
         applied_now = applied_now or Delta()
         applied_now.merge(delta)
-    projection = {"applied": 1, **{p: 1 for p in bounded}}
+    # a caller that wants the document after its update gets it even when it held all of them already
+    projection = None if return_after else {"applied": 1, **{p: 1 for p in bounded}}
     attempts = 0
     while unread:
         attempts += 1
@@ -275,6 +276,7 @@ async def _apply_doc(
             continue
         exact = _exact(doc, by_partition[unread[0]], bounded)
         if exact is None:
+            after = doc if return_after else after
             unread.pop(0)
             continue
         guard, update, delta = exact
@@ -284,7 +286,9 @@ async def _apply_doc(
             applied_now = applied_now or Delta()
             applied_now.merge(delta)
             unread.pop(0)
-    return None if applied_now is None else (applied_now, after)
+    if applied_now is None and after is None:
+        return None
+    return applied_now or Delta(), after
 
 
 async def apply(
@@ -300,7 +304,8 @@ async def apply(
 
     ``skeleton`` gives the fields of a document that does not exist yet.
     With ``return_after`` the document after its update is returned too
-    (for threshold crossings). ``slots`` bounds the statements in flight,
+    (for threshold crossings and top IPs), also for a document that held
+    every contribution already (with an empty delta). ``slots`` bounds the statements in flight,
     shared with the caller's other writes (``IN_FLIGHT`` by default).
     """
     by_doc: dict[str, list[Contribution]] = defaultdict(list)

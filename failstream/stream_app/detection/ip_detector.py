@@ -3,7 +3,17 @@
 The state of one IP is stored as compact JSON bytes (a Faust table value and
 its changelog record are the same bytes), holding the ``ip-failures`` state,
 the ``ip-route-failures`` state of each route that has candidates or an
-episode, the last source offset applied and hashes of recent event ids.
+episode, the last source offset applied and the hashes of the event ids
+applied while a copy of one could still be accepted.
+
+Why the ids: the capture spool can publish a segment again (a replay cut
+short by a shutdown, a failed requeue write, a producer recreated after a
+fatal error); each copy sits at a new offset, which the offset guard lets
+through, with its original's ``event_id`` and ``ts``. A rule accepts an
+event no older than its state's newest minus ``grace``, so an id is kept
+while its second is not wholly before the oldest such bound among the IP's
+state and its live route states; a copy is then recognised however many
+failures came between.
 """
 
 from __future__ import annotations
@@ -14,19 +24,17 @@ from dataclasses import dataclass, field
 import orjson
 
 from failstream.events import FailedRequest
+from failstream.stream_app.detection.counted_ids import AppliedIds
 from failstream.stream_app.detection.notification import Notification
 from failstream.stream_app.detection.rules import DetectionRules
 from failstream.stream_app.detection.threshold_rule import ThresholdState
-
-#: Recent event ids remembered per IP (32-bit hashes) to drop a producer's re-sent duplicate.
-RECENT_IDS = 4
 
 
 def id_hash(event_id: str) -> int:
     """CRC-32: stable across processes (the hashes are stored), and a tenth of blake2b's cost.
 
-    Not a defence against crafted ids: two of an IP's four most recent ids
-    colliding only drops one event from detection, never from the counts.
+    Not a defence against crafted ids: two colliding ids of one IP only drop
+    one event from detection, never from the counts.
     """
     return zlib.crc32(event_id.encode())
 
@@ -36,11 +44,14 @@ class IpState:
     offset: int = -1
     ip: ThresholdState = field(default_factory=ThresholdState)
     routes: dict[str, ThresholdState] = field(default_factory=dict)
-    recent: list[int] = field(default_factory=list)
+    applied: AppliedIds = field(default_factory=AppliedIds)
+    #: the ``ip.max_ts`` from which a forgetting pass may find ids to drop (not stored: 0 after decoding)
+    forget_at: int = 0
 
     def encode(self) -> bytes:
+        hashes, ages = self.applied.to_lists(self.ip.max_ts // 1000)
         raw = orjson.dumps(
-            [self.offset, self.ip.to_json(), {r: s.to_json() for r, s in self.routes.items()}, self.recent]
+            [self.offset, self.ip.to_json(), {r: s.to_json() for r, s in self.routes.items()}, hashes, ages]
         )
         # orjson hands back its whole 4 KiB write buffer; a copy is the exact size
         return bytes(memoryview(raw))
@@ -49,12 +60,14 @@ class IpState:
     def decode(cls, raw: bytes | None) -> IpState:
         if not raw:
             return cls()
-        offset, ip, routes, recent = orjson.loads(raw)
+        # a state written before ids were kept by second has four items, its last four hashes
+        offset, ip, routes, hashes, *ages = orjson.loads(raw)
+        state = ThresholdState.from_json(ip)
         return cls(
             offset,
-            ThresholdState.from_json(ip),
+            state,
             {r: ThresholdState.from_json(s) for r, s in routes.items()},
-            recent,
+            AppliedIds.from_lists(hashes, ages, state.max_ts // 1000),
         )
 
 
@@ -82,22 +95,17 @@ class IpDetector:
         """Apply one failure read at ``offset`` of the IP's partition.
 
         A message at or below the last applied offset is a redelivery after a
-        crash or rebalance and changes nothing; so does an event id seen
-        recently (the producer re-sent it).
+        crash or rebalance and changes nothing; so does an event id already
+        applied (a copy the producer published again at a new offset).
         """
         if offset <= state.offset:
             return []
         state.offset = offset
-        digest = id_hash(event.event_id)
-        recent = state.recent
-        if digest in recent:
-            return []
-        recent.append(digest)
-        if len(recent) > RECENT_IDS:
-            del recent[0]
         ip, ts = event.ip, event.ts
         if ip in self._allowlist or event.reason == "blocked":
             return []  # a refused request (decision enforcement) must not keep its own decision alive
+        if not state.applied.add(id_hash(event.event_id), ts // 1000):
+            return []
         out = self._ip_rule.observe(state.ip, ip, ts, event.reason, event.route, event.service)
         route = f"{event.method} {event.route}"
         route_state = state.routes.get(route)
@@ -108,7 +116,29 @@ class IpDetector:
         out += self._route_rule.observe(route_state, f"{ip} {route}", ts, "", "", "")
         if route_state.is_idle():
             del state.routes[route]
+        if state.ip.max_ts >= state.forget_at:
+            self._forget(state)
         return out
+
+    def _forget(self, state: IpState) -> None:
+        """Drop the ids no rule of this IP could accept a copy of any more.
+
+        The bound is the oldest of the IP's and its live routes' acceptance
+        bounds (newest minus grace): a route's newest can lag far behind the
+        IP's. The next pass is due once the IP's newest has moved on enough
+        for its own bound to pass the oldest id left, and no sooner than a
+        second on, so an IP held back by a quiet route pays one pass a second.
+        """
+        ip_max = state.ip.max_ts
+        bound = ip_max - self._ip_rule.grace_ms
+        route_grace = self._route_rule.grace_ms
+        for route_state in state.routes.values():
+            if route_state.max_ts - route_grace < bound:
+                bound = route_state.max_ts - route_grace
+        applied = state.applied
+        applied.forget_before(bound)
+        due = (applied.oldest + 1) * 1000 + self._ip_rule.grace_ms if applied else 0
+        state.forget_at = max(due, ip_max + 1000)
 
     def sweep(self, state: IpState, ip: str, now_ms: int) -> tuple[list[Notification], bool]:
         """Resolve quiet episodes; return the notifications and whether the state can go."""

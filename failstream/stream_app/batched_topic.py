@@ -20,6 +20,7 @@ changelogs.
 from __future__ import annotations
 
 from time import monotonic
+from typing import Any
 
 import faust
 from faust.types import Message
@@ -30,13 +31,19 @@ from failstream.stream_app.message_buffer import MessageBuffer
 __all__ = ["BatchedTopic", "MessageBuffer", "ack_all", "subscribe_batched", "take_batch"]
 
 
-def subscribe_batched(app: faust.App, topic: str, buffer: MessageBuffer) -> BatchedTopic:
+def subscribe_batched(
+    app: faust.App, topic: str, buffer: MessageBuffer, **topic_options: Any
+) -> BatchedTopic:
     """Subscribe the app to ``topic``, delivering its messages into ``buffer``.
 
     The buffer must be the topic's only subscriber in the app: a
     ``DirectDeliveryApp`` fills it without asking the conductor for others.
+    ``topic_options`` are ``faust.Topic``'s (``internal=True`` and
+    ``partitions``: Faust creates the topic, as it does a repartition topic).
     """
-    channel = BatchedTopic(app, topics=[topic], key_type=bytes, value_type=bytes, is_iterator=True)
+    channel = BatchedTopic(
+        app, topics=[topic], key_type=bytes, value_type=bytes, is_iterator=True, **topic_options
+    )
     channel.buffer = buffer
     app.topics.add(channel)
     batched = getattr(app, "batched_topics", None)

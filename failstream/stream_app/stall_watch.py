@@ -1,13 +1,14 @@
-"""A watchdog on the failures task: a task that stops moving is said, with where it waits.
+"""A watchdog on a detection task: a task that stops moving is said, with where it waits.
 
-The failures task takes a batch at least every ``stream_batch_within_s``. One
-that has not come round for ``stall_after_s`` while the worker runs is stuck
-on an await that never ends, and detection has stopped while everything else
-(sweeps, metrics, the persister) goes on: the worst way to go blind. The
-watch says so once, in one error line naming the chain of awaits it is stuck
-in, marks the worker not ready (``/readyz``: ``failures task``) and counts
-it, and says so again when the task moves on. Waiting out a dependency that is
-down is no stall: that outage is said and shown already.
+Each detection task (failures, email events, prefixes) takes a batch at
+least every ``stream_batch_within_s``. One that has not come round for
+``stall_after_s`` while the worker runs is stuck on an await that never
+ends, and its detection has stopped while everything else (sweeps, metrics,
+the persister) goes on: the worst way to go blind. The watch says so once,
+in one error line naming the chain of awaits it is stuck in, marks the
+worker not ready (``/readyz`` names the task, ``failures task`` say) and
+counts it, and says so again when the task moves on. Waiting out a
+dependency that is down is no stall: that outage is said and shown already.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ STALL_AFTER_S = 60.0
 
 
 class TaskStalled(Exception):
-    """The failures task has not come round for a while; the message says where it waits."""
+    """A detection task has not come round for a while; the message says where it waits."""
 
 
 def await_chain(task: asyncio.Task[Any]) -> list[str]:

@@ -1,17 +1,18 @@
-"""Faust wiring: topics, tables, the failures task, the email agent and timers.
+"""Faust wiring: topics, tables, the detection tasks and timers.
 
 Detection state lives in tables whose values are the compact bytes the
 detection modules encode; each table's changelog is co-partitioned with its
 source topic (keys are the message keys and the producer partitions with
 murmur2 like Kafka's Java client, so a key's changelog records land on its
-own partition). Failures, the hot path, skip Faust's per-event Stream: the
-conductor puts their messages into a buffer that one task takes in batches
-(``batched_topic``, ``direct_delivery``), and changed states reach the table
-in flushes (``buffered_states``, ``table_writes``) before their messages are
-acked. Email events, a trickle, keep a plain agent with ``take_events``; so do the
-failures the task forwards by network prefix to a repartition topic of this
-app, for the ``prefix-failures`` rule (docs/address-rotation.md).
-Every await in the task, the agent and the timers is I/O, so they share the
+own partition). No topic goes through Faust's per-event Stream: the
+conductor puts each topic's messages into a buffer that one task takes in
+batches (``batched_topic``, ``faust_internals``), and a batch's messages are
+acked only once its alerts and changed states are acknowledged by the
+broker. Failures, the hot path, reach their table in flushes
+(``buffered_states``, ``table_writes``); email events, and the failures the
+failures task forwards by network prefix to a repartition topic of this app
+for the ``prefix-failures`` rule (docs/address-rotation.md), are written per
+batch. Every await in the tasks and the timers is I/O, so they share the
 loop without starving each other. MongoDB writes run in a child process with
 a consumer group of its own (``persister``): a slow database delays the
 counts, never an alert.
@@ -28,7 +29,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,8 @@ from failstream.stream_app.table_writes import changelog_partition, write_table
 
 log = logging.getLogger("failstream.stream")
 
-#: Set when the failures task ended while the worker was not stopping: the worker then exits 1.
-failures_task_died = threading.Event()
+#: Set when a detection task ended while the worker was not stopping: the worker then exits 1.
+task_died = threading.Event()
 
 
 def app_data_dir(settings: StreamSettings) -> Path:
@@ -100,7 +101,6 @@ def create_app(settings: StreamSettings) -> faust.App:
         producer_linger=settings.stream_producer_linger_ms / 1000,
         producer_request_timeout=settings.stream_kafka_write_timeout_s,
     )
-    emails_topic = app.topic(settings.topic_email_events, key_type=bytes, value_type=bytes)
     live_topic = app.topic(settings.topic_live_counts, key_type=bytes, value_type=bytes)
     dead_topic = app.topic(settings.topic_dead_letters, key_type=bytes, value_type=bytes)
     table_options: dict[str, Any] = {
@@ -114,17 +114,18 @@ def create_app(settings: StreamSettings) -> faust.App:
     # prefix-failures (docs/address-rotation.md): failures forwarded by prefix to a topic of
     # this app, co-partitioned with the table, so each prefix's failures meet on one worker
     prefix_topic_name = repartition_topic(settings)
-    prefix_topic = app.topic(
-        prefix_topic_name,
-        internal=True,  # declared (created) by Faust, like the changelogs
-        partitions=settings.kafka_partitions,
-        key_type=bytes,
-        value_type=bytes,
-    )
     prefix_table = app.Table("prefix-state", **table_options)
 
-    failure_buffer = MessageBuffer(settings.stream_batch_max, high_water=4 * settings.stream_batch_max)
+    def buffer() -> MessageBuffer:
+        return MessageBuffer(settings.stream_batch_max, high_water=4 * settings.stream_batch_max)
+
+    failure_buffer, email_buffer, prefix_buffer = buffer(), buffer(), buffer()
     subscribe_batched(app, settings.topic_failed_requests, failure_buffer)
+    subscribe_batched(app, settings.topic_email_events, email_buffer)
+    # internal: created by Faust with the table's partitions, like its changelogs
+    subscribe_batched(
+        app, prefix_topic_name, prefix_buffer, internal=True, partitions=settings.kafka_partitions
+    )
 
     live = LiveCountsAccumulator()
     failures = FailureBatches(settings, ip_table, None, live)
@@ -176,30 +177,44 @@ def create_app(settings: StreamSettings) -> faust.App:
     # detection -> publish -> store must not interleave with a sweep of the same table
     ip_lock, email_lock, prefix_lock = asyncio.Lock(), asyncio.Lock(), asyncio.Lock()
 
-    @app.task
-    async def detect_failures() -> None:
+    def essential(name: str, body: Callable[[StallWatch], Awaitable[None]]) -> None:
+        """Run ``body`` as a task of the app; if it ever ends, stop the worker, non-zero.
+
+        A detection task that died would leave its topic unread while the
+        worker looks alive: stopping lets the supervisor start a new one,
+        which reads on from the committed offsets.
+        """
+        watch = StallWatch(name)
+
+        async def run() -> None:
+            watch.started(asyncio.current_task())
+            try:
+                await body(watch)
+            except BaseException as exc:
+                if not app.should_stop:
+                    log.critical("the %s ended (%r); stopping the worker", name, exc)
+                    task_died.set()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                raise
+
+        async def check() -> None:
+            watch.check()
+
+        run.__name__ = run.__qualname__ = name.replace(" ", "_")  # Faust's traces and logs name it so
+        app.task(run)
+        app.timer(5.0, name=f"watch_{run.__name__}")(check)
+
+    async def detect_failures(watch: StallWatch) -> None:
         """Batches of failures through detection; their states are flushed, then acked.
 
         The flush runs at most every ``stream_state_flush_s``, and at once
         when a rebalance closes flow control: the revocation waits for every
         taken message to be acked before it commits and hands partitions over.
         """
-        try:
-            await _detect_failures()
-        except BaseException as exc:
-            if not app.should_stop:
-                # no failure would be detected again: stop, non-zero, for the supervisor to restart
-                log.critical("the failures task ended (%r); stopping the worker", exc)
-                failures_task_died.set()
-                os.kill(os.getpid(), signal.SIGTERM)
-            raise
-
-    async def _detect_failures() -> None:
         unacked: list[Any] = []
         flushed_at = time.monotonic()
-        failures_watch.started(asyncio.current_task())
         while not app.should_stop:
-            failures_watch.beat()
+            watch.beat()
             batch = await take_batch(app, failure_buffer, settings.stream_batch_within_s)
             metrics.BATCHED_TAKEN.inc(len(batch))
             if batch:
@@ -218,38 +233,43 @@ def create_app(settings: StreamSettings) -> faust.App:
                 unacked = []
                 flushed_at = time.monotonic()
 
-    failures_watch = StallWatch("failures task")
+    async def batches(
+        buffer: MessageBuffer, watch: StallWatch, handle: Callable[[list[Any]], Awaitable[None]]
+    ) -> None:
+        """Each batch handled, then acked: its alerts and states acknowledged by the broker first.
 
-    @app.timer(5.0)
-    async def watch_failures_task() -> None:
-        failures_watch.check()
+        Not a Faust agent: ``take_events`` acks a batch in its ``finally`` even
+        when the agent ends inside it, and Faust's stream acks every message it
+        skips after a rebalance, so offsets could be committed past records
+        whose states were never written (a restarted worker then counted
+        their replayed copies in another order, and fired a second episode).
+        """
+        while not app.should_stop:
+            watch.beat()
+            batch = await take_batch(app, buffer, settings.stream_batch_within_s)
+            if batch:
+                await handle(batch)
+                ack_all(app, batch)
 
-    @app.agent(emails_topic)
-    async def process_emails(stream: Any) -> None:
-        async for batch in stream.take_events(
-            settings.stream_batch_max, within=settings.stream_batch_within_s
-        ):
-            async with email_lock:
-                detected = emails.detect([e.message for e in batch])
-                await publish(detected.alerts)
-                # acknowledged before the batch is acked: through Faust's table buffer the
-                # commit could pass states its flush had not sent yet (see detect_prefixes)
-                await write_table(app, email_table, dict(detected.states), kafka)
-            await dead_letter(detected.letters)
-            metrics.count_batch(len(detected.reads), len(detected.letters), failures=False)
+    async def detect_emails(batch: list[Any]) -> None:
+        async with email_lock:
+            detected = emails.detect(batch)
+            await publish(detected.alerts)
+            await write_table(app, email_table, dict(detected.states), kafka)
+        await dead_letter(detected.letters)
+        metrics.count_batch(len(detected.reads), len(detected.letters), failures=False)
 
-    @app.agent(prefix_topic)
-    async def detect_prefixes(stream: Any) -> None:
-        async for batch in stream.take_events(
-            settings.stream_batch_max, within=settings.stream_batch_within_s
-        ):
-            async with prefix_lock:
-                alerts, changes = prefixes.detect([e.message for e in batch])
-                await publish(alerts)
-                # acknowledged before the batch is acked: Faust's flush before a commit gives
-                # up after 0.1 s without a send, so table writes through its buffer could be
-                # committed past (a SIGKILL then lost the prefix states of committed records)
-                await write_table(app, prefix_table, changes, kafka)
+    async def detect_prefixes(batch: list[Any]) -> None:
+        async with prefix_lock:
+            alerts, changes = prefixes.detect(batch)
+            await publish(alerts)
+            # through the table's mapping API the writes would wait in Faust's buffer, whose
+            # flush before a commit gives up after 0.1 s: a commit could pass unsent states
+            await write_table(app, prefix_table, changes, kafka)
+
+    essential("failures task", detect_failures)
+    essential("email task", partial(batches, email_buffer, handle=detect_emails))
+    essential("prefix task", partial(batches, prefix_buffer, handle=detect_prefixes))
 
     @app.task
     async def report_faust_monitor() -> None:
@@ -338,5 +358,5 @@ def run_worker(settings: StreamSettings) -> None:
     finally:
         if supervisor is not None:
             supervisor.stop()
-        if failures_task_died.is_set() or (supervisor is not None and supervisor.gave_up):
+        if task_died.is_set() or (supervisor is not None and supervisor.gave_up):
             raise SystemExit(1)

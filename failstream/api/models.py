@@ -166,6 +166,14 @@ class EmailPage(_Out):
 
 class IpDetail(_Out):
     ip: str = Field(examples=["203.0.113.7"])
+    scope: Literal["address", "prefix"] = Field(
+        default="address",
+        description=(
+            "address: total, first/last seen and the counts are the IP's, all time. prefix (a "
+            "prefix-failures subject): failures are stored per address, so they are the newest "
+            "alert's episode (statuses unknown) and recent_failures is empty"
+        ),
+    )
     total: int
     first_seen: int | None
     last_seen: int | None

@@ -35,21 +35,16 @@ async def ip_detail(
     db = db_of(request)
     match = ip_match(ip)
     alerts_of = lookups.newest(db.alerts, "subject", match, "created_at", recent)
-    failures: list[lookups.Doc]
     if is_prefix(ip):
-        # counts and failures are stored per address; a prefix (prefix-failures) is known by its alerts
-        stats, failures, alerts = None, [], await alerts_of
-    else:
-        # three indexed lookups at once: the page waits for the slowest, not for their sum
-        stats, failures, alerts = await asyncio.gather(
-            lookups.first(db.ip_stats, "_id", match),
-            lookups.newest(db.failures, "ip", match, "ts", recent),
-            alerts_of,
-        )
-        if stats is None and not failures:
-            raise HTTPException(404, f"no failure recorded for ip {ip}")
-    if is_prefix(ip) and not alerts:
-        raise HTTPException(404, f"no alert about prefix {ip}")
+        return _prefix_detail(ip, await alerts_of)
+    # three indexed lookups at once: the page waits for the slowest, not for their sum
+    stats, failures, alerts = await asyncio.gather(
+        lookups.first(db.ip_stats, "_id", match),
+        lookups.newest(db.failures, "ip", match, "ts", recent),
+        alerts_of,
+    )
+    if stats is None and not failures:
+        raise HTTPException(404, f"no failure recorded for ip {ip}")
     stats = stats or {}
     return IpDetail(
         ip=ip,
@@ -62,4 +57,26 @@ async def ip_detail(
         routes=decode_counts(stats.get("routes")),
         recent_failures=[documents.failure(d) for d in failures],
         alerts=[documents.alert(d) for d in alerts],
+    )
+
+
+def _prefix_detail(prefix: str, docs: list[lookups.Doc]) -> IpDetail:
+    """A prefix as its newest alert saw it: failures and counts are stored per address,
+    and reading every address of a /64 is a range scan FerretDB does not push down."""
+    if not docs:
+        raise HTTPException(404, f"no alert about prefix {prefix}")
+    alerts = [documents.alert(d) for d in docs]
+    newest = alerts[0]
+    return IpDetail(
+        ip=prefix,
+        scope="prefix",
+        total=newest.count,
+        first_seen=newest.first_seen,
+        last_seen=newest.last_seen,
+        reasons=newest.reasons,
+        statuses={},
+        services=newest.services,
+        routes=newest.routes,
+        recent_failures=[],
+        alerts=alerts,
     )

@@ -321,6 +321,10 @@ async function refreshIp(ip) {
   $("ip-missing").hidden = detail !== null;
   $("ip-body").hidden = detail === null;
   if (!detail) return;
+  // a prefix's failures are stored per address: its figures are its newest alert's episode
+  const prefix = detail.scope === "prefix";
+  $("ip-kind").textContent = prefix ? "Prefix" : "IP";
+  $("ip-total-label").textContent = prefix ? "failures (latest episode)" : "failures (all time)";
   $("ip-total").textContent = fmtNum(detail.total);
   $("ip-first").textContent = fmtTime(detail.first_seen);
   $("ip-last").textContent = `${fmtTime(detail.last_seen)} (${fmtAgo(detail.last_seen)})`;
@@ -342,7 +346,9 @@ async function refreshIp(ip) {
         { text: f.user_agent, title: f.user_agent },
       ]),
     ),
-    "none kept (failures older than the retention are swept)",
+    prefix
+      ? "not listed for a prefix: failures are kept per address"
+      : "none kept (failures older than the retention are swept)",
     6,
   );
   fillRows(

@@ -87,6 +87,7 @@ def test_summary_timeseries_and_ip_detail_equal_the_failures_sent_through_the_st
     )
     detail = get(api_url, "/api/v1/ips/198.51.100.3", api_settings, recent=5).json()
     mine = [e for e in events if e[0] == "198.51.100.3"]
+    assert detail["scope"] == "address"
     assert detail["first_seen"] == min(ts for *_, ts in mine)
     assert detail["last_seen"] == max(ts for *_, ts in mine)
     assert detail["reasons"] == dict(Counter(r for _, r, _, _ in mine))

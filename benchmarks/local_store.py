@@ -13,12 +13,14 @@ worker keeps for them, in ``insert_many`` batches of the persister's size
 
 Then, alternately for two rounds: ``insert_many`` of ``--persist-events``
 fresh failures (the store's own rate), and the persister's write path
-(``persist_failures``: the raw insert, the replay-guarded per-IP and
-per-minute counters) on as many fresh failures over ``--persist-ips`` of the
-stored IPs (a wave of attackers), in batches of 16,000; their ratio is the
-persister's share of the store's insert rate. ``--before REV`` runs, in each
-round, the persister's write path as it was at git revision ``REV`` too
-(its two modules loaded from git beside today's), on its own fresh failures
+(the raw insert, the replay-guarded per-IP and per-minute counters and top
+IPs; the next batch's raw insert beside this one's counters where the
+revision has ``failures.stage``, as the persister runs them) on as many
+fresh failures over ``--persist-ips`` of the stored IPs (a wave of
+attackers), in batches of 16,000; their ratio is the persister's share of
+the store's insert rate. ``--before REV`` runs, in each round, the
+persister's write path as it was at git revision ``REV`` too (its
+``mongo`` modules loaded from git beside today's), on its own fresh failures
 over the same IPs: before and after side by side in one run. ``--profile``
 prints, after each persister round, every command it sent with the sum of
 the server's durations (pymongo's command monitoring).
@@ -48,7 +50,7 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +68,11 @@ from failstream.events import FailedRequest, new_event_id, now_ms
 from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
 from failstream.settings import Settings
+from failstream.stream_app.mongo import failures as failures_module
 from failstream.stream_app.mongo import top_ips
 from failstream.stream_app.mongo.client import ensure_indexes
-from failstream.stream_app.mongo.failures import MinuteTotal, Read, minute_doc_id, minute_of, persist_failures
+from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of
+from failstream.stream_app.mongo.in_turn import in_turn
 from tests.integration.services import free_port
 
 DB = "failstream_bench_store"
@@ -292,8 +296,36 @@ async def _insert_rate(store: Store, n: int, round_: int) -> float:
     return n / elapsed
 
 
-Persist = Callable[[Any, list[Read]], Awaitable[list[MinuteTotal]]]
-PERSISTER_MODULES = ("guarded_counts", "failures")  # failstream/stream_app/mongo/, in import order
+Persist = Callable[[Any, list[list[Read]]], Awaitable[None]]
+#: failstream/stream_app/mongo/, in import order; a module a revision does not have is skipped
+PERSISTER_MODULES = ("guarded_counts", "top_ips", "failures")
+
+
+def batch_writer(failures: types.ModuleType) -> Persist:
+    """The batches written as the persister writes them with this ``failures`` module: the next
+    batch's raw insert beside this one's counters where it has ``stage`` and ``count``, else one
+    ``persist_failures`` after the other."""
+
+    async def one_by_one(db: Any, batches: list[list[Read]]) -> None:
+        for batch in batches:
+            await failures.persist_failures(db, batch)
+
+    async def in_turns(db: Any, batches: list[list[Read]]) -> None:
+        slots = failures.statement_slots()
+
+        async def each() -> AsyncIterator[list[Read]]:
+            for batch in batches:
+                yield batch
+
+        async def first(batch: list[Read]) -> Any:
+            return await failures.stage(db, batch, slots)
+
+        async def second(staged: Any) -> None:
+            await failures.count(db, staged, slots)
+
+        await in_turn(each(), first, second)
+
+    return in_turns if hasattr(failures, "stage") else one_by_one
 
 
 def persist_at(rev: str) -> Persist:
@@ -309,16 +341,16 @@ def persist_at(rev: str) -> Persist:
     try:
         for name in PERSISTER_MODULES:
             path = f"failstream/stream_app/mongo/{name}.py"
-            source = subprocess.run(
-                ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True, check=True
-            ).stdout
+            shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, text=True)
+            if shown.returncode != 0:
+                continue
+            source = shown.stdout
             module = types.ModuleType(f"{package.__name__}.{name}")
             module.__file__ = f"{rev}:{path}"
             sys.modules[module.__name__] = module
             setattr(package, name, module)
             exec(compile(source, module.__file__, "exec"), module.__dict__)
-        persist: Persist = module.persist_failures
-        return persist
+        return batch_writer(module)
     finally:
         for name, current in saved.items():
             sys.modules[current.__name__] = current
@@ -354,7 +386,7 @@ PROFILE = False
 
 
 async def _persist_rate(
-    store: Store, n: int, ips: int, stored_ips: int, round_: int, persist: Persist = persist_failures
+    store: Store, n: int, ips: int, stored_ips: int, round_: int, persist: Persist
 ) -> float:
     times = CommandTimes()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -382,8 +414,7 @@ async def _persist_rate(
         reads.append(Read(event, partition=1 + round_, offset=now * 1000 + i))
     began = time.perf_counter()
     try:
-        for start in range(0, n, BATCH):
-            await persist(db, reads[start : start + BATCH])
+        await persist(db, [reads[start : start + BATCH] for start in range(0, n, BATCH)])
     finally:  # also when cut off: FerretDB cancels a closed connection's statements
         await client.close()
         if PROFILE:
@@ -603,7 +634,12 @@ def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
             {"filter": {"source": "failures", "minute": {"$gte": now - 3600_000, "$lt": now}}},
         ),
         (
-            "GET /stats/summary: top IPs",
+            "GET /stats/summary: a top IP (one of ten winners)",
+            "ip_stats",
+            {"filter": {"_id": ip}, "limit": 1},
+        ),
+        (
+            "GET /stats/summary: top IPs while a minute predates the lists",
             "ip_stats",
             {"filter": {"last_seen": {"$gte": now - 3600_000}}, "sort": {"total": -1, "_id": 1}, "limit": 10},
         ),
@@ -662,6 +698,11 @@ def persister_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
             "persister: a minute's total over partitions",
             "minute_counts",
             {"filter": {"minute": minute, "source": "failures"}},
+        ),
+        (
+            "persister: a minute's top IPs (and its list, when not written by the batch)",
+            "minute_counts",
+            {"filter": {"_id": minute_doc_id(minute, "failures", 1)}, "limit": 1},
         ),
     ]
 
@@ -750,7 +791,7 @@ def main() -> None:
 
     global PROFILE
     PROFILE = args.profile
-    variants: dict[str, Persist] = {"now": persist_failures}
+    variants: dict[str, Persist] = {"now": batch_writer(failures_module)}
     if args.before:
         variants = {args.before: persist_at(args.before), **variants}
     rows: list[tuple[str, float, Share | None, dict[str, Sample]]] = []

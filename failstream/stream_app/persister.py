@@ -3,8 +3,10 @@
 Detection never waits for the database.
 
 It reads the same topics as the detection agents with a group of its own
-(``<app id>-persist``), writes a batch, then commits: a crash replays the
-uncommitted batch, which the idempotent writes absorb. Scale-out splits its
+(``<app id>-persist``), writes a batch, then commits its offsets: a crash
+replays the uncommitted batches, which the idempotent writes absorb. The
+next batch's raw failures are stored while this batch's counters are
+written (``mongo.in_turn``); its offsets are committed after its own. Scale-out splits its
 partitions among workers exactly like the agents'.
 
 An outage of MongoDB or Kafka is waited out, never a reason to exit: the
@@ -19,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from failstream.dependency import until_done
 from failstream.events import Alert, dumps, now_ms
@@ -32,11 +35,22 @@ from failstream.logs import configure_logging
 from failstream.mongo_outage import MONGO_ERRORS, is_mongo_outage
 from failstream.settings import StreamSettings
 from failstream.stream_app import metrics
+from failstream.stream_app.detection.alert import to_alert
 from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.mongo.client import connect, ensure_indexes
+from failstream.stream_app.mongo.dead_letters import store_dead_letters
+from failstream.stream_app.mongo.failures import Staged, count, stage, statement_slots
+from failstream.stream_app.mongo.in_turn import in_turn
 from failstream.stream_app.mongo.retention import sweep_all
 from failstream.stream_app.outages import KAFKA_ERRORS, kafka, kafka_outage, mongodb
-from failstream.stream_app.processing import EmailBatches, FailureBatches, Record
+from failstream.stream_app.processing import (
+    Decoded,
+    EmailBatch,
+    EmailBatches,
+    FailureBatches,
+    Record,
+    spike_notification,
+)
 
 log = logging.getLogger("failstream.stream.persist")
 
@@ -58,19 +72,25 @@ def persister_instance_id(settings: StreamSettings) -> str | None:
 
 
 class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hold a rebalance until the batch being written is written and committed.
+    """Hold a rebalance until the batches being written are written and committed.
 
     Without it the old owner of a partition can still be writing a batch when
     the new owner replays it, and two writers on one document lose increments
-    on FerretDB (see ``stream_app.mongo.failures.minute_doc_id``).
+    on FerretDB (see ``stream_app.mongo.failures.minute_doc_id``). ``wanted``
+    tells the writer to begin no further batch meanwhile.
     """
 
     def __init__(self, batch_lock: asyncio.Lock) -> None:
         self._batch_lock = batch_lock
+        self.wanted = False
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._batch_lock:
-            pass
+        self.wanted = True
+        try:
+            async with self._batch_lock:
+                pass
+        finally:
+            self.wanted = False
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass
@@ -83,6 +103,7 @@ async def run_persister(
     publish: Callable[[list[Alert]], Awaitable[None]],
 ) -> None:
     batch_lock = asyncio.Lock()
+    handover = FinishBeforeHandOver(batch_lock)
 
     async def started() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -96,7 +117,7 @@ async def run_persister(
         )
         consumer.subscribe(
             [settings.topic_failed_requests, settings.topic_email_events],
-            listener=FinishBeforeHandOver(batch_lock),
+            listener=handover,
         )
         try:
             await consumer.start()
@@ -112,46 +133,88 @@ async def run_persister(
             if not fetched:
                 continue
             async with batch_lock:
-                await _write_batch(settings, consumer, fetched, failures, emails, publish)
+                await _write_batches(settings, consumer, fetched, handover, failures, emails, publish)
     finally:
         await consumer.stop()
 
 
-async def _write_batch(
+@dataclass(frozen=True)
+class _Batch:
+    """A fetched batch whose raw failures and dead letters are stored."""
+
+    staged: Staged
+    decoded: Decoded
+    emails: EmailBatch
+    offsets: dict[TopicPartition, int]
+
+
+async def _write_batches(
     settings: StreamSettings,
     consumer: AIOKafkaConsumer,
     fetched: dict[TopicPartition, list[Any]],
+    handover: FinishBeforeHandOver,
     failures: FailureBatches,
     emails: EmailBatches,
     publish: Callable[[list[Alert]], Awaitable[None]],
 ) -> None:
-    """Write one fetched batch and commit it; called with the batch lock held."""
-    # a rebalance may have run between the fetch and the lock: records of a partition
-    # no longer ours are the new owner's to write (it replays them from the commit)
-    owned = consumer.assignment()
-    failure_records: list[Record] = []
-    email_records: list[Record] = []
-    for tp, messages in fetched.items():
-        if tp not in owned:
-            continue
-        target = failure_records if tp.topic == settings.topic_failed_requests else email_records
-        target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
-    if not failure_records and not email_records:
-        return
-    decoded = failures.decode(failure_records, count_live=False)
-    batch = emails.decode(email_records, count_live=False)
-    # the writes are idempotent, so a write cut off by an outage is simply written again
-    if failure_records:
-        spikes = await _stored(lambda: failures.persist(decoded))
-        await publish(spikes)
-    if email_records:
-        await _stored(lambda: emails.persist(batch))
-    letters = len(decoded.letters) + len(batch.letters)
-    metrics.count_persisted(len(decoded.reads), len(batch.reads), letters)
-    try:
-        await until_done(consumer.commit, kafka(), KAFKA_ERRORS, retryable=kafka_outage)
-    except CommitFailedError as exc:  # rebalanced away: the new owner replays, idempotently
-        log.warning("persist commit failed, batch will be replayed: %s", exc)
+    """Write ``fetched`` and the batches already waiting behind it, committing each once written.
+
+    Called with the batch lock held. The next batch's raw failures are stored
+    while this one's counters are written (``in_turn``); the run ends when no
+    batch is waiting or a rebalance wants the partitions.
+    """
+    db = failures.db
+    assert db is not None  # the persister's batches always have their database
+    slots = statement_slots()  # the counters' statements of every batch of the run
+
+    async def batches() -> AsyncIterator[dict[TopicPartition, list[Any]]]:
+        yield fetched
+        while not handover.wanted:
+            more = await consumer.getmany(timeout_ms=0, max_records=settings.stream_persist_batch_max)
+            if not more:
+                return
+            yield more
+
+    async def first(records: dict[TopicPartition, list[Any]]) -> _Batch:
+        # a rebalance may have run between the fetch and the lock: records of a partition
+        # no longer ours are the new owner's to write (it replays them from the commit)
+        owned = consumer.assignment()
+        failure_records: list[Record] = []
+        email_records: list[Record] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp, messages in records.items():
+            if tp not in owned or not messages:
+                continue
+            target = failure_records if tp.topic == settings.topic_failed_requests else email_records
+            target.extend(Record(m.topic, m.partition, m.offset, m.key, m.value) for m in messages)
+            offsets[tp] = messages[-1].offset + 1
+        decoded = failures.decode(failure_records, count_live=False)
+        batch = emails.decode(email_records, count_live=False)
+        # the writes are idempotent, so a write cut off by an outage is simply written again
+        await _stored(lambda: store_dead_letters(db, [letter for _, letter in decoded.letters]))
+        staged = await _stored(lambda: stage(db, decoded.reads, slots))
+        return _Batch(staged, decoded, batch, offsets)
+
+    async def second(written: _Batch) -> None:
+        if written.staged.reads:
+            totals = await _stored(lambda: count(db, written.staged, slots))
+            notes = [spike_notification(t, failures.rules.spike_per_minute) for t in totals]
+            await publish([to_alert(n) for n in notes if n is not None])
+        if written.emails.reads or written.emails.letters:
+            await _stored(lambda: emails.persist(written.emails))
+        letters = len(written.decoded.letters) + len(written.emails.letters)
+        metrics.count_persisted(len(written.decoded.reads), len(written.emails.reads), letters)
+        # this batch's own offsets: the consumer's position is already past the next batch
+        owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in written.offsets.items() if tp in owned}
+        if not offsets:
+            return
+        try:
+            await until_done(lambda: consumer.commit(offsets), kafka(), KAFKA_ERRORS, retryable=kafka_outage)
+        except (CommitFailedError, IllegalStateError) as exc:  # rebalanced away: the new owner replays
+            log.warning("persist commit failed, batch will be replayed: %s", exc)
+
+    await in_turn(batches(), first, second)
 
 
 async def _serve(settings: StreamSettings, parent_pid: int) -> None:

@@ -92,7 +92,12 @@ def minute_skeletons(contributions: list[Contribution], source: str) -> dict[str
 
 async def countable(db: Db, reads: list[Read], slots: asyncio.Semaphore | None = None) -> list[Read]:
     """Insert the raw events; return those whose increments may be due."""
-    slots = slots or asyncio.Semaphore(guarded_counts.IN_FLIGHT)
+    due = await _inserted(db, reads, slots or asyncio.Semaphore(guarded_counts.IN_FLIGHT))
+    return [r for r, ok in zip(reads, due, strict=True) if ok]
+
+
+async def _inserted(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> list[bool]:
+    """Insert the raw events; per read, whether its increments may be due."""
     docs = [
         {
             "_id": r.event.event_id,
@@ -102,8 +107,11 @@ async def countable(db: Db, reads: list[Read], slots: asyncio.Semaphore | None =
         }
         for r in reads
     ]
-    due = await first_placed(db.failures, docs, slots)
-    return [r for r, ok in zip(reads, due, strict=True) if ok]
+    return await first_placed(db.failures, docs, slots)
+
+
+def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribution]]:
+    return [ip_contribution(r) for r in reads], [minute_contribution(r) for r in reads]
 
 
 async def first_placed(
@@ -160,16 +168,52 @@ def minute_contribution(r: Read) -> Contribution:
     return Contribution(doc_id, r.partition, r.offset, delta)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A batch whose raw events are stored, with the contributions of those that may count."""
+
+    reads: list[Read]
+    per_ip: list[Contribution]
+    minutes: list[Contribution]
+
+
+def statement_slots() -> asyncio.Semaphore:
+    """The counters' share of a persister's ``IN_FLIGHT`` statements: one is kept for the raw
+    insert of the next batch, which runs beside them (``in_turn``)."""
+    return asyncio.Semaphore(guarded_counts.IN_FLIGHT - 1)
+
+
 async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
     """Store the failures and count each one once; return the minutes' totals before/after."""
+    slots = statement_slots()
+    return await count(db, await stage(db, reads, slots), slots)
+
+
+async def stage(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> Staged:
+    """Insert the raw events; the first half of ``persist_failures``."""
+    if not reads:
+        return Staged([], [], [])
+    # the counters' contributions are built in a thread while the server inserts the raw
+    # events (most of a batch's time), then kept for the reads that are due
+    due, (per_ip, minutes) = await asyncio.gather(
+        _inserted(db, reads, slots), asyncio.to_thread(_contributions, reads)
+    )
+    if not all(due):
+        per_ip = [c for c, ok in zip(per_ip, due, strict=True) if ok]
+        minutes = [c for c, ok in zip(minutes, due, strict=True) if ok]
+    return Staged(reads, per_ip, minutes)
+
+
+async def count(db: Db, staged: Staged, slots: asyncio.Semaphore) -> list[MinuteTotal]:
+    """Apply a staged batch's counters and top IPs; the minutes' totals before/after it.
+
+    Batches are counted one at a time, in the order they were staged.
+    """
+    reads, per_ip, minutes = staged.reads, staged.per_ip, staged.minutes
     if not reads:
         return []
-    slots = asyncio.Semaphore(guarded_counts.IN_FLIGHT)  # shared by every statement of this batch
-    todo = await countable(db, reads, slots)
-    per_ip = [ip_contribution(r) for r in todo]
     # a new document is born with zero counts, so a reader never meets one without ``total``
     zero: dict[str, dict[str, Any]] = {c.doc_id: {"total": 0} for c in per_ip}
-    minutes = [minute_contribution(r) for r in todo]
     skeletons = minute_skeletons(minutes, SOURCE)
     # the two collections' documents are independent: written at once, each exactly once
     ips, applied = await guarded_counts.all_ended(

@@ -76,74 +76,90 @@ class CountedIds:
 class AppliedIds:
     """Hashes of the event ids a per-IP or per-prefix state applied, each with its second of event time.
 
-    The hot path's variant of :class:`CountedIds`: one flat dict (hash ->
-    second), so a failure costs one look-up and one store, and the owner
-    forgets in passes it spaces out itself (:meth:`forget_before`), not per
-    event. A copy is recognised by its hash alone: with n ids held, a new id
+    The hot path's variant of :class:`CountedIds`: two flat lists, the hashes
+    and their ages in seconds before a base second, exactly as they are
+    stored, so decoding and encoding a state costs no per-id work; a state
+    holds a handful of ids, and scanning that list is cheaper than building
+    a set, which is only built past :data:`INDEX_FROM` ids. The owner forgets
+    in passes it spaces out itself (:meth:`forget_before`), not per event.
+    A copy is recognised by its hash alone: with n ids held, a new id
     collides with one of them about once in 2**32 / n events (n is at most
     :data:`MAX_IDS`), which drops that one event from detection, never from
-    the stored counts. Stored as two flat lists, the hashes and their ages in
-    seconds before a base the owner gives (its newest second): a few bytes an id.
+    the stored counts.
     """
 
-    __slots__ = ("_second_of", "oldest")
+    __slots__ = ("_ages", "_base", "_hashes", "_index")
 
-    def __init__(self, second_of: dict[int, int] | None = None) -> None:
-        self._second_of: dict[int, int] = second_of if second_of is not None else {}
-        #: the oldest second held (a forgetting pass with a horizon at or below it does nothing)
-        self.oldest = min(self._second_of.values(), default=_NEVER)
+    def __init__(self, hashes: list[int] | None = None, ages: list[int] | None = None, base: int = 0) -> None:
+        self._hashes: list[int] = hashes if hashes is not None else []
+        # stored without ages (before ids were kept by second): taken as of the base second
+        self._ages: list[int] = ages if ages is not None else [0] * len(self._hashes)
+        self._base = base
+        self._index: set[int] | None = set(self._hashes) if len(self._hashes) > INDEX_FROM else None
 
     def __len__(self) -> int:
-        return len(self._second_of)
+        return len(self._hashes)
 
     def __contains__(self, digest: int) -> bool:
-        return digest in self._second_of
+        return digest in (self._hashes if self._index is None else self._index)
 
     def add(self, digest: int, second: int) -> bool:
         """Remember an id hash; False if it was applied already (a copy, to be ignored)."""
-        second_of = self._second_of
-        if digest in second_of:
+        index = self._index
+        if index is not None:
+            if digest in index:
+                return False
+            index.add(digest)
+        elif digest in self._hashes:
             return False
-        second_of[digest] = second
-        if second < self.oldest:
-            self.oldest = second
-        if len(second_of) > MAX_IDS:
-            self._drop_oldest()
+        elif len(self._hashes) >= INDEX_FROM:
+            self._index = {digest, *self._hashes}
+        self._hashes.append(digest)
+        self._ages.append(self._base - second)
+        if len(self._hashes) > MAX_IDS:
+            self._keep_newest(MAX_IDS * 3 // 4)  # a flood pays for this once per quarter of the cap
         return True
 
-    def forget_before(self, ts: int) -> None:
-        """Forget the ids of every second that lies wholly before ``ts``."""
-        horizon = ts // 1000
-        if horizon <= self.oldest:
-            return
-        self._second_of = {d: s for d, s in self._second_of.items() if s >= horizon}
-        self.oldest = min(self._second_of.values(), default=_NEVER)
+    def forget_before(self, ts: int) -> int | None:
+        """Forget the ids of every second that lies wholly before ``ts``; return the oldest second left."""
+        ages = self._ages
+        if not ages:
+            return None
+        limit = self._base - ts // 1000  # the oldest age kept
+        oldest = max(ages)
+        if oldest > limit:
+            kept = [i for i, age in enumerate(ages) if age <= limit]
+            self._replace([self._hashes[i] for i in kept], [ages[i] for i in kept])
+            if not kept:
+                return None
+            oldest = max(self._ages)
+        return self._base - oldest
 
-    def _drop_oldest(self) -> None:
-        # to three quarters of the cap, so a flood pays for this pass once per quarter of the cap
-        keep = MAX_IDS * 3 // 4
-        cut = sorted(self._second_of.values())[-keep]
-        kept = {d: s for d, s in self._second_of.items() if s >= cut}
+    def _keep_newest(self, n: int) -> None:
+        ages = self._ages
+        cut = sorted(ages)[n - 1]
+        kept = [i for i, age in enumerate(ages) if age <= cut]
         if len(kept) > MAX_IDS:  # one second holds more than the cap: its ids go too
-            kept = {d: s for d, s in kept.items() if s > cut}
-        self._second_of = kept
-        self.oldest = min(kept.values(), default=_NEVER)
+            kept = [i for i, age in enumerate(ages) if age < cut]
+        self._replace([self._hashes[i] for i in kept], [ages[i] for i in kept])
+
+    def _replace(self, hashes: list[int], ages: list[int]) -> None:
+        self._hashes, self._ages = hashes, ages
+        self._index = set(hashes) if len(hashes) > INDEX_FROM else None
 
     def to_lists(self, base: int) -> tuple[list[int], list[int]]:
-        """The hashes and their ages, ``base`` less their second."""
-        second_of = self._second_of
-        return list(second_of), list(map(base.__sub__, second_of.values()))
+        """The hashes and their ages before ``base`` (the owner's newest second), to store as they are."""
+        shift = base - self._base
+        return self._hashes, [age + shift for age in self._ages] if shift else self._ages
 
     @classmethod
     def from_lists(cls, hashes: list[int], ages: list[list[int]], base: int) -> AppliedIds:
-        """Inverse of :meth:`to_lists`; ``ages`` holds the ages list, or nothing for a state
-        stored before ids were kept by second (its last four hashes): those are taken as of
-        ``base``, the owner's newest second, so they are kept as long as the newest of them could need.
+        """Inverse of :meth:`to_lists`; ``ages`` holds the ages list, or nothing for a state stored
+        before ids were kept by second (its last four hashes), which are taken as of ``base``, so
+        they are kept as long as the newest of them could need.
         """
-        if not ages:
-            return cls(dict.fromkeys(hashes, base))
-        return cls(dict(zip(hashes, map(base.__sub__, ages[0]), strict=True)))
+        return cls(hashes, ages[0] if ages else None, base)
 
 
-#: Above any second: the oldest of no ids.
-_NEVER = 1 << 62
+#: Ids held from which a state's look-ups go through a set.
+INDEX_FROM = 32

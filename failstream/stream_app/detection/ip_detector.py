@@ -45,7 +45,9 @@ class IpState:
     ip: ThresholdState = field(default_factory=ThresholdState)
     routes: dict[str, ThresholdState] = field(default_factory=dict)
     applied: AppliedIds = field(default_factory=AppliedIds)
-    #: the ``ip.max_ts`` from which a forgetting pass may find ids to drop (not stored: 0 after decoding)
+    #: the ``ip.max_ts`` from which the next forgetting pass is due. Not stored: decoded, it is
+    #: the next second, so a state read for one event of a second it has seen pays no pass (a
+    #: pass later than due only keeps ids longer; one earlier could not find more to drop)
     forget_at: int = 0
 
     def encode(self) -> bytes:
@@ -63,11 +65,13 @@ class IpState:
         # a state written before ids were kept by second has four items, its last four hashes
         offset, ip, routes, hashes, *ages = orjson.loads(raw)
         state = ThresholdState.from_json(ip)
+        second = state.max_ts // 1000
         return cls(
             offset,
             state,
             {r: ThresholdState.from_json(s) for r, s in routes.items()},
-            AppliedIds.from_lists(hashes, ages, state.max_ts // 1000),
+            AppliedIds.from_lists(hashes, ages, second),
+            (second + 1) * 1000,
         )
 
 
@@ -135,10 +139,11 @@ class IpDetector:
         for route_state in state.routes.values():
             if route_state.max_ts - route_grace < bound:
                 bound = route_state.max_ts - route_grace
-        applied = state.applied
-        applied.forget_before(bound)
-        due = (applied.oldest + 1) * 1000 + self._ip_rule.grace_ms if applied else 0
-        state.forget_at = max(due, ip_max + 1000)
+        oldest = state.applied.forget_before(bound)
+        due = ip_max + 1000
+        if oldest is not None:
+            due = max(due, (oldest + 1) * 1000 + self._ip_rule.grace_ms)
+        state.forget_at = due
 
     def sweep(self, state: IpState, ip: str, now_ms: int) -> tuple[list[Notification], bool]:
         """Resolve quiet episodes; return the notifications and whether the state can go."""

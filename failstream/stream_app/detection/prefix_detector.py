@@ -28,7 +28,7 @@ class PrefixState:
     rule: ThresholdState = field(default_factory=ThresholdState)
     #: the event ids applied: a producer's re-sent copy has a new offset, not a new id
     applied: AppliedIds = field(default_factory=AppliedIds)
-    #: the ``rule.max_ts`` from which a forgetting pass may find ids to drop (not stored)
+    #: the ``rule.max_ts`` from which the next forgetting pass is due (not stored; as for IPs)
     forget_at: int = 0
 
     def encode(self) -> bytes:
@@ -43,7 +43,8 @@ class PrefixState:
         # a state written before ids were kept by second has three items, its last four hashes
         offsets, rule, hashes, *ages = orjson.loads(raw)
         state = ThresholdState.from_json(rule)
-        return cls(offsets, state, AppliedIds.from_lists(hashes, ages, state.max_ts // 1000))
+        second = state.max_ts // 1000
+        return cls(offsets, state, AppliedIds.from_lists(hashes, ages, second), (second + 1) * 1000)
 
 
 class PrefixDetector:
@@ -65,10 +66,11 @@ class PrefixDetector:
         max_ts = state.rule.max_ts
         if max_ts >= state.forget_at:
             # a copy older than the newest minus grace is refused as too late anyway
-            applied = state.applied
-            applied.forget_before(max_ts - rule.grace_ms)
-            due = (applied.oldest + 1) * 1000 + rule.grace_ms if applied else 0
-            state.forget_at = max(due, max_ts + 1000)
+            oldest = state.applied.forget_before(max_ts - rule.grace_ms)
+            due = max_ts + 1000
+            if oldest is not None:
+                due = max(due, (oldest + 1) * 1000 + rule.grace_ms)
+            state.forget_at = due
         return out
 
     def sweep(self, state: PrefixState, prefix: str, now_ms: int) -> tuple[list[Notification], bool]:

@@ -217,3 +217,17 @@ def test_a_flood_of_distinct_ids_is_capped_by_dropping_the_oldest_seconds(
         assert ids.add(i, 100 + i // 3)  # three ids in each of three seconds
     assert len(ids) == 6 and 0 not in ids and 8 in ids  # to three quarters of the cap: the oldest second went
     assert not ids.add(8, 102)
+
+
+def test_past_the_set_index_threshold_copies_are_still_found_and_forgetting_keeps_the_index_right() -> None:
+    ids = AppliedIds()
+    for i in range(100):
+        assert ids.add(i, 1_000 + i)  # one id a second
+    assert not ids.add(40, 1_040) and not ids.add(99, 1_099)
+    assert ids.forget_before(1_050_000) == 1_050
+    assert (len(ids), 49 in ids, 50 in ids) == (50, False, True)
+    assert not ids.add(50, 1_050)
+    assert ids.add(49, 1_049)  # forgotten: taken as new
+    hashes, ages = ids.to_lists(1_100)
+    restored = AppliedIds.from_lists(hashes, [ages], 1_100)
+    assert not restored.add(99, 1_099) and restored.forget_before(1_200_000) is None and len(restored) == 0

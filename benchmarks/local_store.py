@@ -284,6 +284,16 @@ async def _writable(store: Store, timeout_s: float = 600.0) -> None:
         await client.close()
 
 
+async def _forget_old_minutes(store: Store) -> None:
+    """Delete the minutes an older revision's persister wrote in an earlier run (no top IPs kept):
+    within the hour they would make the summary rank top IPs by the scan the lists replace."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    await client[DB].minute_counts.delete_many(
+        {"source": "failures", "partition": {"$gte": 1}, top_ips.KEPT: {"$exists": False}}
+    )
+    await client.close()
+
+
 async def _insert_rate(store: Store, n: int, round_: int) -> float:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
     now = now_ms()
@@ -386,7 +396,7 @@ PROFILE = False
 
 
 async def _persist_rate(
-    store: Store, n: int, ips: int, stored_ips: int, round_: int, persist: Persist
+    store: Store, n: int, ips: int, stored_ips: int, round_: int, persist: Persist, earlier_ms: int = 0
 ) -> float:
     times = CommandTimes()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -401,7 +411,7 @@ async def _persist_rate(
         reason = REASONS[i % len(REASONS)]
         event = FailedRequest(
             event_id=new_event_id(),
-            ts=now - i,
+            ts=now - earlier_ms - i,
             service=SERVICES[i % 3],
             ip=attackers[i % ips],
             method="POST",
@@ -457,16 +467,22 @@ def persister_share(
     inserted: list[float] = []
     persisted: dict[str, list[float]] = {name: [] for name in variants}
     capped: set[str] = set()
+    asyncio.run(_forget_old_minutes(store))
     for r in range(rounds):
         asyncio.run(_writable(store))
         inserted.append(asyncio.run(_insert_rate(store, n, r)))
         line = f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s"
-        for name, persist in variants.items():
+        for k, (name, persist) in enumerate(variants.items()):
+            # an older revision's minutes (no top IPs kept) go two hours back, out of the API's
+            # 1h summary, which would otherwise rank top IPs by the scan they replace
+            earlier_ms = 0 if k == len(variants) - 1 else 2 * 3600_000
             if name in capped:
                 continue
             try:
                 rate = asyncio.run(
-                    asyncio.wait_for(_persist_rate(store, n, ips, stored_ips, r, persist), timeout_s)
+                    asyncio.wait_for(
+                        _persist_rate(store, n, ips, stored_ips, r, persist, earlier_ms), timeout_s
+                    )
                 )
             except TimeoutError:
                 rate = n / timeout_s

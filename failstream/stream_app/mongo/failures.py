@@ -110,10 +110,6 @@ async def _inserted(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> list
     return await first_placed(db.failures, docs, slots)
 
 
-def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribution]]:
-    return [ip_contribution(r) for r in reads], [minute_contribution(r) for r in reads]
-
-
 async def first_placed(
     coll: guarded_counts.Collection, docs: list[dict[str, Any]], slots: asyncio.Semaphore
 ) -> list[bool]:
@@ -145,27 +141,35 @@ async def first_placed(
     return due
 
 
-def _labels(delta: Delta, e: FailedRequest) -> None:
-    delta.count("total")
-    delta.count(f"reasons.{e.reason}")
-    delta.count(f"statuses.{e.status}")
-    delta.count(f"services.{field_name(e.service)}")
+def _labels(e: FailedRequest) -> dict[str, int]:
+    return {
+        "total": 1,
+        f"reasons.{e.reason}": 1,
+        f"statuses.{e.status}": 1,
+        f"services.{field_name(e.service)}": 1,
+    }
 
 
-def ip_contribution(r: Read) -> Contribution:
-    delta = Delta()
-    _labels(delta, r.event)
-    delta.count(f"routes.{field_name(r.event.method + ' ' + r.event.route)}")
-    delta.low("first_seen", r.event.ts)
-    delta.high("last_seen", r.event.ts)
-    return Contribution(r.event.ip, r.partition, r.offset, delta)
+def ip_contribution(r: Read, labels: dict[str, int] | None = None) -> Contribution:
+    e = r.event
+    inc = dict(labels or _labels(e))
+    inc[f"routes.{field_name(e.method + ' ' + e.route)}"] = 1
+    return Contribution(e.ip, r.partition, r.offset, Delta(inc, {"first_seen": e.ts}, {"last_seen": e.ts}))
 
 
-def minute_contribution(r: Read) -> Contribution:
-    delta = Delta()
-    _labels(delta, r.event)
+def minute_contribution(r: Read, labels: dict[str, int] | None = None) -> Contribution:
     doc_id = minute_doc_id(minute_of(r.event.ts), SOURCE, r.partition)
-    return Contribution(doc_id, r.partition, r.offset, delta)
+    return Contribution(doc_id, r.partition, r.offset, Delta(labels or _labels(r.event)))
+
+
+def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribution]]:
+    per_ip: list[Contribution] = []
+    minutes: list[Contribution] = []
+    for r in reads:
+        labels = _labels(r.event)  # shared: a minute's delta is never changed after it is made
+        per_ip.append(ip_contribution(r, labels))
+        minutes.append(minute_contribution(r, labels))
+    return per_ip, minutes
 
 
 @dataclass(frozen=True)

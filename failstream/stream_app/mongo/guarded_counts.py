@@ -25,6 +25,7 @@ One document is written by one statement at a time, and at most
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ MAX_LABELS = 20
 OTHER = "(other)"
 
 
+@functools.lru_cache(maxsize=4096)
 def field_name(label: str) -> str:
     """A label made safe as one MongoDB field name (no dots, no leading ``$``)."""
     label = label.replace(".", "\uff0e")
@@ -59,12 +61,12 @@ def field_name(label: str) -> str:
 
 @dataclass
 class Delta:
-    inc: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    inc: dict[str, int] = field(default_factory=dict)
     min: dict[str, int] = field(default_factory=dict)
     max: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
-        self.inc[name] += n
+        self.inc[name] = self.inc.get(name, 0) + n
 
     def low(self, name: str, value: int) -> None:
         self.min[name] = min(self.min.get(name, value), value)
@@ -73,8 +75,9 @@ class Delta:
         self.max[name] = max(self.max.get(name, value), value)
 
     def merge(self, other: Delta) -> None:
+        inc = self.inc
         for k, n in other.inc.items():
-            self.inc[k] += n
+            inc[k] = inc.get(k, 0) + n
         for k, v in other.min.items():
             self.low(k, v)
         for k, v in other.max.items():

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from failstream.events import failed_request_json
 from failstream.kafka_config import confluent_config
@@ -57,12 +57,7 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 20.0) -> list[tu
         }
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {}
-        for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
+        ends = _ends(consumer, topic, timeout_s)
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         out: list[tuple[bytes | None, bytes]] = []
         deadline = time.monotonic() + timeout_s
@@ -79,3 +74,29 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 20.0) -> list[tu
         return out
     finally:
         consumer.close()
+
+
+#: What a topic the worker has just created answers until its partitions have a leader.
+_NOT_YET = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
+
+
+def _ends(consumer: Consumer, topic: str, timeout_s: float) -> dict[int, int]:
+    """Each non-empty partition's end offset, asked again while the topic's leaders are elected."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends = {}
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high > low:
+                    ends[p] = high
+            return ends
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_YET or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
-from failstream.events import new_event_id, now_ms
+from failstream.events import Alert, new_event_id, now_ms
 from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import alerts_on_topic
@@ -32,20 +33,8 @@ def failures_of(k: int) -> int:
     return 12 if k % 2 == 0 else 8
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, issue 18 left open: under load a restarted worker re-fired a few /64s with an "
-        "episode one failure later (a second alert key, so a second email); the first failure of those "
-        "/64s was not in its restored prefix state"
-    ),
-)
-def test_sigkill_while_counting_prefixes_then_restart_fires_each_rotating_64_once(
-    settings: Settings, processes: ProcessGroup
-) -> None:
-    settings = settings.model_copy(
-        update={"stream_batch_max": 100, "stream_session_timeout_s": 6, "stream_persist": False}
-    )
+def rotating_stream() -> tuple[list[tuple[bytes, bytes]], set[str]]:
+    """The failures, block after block, and the /64s that must fire."""
     base = now_ms() + 86_400_000  # event time ahead of the wall clock: no sweep resolves or forgets meanwhile
     messages: list[tuple[bytes, bytes]] = []
     for first in range(0, PREFIXES, BLOCK):
@@ -54,7 +43,38 @@ def test_sigkill_while_counting_prefixes_then_restart_fires_each_rotating_64_onc
                 if j < failures_of(k):
                     ip = f"2001:db8:{k:x}:1:{j + 1:x}::1"
                     messages.append((ip.encode(), failure_json(new_event_id(), ip, base + j * 1000 + k)))
-    should_fire = {f"2001:db8:{k:x}:1::/64" for k in range(PREFIXES) if failures_of(k) >= 10}
+    return messages, {f"2001:db8:{k:x}:1::/64" for k in range(PREFIXES) if failures_of(k) >= 10}
+
+
+def wait_for_every_alert(settings: Settings, should_fire: set[str], log_tail: Callable[[], str]) -> None:
+    """Until every /64 that must fire has; a timeout names the missing ones and the worker's log."""
+    try:
+        wait_until(
+            lambda: {a.subject for a in alerts_on_topic(settings)} >= should_fire,
+            120,
+            "every rotating /64 alerted",
+        )
+    except AssertionError as exc:
+        missing = sorted(should_fire - {a.subject for a in alerts_on_topic(settings)})
+        raise AssertionError(f"{exc}: {len(missing)} missing, {missing[:5]}\n{log_tail()}") from None
+
+
+def assert_each_fired_once(alerts: list[Alert], should_fire: set[str], log_tail: str) -> None:
+    assert {a.subject for a in alerts} == should_fire
+    assert {(a.rule, a.state) for a in alerts} == {("prefix-failures", "firing")}
+    keys_per_subject = Counter(a.subject for a in {a.alert_key: a for a in alerts}.values())
+    twice = sorted({a.alert_key for a in alerts if keys_per_subject[a.subject] > 1})
+    assert twice == [], log_tail  # one episode, one key, per /64
+    assert {k: n for k, n in Counter(a.alert_key for a in alerts).items() if n > 1} == {}  # each sent once
+
+
+def test_sigkill_while_counting_prefixes_then_restart_fires_each_rotating_64_once(
+    settings: Settings, processes: ProcessGroup
+) -> None:
+    settings = settings.model_copy(
+        update={"stream_batch_max": 100, "stream_session_timeout_s": 6, "stream_persist": False}
+    )
+    messages, should_fire = rotating_stream()
 
     processes.start("stream", "stream", settings)
     half = len(messages) // 2
@@ -66,15 +86,30 @@ def test_sigkill_while_counting_prefixes_then_restart_fires_each_rotating_64_onc
 
     produce(settings, settings.topic_failed_requests, messages[half:])
     processes.start("stream-restarted", "stream", settings)
-    wait_until(
-        lambda: {a.subject for a in alerts_on_topic(settings)} >= should_fire,
-        120,
-        "every rotating /64 alerted",
+    wait_for_every_alert(settings, should_fire, lambda: processes.tail("stream-restarted", 80))
+    assert_each_fired_once(alerts_on_topic(settings), should_fire, processes.tail("stream-restarted", 80))
+
+
+def test_a_rebalance_then_a_sigkill_while_counting_prefixes_fires_each_rotating_64_once(
+    settings: Settings, processes: ProcessGroup
+) -> None:
+    """A second worker joins while the first counts (a rebalance with records in flight), then the
+    first is SIGKILLed and the second takes its partitions over from the committed offsets."""
+    settings = settings.model_copy(
+        update={"stream_batch_max": 100, "stream_session_timeout_s": 6, "stream_persist": False}
     )
-    alerts = alerts_on_topic(settings)
-    assert {a.subject for a in alerts} == should_fire
-    assert {(a.rule, a.state) for a in alerts} == {("prefix-failures", "firing")}
-    keys_per_subject = Counter(a.subject for a in {a.alert_key: a for a in alerts}.values())
-    twice = sorted({a.alert_key for a in alerts if keys_per_subject[a.subject] > 1})
-    assert twice == [], processes.tail("stream-restarted", 80)  # one episode, one key, per /64
-    assert {k: n for k, n in Counter(a.alert_key for a in alerts).items() if n > 1} == {}  # each sent once
+    messages, should_fire = rotating_stream()
+    third = len(messages) // 3
+
+    processes.start("stream-a", "stream", settings)
+    produce(settings, settings.topic_failed_requests, messages[:third])
+    wait_until(lambda: len(alerts_on_topic(settings)) >= 1, 60, "a first prefix alert", interval_s=0.1)
+    processes.start("stream-b", "stream", settings)
+    produce(settings, settings.topic_failed_requests, messages[third : 2 * third])  # during the rebalance
+    wait_until(lambda: "Ready" in processes.log("stream-b"), 60, "the second worker ready")
+    processes.kill("stream-a", signal.SIGKILL)
+    assert {a.subject for a in alerts_on_topic(settings)} < should_fire
+
+    produce(settings, settings.topic_failed_requests, messages[2 * third :])
+    wait_for_every_alert(settings, should_fire, lambda: processes.tail("stream-b", 80))
+    assert_each_fired_once(alerts_on_topic(settings), should_fire, processes.tail("stream-b", 80))

@@ -6,8 +6,9 @@ It reads the same topics as the detection agents with a group of its own
 (``<app id>-persist``), writes a batch, then commits its offsets: a crash
 replays the uncommitted batches, which the idempotent writes absorb. The
 next batch's raw failures are stored while this batch's counters are
-written (``mongo.in_turn``); its offsets are committed after its own. Scale-out splits its
-partitions among workers exactly like the agents'.
+written (``mongo.in_turn``); batches are committed in order, each once its
+counters are written. Scale-out splits its partitions among workers
+exactly like the agents'.
 
 An outage of MongoDB or Kafka is waited out, never a reason to exit: the
 batch being written is held (its offsets uncommitted) and retried with

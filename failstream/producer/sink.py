@@ -21,7 +21,10 @@ itself serves librdkafka's reports, every ``_SERVE_EVERY`` sends with a
 ``poll(0)`` that never waits: confluent-kafka takes the GIL once per event
 report, even for a skipped one, and from the background thread each take
 was a hand-over with the busy request thread. The background thread polls
-only in ticks when no sender did (little traffic, or none).
+only in ticks when no sender did (little traffic, or none), and while Kafka
+is healthy and librdkafka holds nothing it only looks every half second:
+polling every 50 ms for reports that cannot come cost the host's request
+threads GIL hand-overs at low traffic.
 """
 
 from __future__ import annotations
@@ -355,8 +358,16 @@ class KafkaSink:
             quiet = producer is not None and not (self._spooling or self._closing or self._fatal)
             self._wake.wait(_QUIET_TICK_S if quiet else _TICK_S)
             self._wake.clear()
-        else:
+        elif len(producer) or not self._healthy_and_quiet():
             producer.poll(_TICK_S)
+        else:
+            # healthy and nothing in librdkafka (len counts queued callbacks too): serve what
+            # came since and sleep long. A flush, a close or a diverted event wakes it at
+            # once; the failure report of an event sent meanwhile comes after its message
+            # timeout (seconds), so it waits at most this much longer
+            producer.poll(0)
+            self._wake.wait(_QUIET_TICK_S)
+            self._wake.clear()
         if self._fatal:
             self._recreate_producer()
         self._write_pending()
@@ -379,6 +390,13 @@ class KafkaSink:
         if why is not None and producer is not None and self.kafka.up:
             self._broker_reachable(producer, why)
         return False
+
+    def _healthy_and_quiet(self) -> bool:
+        """Kafka up, nothing diverted, spooled, suspected or closing: the thread has nothing to watch."""
+        return (
+            not (self._spooling or self._closing or self._fatal or self._pending or self._suspected_down)
+            and self.kafka.up
+        )
 
     def _write_pending(self, allow_direct: bool = True) -> None:
         """Move diverted events on: back to Kafka if it is healthy and nothing older waits, else to disk."""

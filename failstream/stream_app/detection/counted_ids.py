@@ -5,17 +5,17 @@ capture spool replaying a segment Kafka had partly taken, alerting's outbox
 relay stopped between Kafka's acknowledgement and its delete): the copy sits
 at a new offset, so the offset guard of a state lets it through, and only
 its id tells it apart. A copy carries its original's ``ts``, so ids are kept
-by second of event time and a copy is looked for in its own second only.
-They are kept as CRC-32 hashes, as the per-IP state keeps its recent ids
-(stable across processes, since they are stored): in one second two of a key's
-ids collide about once in 2**32 / n events, which drops one event from
-detection, never from the stored counts.
+by second of event time. They are kept as CRC-32 hashes (stable across
+processes, since they are stored): two of a key's ids colliding drops one
+event from detection, never from the stored counts.
 
 The owner forgets the seconds that no copy could count in any more
-(:meth:`CountedIds.forget_before`), so the memory spans what its rule still
-accepts, and it holds at most :data:`MAX_IDS` ids (the oldest seconds go
-first), which keeps a busy key's state, written to the changelog as one
-record, well under Kafka's 1 MB record limit.
+(``forget_before``), so the memory spans what its rule still accepts, and it
+holds at most :data:`MAX_IDS` ids (the oldest seconds go first), which keeps
+a busy key's state, written to the changelog as one record, well under
+Kafka's 1 MB record limit. :class:`CountedIds` serves the email rule (a
+set per second, a copy looked for in its own second only); :class:`AppliedIds`
+the per-IP and per-prefix states on the failures' hot path.
 """
 
 from __future__ import annotations

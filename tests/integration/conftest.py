@@ -10,17 +10,20 @@ SMTP server, so tests never see each other's events.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from failstream.infra import smtp_sink as infra_smtp_sink
 from failstream.infra import stack
 from failstream.infra.process import ManagedProcess
-from failstream.kafka_config import ensure_topics
+from failstream.kafka_config import confluent_config, ensure_topics
 from failstream.settings import Settings
 from tests.integration.service_choice import choose_services, docker_engine_answers
 from tests.integration.services import ProcessGroup, SmtpSink, free_port
@@ -69,8 +72,12 @@ def _stop_under_ci(started: list[ManagedProcess]) -> None:
 
 
 @pytest.fixture
-def settings(infra: Settings, request: pytest.FixtureRequest) -> Settings:
-    """Settings isolated to this test: unique topics, database and app id."""
+def settings(infra: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings isolated to this test: unique topics, database and app id; its topics are deleted after it.
+
+    Left behind, every run's topics (a few thousand partitions) stay on the
+    local broker, which then ran out of file handles after eight full runs.
+    """
     tag = f"{request.node.name[:30]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
     tag = "".join(c if c.isalnum() or c == "-" else "-" for c in tag)
     isolated = infra.model_copy(
@@ -87,7 +94,19 @@ def settings(infra: Settings, request: pytest.FixtureRequest) -> Settings:
         }
     )
     ensure_topics(isolated)
-    return isolated
+    yield isolated
+    _delete_topics(isolated, f"t-{tag}-")
+
+
+def _delete_topics(settings: Settings, prefix: str) -> None:
+    """Every topic named with this test's prefix, Faust's own included; a failure only says so."""
+    admin = AdminClient(confluent_config(settings))
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+            future.result()
+    except KafkaException as exc:  # the broker a fault test stopped, say: the test's result stands
+        logging.getLogger(__name__).warning("topics %s* not deleted: %s", prefix, exc)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.mongo.client import Db
 from failstream.stream_app.mongo.dead_letters import store_dead_letters
 from failstream.stream_app.mongo.emails import persist_email_counts
-from failstream.stream_app.mongo.failures import MinuteTotal, Read, persist_failures
+from failstream.stream_app.mongo.failures import MinuteTotal, Read
 
 
 class KafkaRecord(Protocol):
@@ -168,15 +168,6 @@ class FailureBatches:
             # an allowlisted IP's state holds no event time: no lag to keep it from being forgotten
             behind[key] = max(0, now - state.ip.max_ts) if state.ip.max_ts >= 0 else 0
         return [to_alert(n) for n in notes]
-
-    async def persist(self, decoded: Decoded) -> list[Alert]:
-        """Store failures and dead letters; return spike alerts found on the way."""
-        if self.db is None:
-            return []
-        await store_dead_letters(self.db, [letter for _, letter in decoded.letters])
-        totals = await persist_failures(self.db, decoded.reads)
-        spikes = [spike_notification(t, self.rules.spike_per_minute) for t in totals]
-        return [to_alert(n) for n in spikes if n is not None]
 
     def sweep(self, now_ms: int) -> list[Alert]:
         """Resolve episodes quiet for window + grace; forget idle IPs.

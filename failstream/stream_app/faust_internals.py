@@ -35,8 +35,11 @@ records, whether they came from before the seek or after it, so the next
 fetch would start beyond them and book them as a gap all the same. So the
 loop drops the rest and seeks to the committed offsets again, and the
 records are read once more (detection skips what a state already holds).
-A gap still booked on these topics (neither compacted nor transactional)
-would be a loss: it is logged. Read offsets, gaps and
+A partition with no committed offset yet is sought to its beginning, the
+group's ``auto_offset_reset``, where aiokafka's ``seek_to_committed`` leaves
+it alone (``Consumer.seek_to_committed``, ``_thread``). A gap still booked
+on these topics (neither compacted nor transactional) would be a loss: it
+is logged. Read offsets, gaps and
 ``broker_commit_every`` otherwise behave as there.
 """
 
@@ -44,7 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, cast
 
@@ -110,6 +113,25 @@ class DirectDeliveryConsumer(aiokafka_driver.Consumer):
             await super().seek(partition, offset)
         finally:
             self._seek_epoch += 1
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek to the committed offsets; a batched topic's partition without one, to its beginning.
+
+        aiokafka seeks only partitions whose committed offset is above 0 and
+        leaves the others where the fetcher is. A group that has committed
+        nothing yet (a worker's first start on a backlog, or one killed before
+        its first commit) then skipped the records the loop had dropped at a
+        seek, silently: with no read offset there is no gap to book. Where
+        nothing is committed the group reads from the earliest offset (the
+        worker's ``auto_offset_reset``), so that is where to read again;
+        changelog partitions are left to Faust's recovery.
+        """
+        committed = await super().seek_to_committed()
+        batched = cast(Any, self.app).batched_topics
+        fresh = [tp for tp, offset in committed.items() if not offset and tp.topic in batched]
+        if fresh:
+            await cast(Any, self)._thread.seek_to_beginning(*fresh)
+        return committed
 
     async def _seek_again(self) -> None:
         """Seek to the committed offsets again, until it lands: the loop dropped records past them.

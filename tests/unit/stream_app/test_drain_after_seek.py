@@ -187,3 +187,31 @@ async def test_a_seek_back_that_fails_is_retried_before_anything_else_is_read() 
     await loop.drain()
     assert failures == []  # it did fail once
     _every_record_once_in_order_after(loop, 0)
+
+
+class _ConsumerThread:
+    """What ``seek_to_committed`` asks of Faust's consumer thread: aiokafka's answers, and where it seeks."""
+
+    def __init__(self, committed: dict[TP, int | None]) -> None:
+        self.committed = committed
+        self.to_beginning: list[TP] = []
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return dict(self.committed)  # aiokafka seeks only the offsets above 0 itself
+
+    async def seek_to_beginning(self, *partitions: TP) -> None:
+        self.to_beginning += partitions
+
+
+async def test_a_batched_partition_with_nothing_committed_is_read_again_from_its_beginning() -> None:
+    # aiokafka leaves a partition without a committed offset where its fetcher is: a batch
+    # dropped at a seek before the group's first commit was skipped, with no gap to say so
+    fresh, zero, committed = TP("failed-requests", 0), TP("failed-requests", 1), TP("failed-requests", 2)
+    changelog = TP("stream-ip-state-changelog", 0)
+    thread = _ConsumerThread({fresh: None, zero: 0, committed: 57, changelog: None})
+    consumer = object.__new__(DirectDeliveryConsumer)
+    consumer.__dict__["_thread"] = thread
+    consumer.app = SimpleNamespace(batched_topics={"failed-requests": None})  # type: ignore[assignment]
+    offsets = await consumer.seek_to_committed()
+    assert sorted(thread.to_beginning) == [fresh, zero]  # a changelog is left to Faust's recovery
+    assert offsets == {fresh: None, zero: 0, committed: 57, changelog: None}

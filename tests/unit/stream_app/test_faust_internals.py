@@ -29,6 +29,7 @@ METHODS = [
     (faust.App, "_new_transport", "DirectDeliveryApp"),
     (Consumer, "_drain_messages", "DirectDeliveryConsumer"),
     (Consumer, "_add_gap", "DirectDeliveryConsumer"),
+    (aiokafka_driver.AIOKafkaConsumerThread, "seek_to_beginning", "DirectDeliveryConsumer"),
 ]
 #: instance attributes, found where the class's own code assigns them
 ATTRIBUTES = [
@@ -37,6 +38,7 @@ ATTRIBUTES = [
     (Consumer, "_commit_every", "DirectDeliveryConsumer"),
     (Consumer, "_n_acked", "DirectDeliveryConsumer"),
     (Service, "_stopped", "DirectDeliveryConsumer"),
+    (aiokafka_driver.ThreadDelegateConsumer, "_thread", "DirectDeliveryConsumer"),
 ]
 
 

@@ -12,7 +12,7 @@ from failstream.settings import Settings
 from tests.integration.services import ProcessGroup, wait_until
 from tests.integration.stream_app.checks import alerts_on_topic, as_expected, counts, messages_per_key
 from tests.integration.stream_app.kafka_io import failure_json, produce
-from tests.unit.stream_app.oracle import ip_oracle
+from tests.unit.stream_app.oracle import seeded_trace_oracle
 from tests.unit.stream_app.traces import failure_trace
 
 pytestmark = pytest.mark.integration
@@ -29,15 +29,7 @@ RULES = {
 
 
 def oracle_for(trace: list[tuple[str, int, str, str]]) -> set:
-    return ip_oracle(
-        trace,
-        threshold=5,
-        window_ms=10 * MIN,
-        route_threshold=4,
-        route_window_ms=5 * MIN,
-        grace_ms=MIN,
-        repeat_ms=15 * MIN,
-    )
+    return seeded_trace_oracle(trace)
 
 
 def test_seeded_traces_through_the_worker_give_the_oracles_alerts_and_exact_counts(

@@ -89,3 +89,18 @@ def ip_oracle(
             )
         )
     return expected
+
+
+def seeded_trace_oracle(events: Iterable[tuple[str, int, str, str]]) -> set[Expected]:
+    """``ip_oracle`` under the rules the seeded-trace tests run the detector with: ``ip-failures``
+    5 in 10 min, ``ip-route-failures`` 4 in 5 min, grace 1 min, repeat 15 min."""
+    minute = 60_000
+    return ip_oracle(
+        events,
+        threshold=5,
+        window_ms=10 * minute,
+        route_threshold=4,
+        route_window_ms=5 * minute,
+        grace_ms=minute,
+        repeat_ms=15 * minute,
+    )

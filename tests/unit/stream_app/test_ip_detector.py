@@ -3,7 +3,7 @@ from __future__ import annotations
 from failstream.settings import Settings
 from failstream.stream_app.detection.ip_detector import Failure, IpDetector, IpState
 from failstream.stream_app.detection.rules import DetectionRules
-from tests.unit.stream_app.oracle import Expected, ip_oracle
+from tests.unit.stream_app.oracle import Expected, seeded_trace_oracle
 from tests.unit.stream_app.traces import failure_trace
 
 MIN = 60_000
@@ -80,15 +80,7 @@ def test_seeded_traces_of_many_ips_give_exactly_the_oracles_alerts() -> None:
             state = states.setdefault(ip, IpState())
             for n in det.observe(state, Failure(f"e{offset}", ts, ip, method, route, "other", "s"), offset):
                 got.add(Expected(n.alert_key, n.state, n.count))
-        expected = ip_oracle(
-            trace,
-            threshold=5,
-            window_ms=10 * MIN,
-            route_threshold=4,
-            route_window_ms=5 * MIN,
-            grace_ms=MIN,
-            repeat_ms=15 * MIN,
-        )
+        expected = seeded_trace_oracle(trace)
         assert got == expected
         assert {e.state for e in expected} == {"firing", "renotify", "resolved"}
 

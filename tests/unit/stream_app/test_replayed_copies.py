@@ -20,7 +20,7 @@ from failstream.stream_app.detection.notification import Notification
 from failstream.stream_app.detection.prefix_detector import PrefixDetector, PrefixState
 from failstream.stream_app.detection.prefix_forward import ForwardedFailure
 from failstream.stream_app.detection.rules import DetectionRules
-from tests.unit.stream_app.oracle import Expected, ip_oracle, threshold_oracle
+from tests.unit.stream_app.oracle import Expected, seeded_trace_oracle, threshold_oracle
 from tests.unit.stream_app.traces import failure_trace
 
 MIN = 60_000
@@ -126,15 +126,7 @@ def test_seeded_traces_with_copies_anywhere_later_give_exactly_the_oracles_alert
         for offset, event in enumerate(replayed):
             for n in det.observe(states.setdefault(event.ip, IpState()), event, offset):
                 got.add(Expected(n.alert_key, n.state, n.count))
-        expected = ip_oracle(
-            trace,
-            threshold=5,
-            window_ms=10 * MIN,
-            route_threshold=4,
-            route_window_ms=5 * MIN,
-            grace_ms=MIN,
-            repeat_ms=15 * MIN,
-        )
+        expected = seeded_trace_oracle(trace)
         assert got == expected
         assert {e.state for e in expected} == {"firing", "renotify", "resolved"}
 

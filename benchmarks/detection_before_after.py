@@ -19,14 +19,10 @@ round and of medians.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from benchmarks.trees import base_worktree, run_in_tree
 from failstream.settings import ROOT
 
 SCRIPT = """
@@ -60,17 +56,7 @@ print(json.dumps({**us, "bytes": size}))
 
 
 def _measure(tree: Path, events: int, ips: int, flush_every: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(events), str(ips), str(flush_every)],
-        env=env,
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return result
+    return run_in_tree(tree, SCRIPT, events, ips, flush_every)
 
 
 def main() -> None:
@@ -81,11 +67,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--flush-every", type=int, default=1, help="batches of 1,000 between state flushes")
     args = ap.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="detection-base-")) / "tree"
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True
-    )
-    try:
+    with base_worktree(args.base, "detection-base-") as base:
         for ips in args.ips:
             before: list[dict[str, float]] = []
             after: list[dict[str, float]] = []
@@ -117,8 +99,6 @@ def main() -> None:
             print(
                 f"{label}: state bytes per IP before {before[0]['bytes']:.0f}, after {after[0]['bytes']:.0f}"
             )
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,10 @@ reported, and per event sent. Before and after alternate which goes first.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from benchmarks.trees import base_worktree, run_in_tree
 from failstream.settings import ROOT
 
 SCRIPT = """
@@ -50,16 +46,7 @@ print(json.dumps({"cpu_per_s": used / seconds, "sent": sent}))
 
 
 def _measure(tree: Path, rate: float, seconds: float) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(rate), str(seconds)],
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return result
+    return run_in_tree(tree, SCRIPT, rate, seconds)
 
 
 def main() -> None:
@@ -69,11 +56,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="idle-base-")) / "tree"
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True
-    )
-    try:
+    with base_worktree(args.base, "idle-base-") as base:
         for rate in args.rates:
             runs: dict[str, list[float]] = {"before": [], "after": []}
             for round_ in range(args.rounds):
@@ -85,8 +68,6 @@ def main() -> None:
                 median = statistics.median(ms)
                 rounded = [round(x, 2) for x in ms]
                 print(f"{rate:g} events/s {name:6s}: {rounded} ms CPU/s, median {median:.2f}{per_event}")
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
 from benchmarks.stream_common import drop_topics, events, isolated, produce_all
 from benchmarks.stream_throughput import worker_rate
+from benchmarks.trees import base_worktree
 from failstream.settings import ROOT, Settings
 
 
@@ -60,11 +60,7 @@ def main() -> None:
     ap.add_argument("--mongo-ips", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="stream-base-")) / "tree"
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(base), args.base], check=True
-    )
-    try:
+    with base_worktree(args.base, "stream-base-") as base:
         settings = isolated("ba")
         try:
             produce_all(settings, events(args.events, args.ips))
@@ -78,8 +74,6 @@ def main() -> None:
                 _side_by_side("worker + persister", base, mongo, args.mongo_events, True, args.rounds)
             finally:
                 drop_topics(mongo, mongo.topic_failed_requests.removesuffix("-failed-requests"))
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
 
 
 if __name__ == "__main__":

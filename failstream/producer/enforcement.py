@@ -111,11 +111,15 @@ class DecisionFeed:
         self.ready = False
         #: monotonic time the broker last answered
         self.last_ok = 0.0
+        self._stale_after_s = settings.enforce_stale_after_s
+        self._since = 0.0  # when the feed began waiting for the broker (``start``)
+        self._said_open = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
+            self._since = time.monotonic()
             self._thread = threading.Thread(target=self._run, name="failstream-decisions", daemon=True)
             self._thread.start()
 
@@ -145,7 +149,9 @@ class DecisionFeed:
                 "group.id": f"failstream-enforce-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
-                "log_level": 3,
+                # an outage is said once by ``_say_reachability``; librdkafka's own lines would
+                # repeat every reconnect on the host's stderr
+                "log_level": 0,
             }
         )
         try:
@@ -158,6 +164,7 @@ class DecisionFeed:
             while not self._stop.is_set():
                 message = consumer.poll(POLL_S)
                 now = time.monotonic()
+                self._say_reachability(now)
                 if message is None:
                     if now - probed >= PROBE_EVERY_S:
                         probed = now
@@ -188,8 +195,23 @@ class DecisionFeed:
                     return sorted(found.partitions)
             except Exception as exc:
                 log.debug("decisions topic not readable yet: %s", exc)
+            self._say_reachability(time.monotonic())
             self._stop.wait(PROBE_EVERY_S)
         return None
+
+    def _say_reachability(self, now: float) -> None:
+        """Say once that enforcement is open because the topic is out of reach, and once that it is back."""
+        out_of_reach = now - max(self.last_ok, self._since) > self._stale_after_s
+        if out_of_reach and not self._said_open:
+            self._said_open = True
+            log.warning(
+                "decisions topic unreachable for over %.0f s: enforcement is open (refuses nobody) "
+                "until it is back",
+                self._stale_after_s,
+            )
+        elif self._said_open and not out_of_reach and self.ready:
+            self._said_open = False
+            log.warning("decisions topic reachable again: enforcement is back")
 
     def _probe(self, consumer: Any, partition: Any) -> None:
         try:

@@ -168,3 +168,21 @@ def test_the_wsgi_layer_answers_a_decided_client_before_the_app_and_names_the_re
     assert environ[REASON_STATE_KEY] == "blocked"
     middleware({"REMOTE_ADDR": "198.51.100.7"}, lambda status, headers: started.append((status, headers)))
     assert ran == ["198.51.100.7"] and started[-1][0] == "200 OK"
+
+
+def test_the_feed_says_once_that_enforcement_is_open_and_once_that_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed = DecisionFeed(Settings(_env_file=None, enforce_stale_after_s=30), DecisionTable())
+    feed._since, feed.last_ok, feed.ready = 100.0, 0.0, False
+    with caplog.at_level("WARNING", logger="failstream.producer"):
+        feed._say_reachability(120.0)  # not yet past the bound: nothing to say
+        for now in (131.0, 140.0, 500.0):
+            feed._say_reachability(now)
+        feed.last_ok, feed.ready = 501.0, True
+        feed._say_reachability(502.0)
+        feed._say_reachability(503.0)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said
+    assert said[0].startswith("decisions topic unreachable for over 30 s: enforcement is open")
+    assert said[1] == "decisions topic reachable again: enforcement is back"

@@ -29,9 +29,11 @@ Then the API (uvicorn in its own process, one worker, access log off) is
 started on the store and ``--clients`` clients, each on its own keep-alive
 connection, send ``--rate`` requests a second (dashboards, not a flood), the
 endpoints alternated in rounds: ``/api/v1/ips/{ip}`` and
-``/api/v1/failures?ip=`` (first page) for a random stored IP each time, and
-``/api/v1/stats/summary?window=1h``. Latency is measured in the client from
-writing the request to reading the last body byte.
+``/api/v1/failures?ip=`` (first page) for a random stored IP each time,
+``/api/v1/stats/summary?window=1h``, and ``/api/v1/ips/{ip}`` for one of
+five attackers, each with 20,000 failures stored through the persister's
+path once per seed (the IPs alert emails name). Latency is measured in the
+client from writing the request to reading the last body byte.
 
 ``--explain`` prints FerretDB's pushdown verdict and the backend's plan for
 every query the API issues and the filter of every statement the persister
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import os
 import random
@@ -61,6 +64,7 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
 from benchmarks.api_summary import Conn, pct
+from benchmarks.trees import base_worktree
 from failstream.alerting.store import ensure_indexes as alerting_indexes
 from failstream.api.indexes import ensure_api_indexes
 from failstream.api.pagination import with_position
@@ -247,6 +251,41 @@ async def _add_top_ips(store: Store) -> None:
     await client.close()
 
 
+#: Attackers: a few IPs with many stored failures each (the IPs alert emails name), beside the seed.
+ATTACKERS = [f"10.250.1.{k}" for k in range(5)]
+ATTACKER_FAILURES = 20_000
+
+
+async def _add_attackers(store: Store) -> None:
+    """Store ``ATTACKER_FAILURES`` for each attacker through the persister's own path, once per seed."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
+    db = client[DB]
+    now = now_ms()
+    for k, ip in enumerate(ATTACKERS):
+        reads = [
+            Read(
+                FailedRequest(
+                    event_id=new_event_id(),
+                    ts=now - 1_800_000 + i * 50,
+                    service=SERVICES[i % 3],
+                    ip=ip,
+                    method="POST",
+                    route="/api/submit",
+                    status=401,
+                    reason="invalid_token",
+                    user_agent="bench",
+                ),
+                partition=50 + k,
+                offset=i,
+            )
+            for i in range(ATTACKER_FAILURES)
+        ]
+        for start in range(0, len(reads), BATCH):
+            await failures_module.persist_failures(db, reads[start : start + BATCH])
+    await db.bench_meta.update_one({"_id": "seed"}, {"$set": {"attackers": len(ATTACKERS)}})
+    await client.close()
+
+
 def ensure_seeded(store: Store, n: int, ips: int) -> float:
     client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
     meta = client[DB].bench_meta.find_one({"_id": "seed"})
@@ -256,11 +295,14 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
         client.close()
         if meta.get("top_ips") != 2:
             asyncio.run(_add_top_ips(store))
+        if meta.get("attackers") != len(ATTACKERS):
+            asyncio.run(_add_attackers(store))
         return float(meta["insert_rate"])
     client.drop_database(DB)
     client.close()
     began = time.perf_counter()
     rate = asyncio.run(_seed(store, n, ips))
+    asyncio.run(_add_attackers(store))
     print(
         f"{store.backend}: seeded {n:,} failures in {time.perf_counter() - began:.0f} s ({rate:,.0f} docs/s)"
     )
@@ -550,17 +592,42 @@ async def _clients(port: int, key: str, path: Any, clients: int, seconds: float,
     return sample
 
 
-def api_latencies(
-    store: Store, ips: int, clients: int, seconds: float, rate: float, only: set[str] | None = None
-) -> dict[str, Sample]:
-    env = {**os.environ, **store.settings.as_env()}
+def _api_server(store: Store, port: int, tree: Path | None) -> subprocess.Popen[bytes]:
+    """uvicorn with the API of this checkout, or of ``tree`` (another revision's worktree)."""
+    env = {**os.environ, **store.settings.as_env(), "FAILSTREAM_API_PORT": str(port)}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     code = (
         "import uvicorn; from failstream.api.app import create_app; "
         "from failstream.settings import Settings; s = Settings(); "
         "uvicorn.run(create_app(s), host='127.0.0.1', port=s.api_port, log_level='warning', access_log=False)"
     )
-    server = subprocess.Popen([sys.executable, "-c", code], env=env)
-    port = store.settings.api_port
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tree)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:  # requests still waiting on a slow store hold uvicorn's shutdown
+        server.kill()
+        server.wait(30)
+
+
+def api_latencies(
+    store: Store,
+    ips: int,
+    clients: int,
+    seconds: float,
+    rate: float,
+    only: set[str] | None = None,
+    before: Path | None = None,
+) -> dict[str, Sample]:
+    """Each endpoint's latencies; with ``before`` (a worktree), also ``<endpoint> before`` from its API."""
+    servers = {"": (store.settings.api_port, None)}
+    if before is not None:
+        servers[" before"] = (free_port(), before)
+    running = {label: _api_server(store, port, tree) for label, (port, tree) in servers.items()}
     key = store.settings.api_read_keys[0].get_secret_value()
     rng = random.Random(7)
 
@@ -570,39 +637,43 @@ def api_latencies(
     def failures_path() -> str:
         return f"/api/v1/failures?ip={ip_of(rng.randrange(ips))}"
 
+    def attacker_path() -> str:
+        return f"/api/v1/ips/{rng.choice(ATTACKERS)}"
+
     endpoints: dict[str, Any] = {
         "ips/{ip}": ip_path,
         "failures?ip=": failures_path,
         "stats/summary": "/api/v1/stats/summary?window=1h",
+        "ips/{attacker}": attacker_path,
     }
     endpoints = {name: path for name, path in endpoints.items() if only is None or name in only}
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        warm = [endpoints["stats/summary"]] if "stats/summary" in endpoints else []
-        for path in (*warm, ip_path(), failures_path()):  # warm-up
-            began = time.perf_counter()
-            httpx.get(f"{url}{path}", headers={"X-API-Key": key}, timeout=600).raise_for_status()
-            print(f"  {store.backend}: first {path.split('?')[0]} in {time.perf_counter() - began:.2f} s")
-        results = {name: Sample([]) for name in endpoints}
+        for label, (port, _) in servers.items():
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            warm = [endpoints["stats/summary"]] if "stats/summary" in endpoints else []
+            for path in (*warm, ip_path(), failures_path()):  # warm-up
+                began = time.perf_counter()
+                httpx.get(f"{url}{path}", headers={"X-API-Key": key}, timeout=600).raise_for_status()
+                took = time.perf_counter() - began
+                print(f"  {store.backend}{label}: first {path.split('?')[0]} in {took:.2f} s")
+        results = {name + label: Sample([]) for name in endpoints for label in servers}
         rounds = 2
         for _ in range(rounds):  # alternated, so a change of load on the shared machine hits each
             for name, path in endpoints.items():
-                results[name].add(asyncio.run(_clients(port, key, path, clients, seconds / rounds, rate)))
+                for label, (port, _) in servers.items():
+                    sample = asyncio.run(_clients(port, key, path, clients, seconds / rounds, rate))
+                    results[name + label].add(sample)
         return results
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:  # requests still waiting on a slow store hold uvicorn's shutdown
-            server.kill()
-            server.wait(30)
+        for server in running.values():
+            _stop(server)
 
 
 # --------------------------------------------------------------------------- explain
@@ -615,9 +686,14 @@ def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         ("GET /ips/{ip}: counters", "ip_stats", {"filter": {"_id": ip}, "limit": 1}),
         (
-            "GET /ips/{ip}: recent failures",
+            "GET /ips/{ip}: recent failures (an IP with few)",
             "failures",
             {"filter": {"ip": ip}, "sort": {"ts": -1, "_id": -1}, "limit": 20},
+        ),
+        (
+            "GET /ips/{ip}, /failures?ip= first page: one of an IP's listed recent failures",
+            "failures",
+            {"filter": {"_id": "x"}, "limit": 1},
         ),
         (
             "GET /ips/{ip}: alerts; summary: a top IP's latest alert",
@@ -797,11 +873,14 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="print the persister's commands and their durations per round"
     )
+    parser.add_argument(
+        "--api-before", default="", help="git revision whose API also answers, alternated with today's"
+    )
     parser.add_argument("--explain", action="store_true")
     parser.add_argument(
         "--endpoints",
         default="",
-        help="comma-separated subset of ips/{ip},failures?ip=,stats/summary; none: no API phase",
+        help="comma-separated subset of ips/{ip},failures?ip=,stats/summary,ips/{attacker}; none: no API",
     )
     args = parser.parse_args()
 
@@ -811,6 +890,10 @@ def main() -> None:
     if args.before:
         variants = {args.before: persist_at(args.before), **variants}
     rows: list[tuple[str, float, Share | None, dict[str, Sample]]] = []
+    trees = contextlib.ExitStack()
+    api_before = (
+        trees.enter_context(base_worktree(args.api_before, "bench-api-")) if args.api_before else None
+    )
     for backend in args.backends.split(","):
         store = Store.start(backend)
         try:
@@ -829,12 +912,13 @@ def main() -> None:
             lat = (
                 {}
                 if args.endpoints == "none"
-                else api_latencies(store, args.ips, args.clients, args.seconds, args.rate, only)
+                else api_latencies(store, args.ips, args.clients, args.seconds, args.rate, only, api_before)
             )
             rows.append((backend, seed_rate, share, lat))
             print(f"  {backend}: " + "; ".join(f"{name} {sample.cell()}" for name, sample in lat.items()))
         finally:
             store.process.stop(timeout_s=60)
+    trees.close()
     if not rows:
         return
     print(
@@ -844,15 +928,24 @@ def main() -> None:
     persister_columns = "".join(f"persister ({name}) failures/s | share ({name}) | " for name in variants)
     print(
         f"| backend | seed insert_many docs/s | insert_many docs/s | {persister_columns}"
-        "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) |"
+        "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) | "
+        f"ips/{{attacker}} p50 / p99 ms (n, {ATTACKER_FAILURES:,} failures each) |"
     )
     for backend, seed_rate, share, lat in rows:
         cells = [
-            lat[name].cell() if name in lat else "-" for name in ("ips/{ip}", "failures?ip=", "stats/summary")
+            lat[name].cell() if name in lat else "-"
+            for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
         ]
         inserted = f"{share.inserted:,.0f}" if share else "-"
         persisted = [share.cell(name) if share else "- | -" for name in variants]
         print(f"| {backend} | {seed_rate:,.0f} | {inserted} | " + " | ".join([*persisted, *cells]) + " |")
+        if api_before is not None:
+            cells = [
+                lat[f"{name} before"].cell() if f"{name} before" in lat else "-"
+                for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
+            ]
+            blank = ["-", "-"] * len(variants)
+            print(f"| {backend}, API at {args.api_before} | - | - | " + " | ".join([*blank, *cells]) + " |")
 
 
 if __name__ == "__main__":

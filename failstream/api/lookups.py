@@ -44,3 +44,30 @@ async def newest(
         *(collection.find({field: v}).sort(order).limit(limit).to_list(limit) for v in spellings(match))
     )
     return newest_first([d for page in pages for d in page], time_field, limit)
+
+
+#: An IP with more stored failures than this has its page read through its ``recent`` list: the
+#: query by ``ip`` makes FerretDB fetch every failure of the IP before it sorts and limits.
+LISTED_ABOVE = 100
+
+
+async def recent_failures(
+    failures: Any, match: str | dict[str, list[str]], stats: Doc | None, limit: int
+) -> list[Doc]:
+    """An IP's ``limit`` newest failures: by ``_id`` from its ``ip_stats`` list when it has many.
+
+    The persister keeps each IP's newest failure ids in ``ip_stats.recent``
+    (``stream_app.mongo.failures``). Read from there, a page costs ``limit``
+    ``_id`` lookups whatever the IP's history; the query by ``ip`` costs a
+    fetch of all of it. The list is used when it covers the page: one
+    spelling, more than ``LISTED_ABOVE`` failures, at least ``limit`` entries
+    (a document written before the list existed has fewer).
+    """
+    entries = (stats or {}).get("recent") or []
+    total = int((stats or {}).get("total") or 0)
+    if len(spellings(match)) == 1 and total > LISTED_ABOVE and len(entries) >= limit:
+        # entries are "<zero-padded ts> <event id>": the greatest strings are the newest
+        ids = [str(e).partition(" ")[2] for e in sorted(set(entries), reverse=True)[:limit]]
+        found = await asyncio.gather(*(failures.find_one({"_id": i}) for i in ids))
+        return [d for d in found if d is not None]  # one the retention removed is gone
+    return await newest(failures, "ip", match, "ts", limit)

@@ -40,7 +40,7 @@ from failstream.stream_app.detection.alert import to_alert
 from failstream.stream_app.live_counts import LiveCountsAccumulator
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from failstream.stream_app.mongo.dead_letters import store_dead_letters
-from failstream.stream_app.mongo.failures import Staged, count, stage, statement_slots
+from failstream.stream_app.mongo.failures import RecentLists, Staged, count, stage, statement_slots
 from failstream.stream_app.mongo.in_turn import in_turn
 from failstream.stream_app.mongo.retention import sweep_all
 from failstream.stream_app.outages import KAFKA_ERRORS, kafka, kafka_outage, mongodb
@@ -81,15 +81,17 @@ class FinishBeforeHandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     tells the writer to begin no further batch meanwhile.
     """
 
-    def __init__(self, batch_lock: asyncio.Lock) -> None:
+    def __init__(self, batch_lock: asyncio.Lock, recent: RecentLists | None = None) -> None:
         self._batch_lock = batch_lock
+        self._recent = recent
         self.wanted = False
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.wanted = True
         try:
             async with self._batch_lock:
-                pass
+                if self._recent is not None:  # the next owner may write those IPs' lists
+                    self._recent.clear()
         finally:
             self.wanted = False
 
@@ -104,7 +106,8 @@ async def run_persister(
     publish: Callable[[list[Alert]], Awaitable[None]],
 ) -> None:
     batch_lock = asyncio.Lock()
-    handover = FinishBeforeHandOver(batch_lock)
+    recent = RecentLists()
+    handover = FinishBeforeHandOver(batch_lock, recent)
 
     async def started() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -134,7 +137,7 @@ async def run_persister(
             if not fetched:
                 continue
             async with batch_lock:
-                await _write_batches(settings, consumer, fetched, handover, failures, emails, publish)
+                await _write_batches(settings, consumer, fetched, handover, failures, emails, publish, recent)
     finally:
         await consumer.stop()
 
@@ -157,6 +160,7 @@ async def _write_batches(
     failures: FailureBatches,
     emails: EmailBatches,
     publish: Callable[[list[Alert]], Awaitable[None]],
+    recent: RecentLists | None = None,
 ) -> None:
     """Write ``fetched`` and the batches already waiting behind it, committing each once written.
 
@@ -198,7 +202,7 @@ async def _write_batches(
 
     async def second(written: _Batch) -> None:
         if written.staged.reads:
-            totals = await _stored(lambda: count(db, written.staged, slots))
+            totals = await _stored(lambda: count(db, written.staged, slots, recent))
             notes = [spike_notification(t, failures.rules.spike_per_minute) for t in totals]
             await publish([to_alert(n) for n in notes if n is not None])
         if written.emails.reads or written.emails.letters:

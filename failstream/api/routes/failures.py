@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from failstream.api import documents
+from failstream.api import documents, lookups
 from failstream.api.auth import require_read
-from failstream.api.lookups import spellings
 from failstream.api.models import FailurePage
-from failstream.api.pagination import fetch_page
+from failstream.api.pagination import Position, encode, fetch_page
 from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
 from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
 from failstream.events import FailureReason
@@ -27,13 +26,24 @@ async def list_failures(
     service: ServiceQuery = None,
     cursor: CursorQuery = None,
 ) -> FailurePage:
+    db = db_of(request)
+    if ip and reason is None and service is None and cursor is None:
+        # an IP's first page: from its counters' list of newest ids when it has many failures
+        # (``lookups.recent_failures``); one more than the page says whether a next one exists
+        match = ip_match(ip)
+        stats = await lookups.first(db.ip_stats, "_id", match)
+        docs = await lookups.recent_failures(db.failures, match, stats, limit + 1)
+        more = len(docs) > limit
+        docs = docs[:limit]
+        nxt = encode("failures", Position(int(docs[-1]["ts"]), str(docs[-1]["_id"]))) if more else None
+        return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)
     # one query per spelling of the address: an equality is pushed down to an index, an $in is not
     queries = [
         equal_filters(ip=spelling, reason=reason, service=service)
-        for spelling in (spellings(ip_match(ip)) if ip else [None])
+        for spelling in (lookups.spellings(ip_match(ip)) if ip else [None])
     ]
     docs, nxt = await fetch_page(
-        db_of(request).failures,
+        db.failures,
         queries,
         kind="failures",
         time_field="ts",

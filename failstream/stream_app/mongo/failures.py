@@ -1,5 +1,10 @@
 """Raw failures and their counters (``ip_stats``, ``minute_counts``), exact under replay.
 
+Each ``ip_stats`` document also lists its IP's newest failures (``recent``:
+``recent_entry`` strings, at most ``LIST_KEPT`` once cut), so that the API
+shows an IP's latest failures by ``_id`` without reading every failure it
+ever had: FerretDB sorts and limits in memory, after fetching all of them.
+
 The insert into ``failures`` (``_id`` = event_id) tells a new event from a
 duplicate. A duplicate whose stored (partition, offset) is the message being
 processed is a redelivery of the same message, whose increments may still
@@ -19,10 +24,17 @@ from pymongo.errors import BulkWriteError
 from failstream.events import FailedRequest
 from failstream.stream_app.mongo import guarded_counts, top_ips
 from failstream.stream_app.mongo.client import Db
-from failstream.stream_app.mongo.guarded_counts import Contribution, Delta, field_name
+from failstream.stream_app.mongo.guarded_counts import LIST_KEPT, Contribution, Delta, Entry, field_name
 
 MINUTE_MS = 60_000
 SOURCE = "failures"
+#: The ``ip_stats`` field listing the IP's newest failures, newest first once cut.
+RECENT = "recent"
+
+
+def recent_entry(ts: int, event_id: str) -> Entry:
+    """A failure in a ``recent`` list: its time, zero-padded so that strings sort as times, and id."""
+    return f"{ts:015d} {event_id}"
 
 
 class Read(NamedTuple):
@@ -154,7 +166,8 @@ def ip_contribution(r: Read, labels: dict[str, int] | None = None) -> Contributi
     e = r.event
     inc = dict(labels or _labels(e))
     inc[f"routes.{field_name(e.method + ' ' + e.route)}"] = 1
-    return Contribution(e.ip, r.partition, r.offset, Delta(inc, {"first_seen": e.ts}, {"last_seen": e.ts}))
+    delta = Delta(inc, {"first_seen": e.ts}, {"last_seen": e.ts}, {RECENT: [recent_entry(e.ts, e.event_id)]})
+    return Contribution(e.ip, r.partition, r.offset, delta)
 
 
 def minute_contribution(r: Read, labels: dict[str, int] | None = None) -> Contribution:
@@ -172,6 +185,36 @@ def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribu
     return per_ip, minutes
 
 
+class RecentLists:
+    """IPs whose ``recent`` list was left longer than ``LIST_KEPT``: its newest entries, as written.
+
+    A statement that does not know an IP's list pushes the batch's newest
+    entries onto it. When the document after that statement shows the list
+    too long, its newest entries are kept here and the IP's next statement
+    sets the list whole, cut: no statement of its own. Past ``max_ips`` IPs
+    (or without this memory) a list twice too long is cut at once, guarded
+    by the mark just written. Forget everything on a rebalance: another
+    persister may write these documents meanwhile.
+    """
+
+    def __init__(self, max_ips: int = 2_000) -> None:
+        self.max_ips = max_ips
+        self._lists: dict[str, list[Entry]] = {}
+
+    def known(self, ips: list[str]) -> dict[str, dict[str, list[Entry]]]:
+        return {ip: {RECENT: self._lists.pop(ip)} for ip in ips if ip in self._lists}
+
+    def keep(self, ip: str, entries: list[Entry]) -> bool:
+        """Remember an IP's newest entries for its next statement; False when full."""
+        if len(self._lists) >= self.max_ips:
+            return False
+        self._lists[ip] = entries
+        return True
+
+    def clear(self) -> None:
+        self._lists.clear()
+
+
 @dataclass(frozen=True)
 class Staged:
     """A batch whose raw events are stored, with the contributions of those that may count."""
@@ -187,10 +230,10 @@ def statement_slots() -> asyncio.Semaphore:
     return asyncio.Semaphore(guarded_counts.IN_FLIGHT - 1)
 
 
-async def persist_failures(db: Db, reads: list[Read]) -> list[MinuteTotal]:
+async def persist_failures(db: Db, reads: list[Read], recent: RecentLists | None = None) -> list[MinuteTotal]:
     """Store the failures and count each one once; return the minutes' totals before/after."""
     slots = statement_slots()
-    return await count(db, await stage(db, reads, slots), slots)
+    return await count(db, await stage(db, reads, slots), slots, recent)
 
 
 async def stage(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> Staged:
@@ -208,8 +251,10 @@ async def stage(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> Staged:
     return Staged(reads, per_ip, minutes)
 
 
-async def count(db: Db, staged: Staged, slots: asyncio.Semaphore) -> list[MinuteTotal]:
-    """Apply a staged batch's counters and top IPs; the minutes' totals before/after it.
+async def count(
+    db: Db, staged: Staged, slots: asyncio.Semaphore, recent: RecentLists | None = None
+) -> list[MinuteTotal]:
+    """Apply a staged batch's counters, recent lists and top IPs; the minutes' totals before/after it.
 
     Batches are counted one at a time, in the order they were staged.
     """
@@ -220,13 +265,22 @@ async def count(db: Db, staged: Staged, slots: asyncio.Semaphore) -> list[Minute
     zero: dict[str, dict[str, Any]] = {c.doc_id: {"total": 0} for c in per_ip}
     skeletons = minute_skeletons(minutes, SOURCE)
     # the two collections' documents are independent: written at once, each exactly once
+    recent = recent if recent is not None else RecentLists(max_ips=0)
     ips, applied = await guarded_counts.all_ended(
         guarded_counts.apply(
-            db.ip_stats, per_ip, skeleton=zero, bounded=("routes",), return_after=True, slots=slots
+            db.ip_stats,
+            per_ip,
+            skeleton=zero,
+            bounded=("routes",),
+            return_after=True,
+            slots=slots,
+            lists=recent.known(list(zero)),
         ),
         guarded_counts.apply(db.minute_counts, minutes, skeleton=skeletons, return_after=True, slots=slots),
     )
-    await _record_top_ips(db, per_ip, ips, applied, slots)
+    await guarded_counts.all_ended(
+        _record_top_ips(db, per_ip, ips, applied, slots), _cut_recent(db, per_ip, ips, recent, slots)
+    )
     seen: dict[int, int] = {}
     for r in reads:
         minute = minute_of(r.event.ts)
@@ -258,6 +312,34 @@ async def _record_top_ips(
         skeletons[doc_id] = minute_skeleton(doc_id, SOURCE, partition[ip])
     known = {doc_id: after for doc_id, (_, after) in minutes.items() if after is not None}
     await top_ips.record(db.minute_counts, candidates, known, skeletons, slots)
+
+
+async def _cut_recent(
+    db: Db,
+    per_ip: list[Contribution],
+    ips: dict[str, tuple[Delta, dict[str, Any] | None]],
+    recent: RecentLists,
+    slots: asyncio.Semaphore,
+) -> None:
+    """Keep the newest entries of lists left too long for their next statement, or cut them now."""
+    partition = {c.doc_id: c.partition for c in per_ip}
+    cut: dict[str, tuple[dict[str, Any], list[Entry]]] = {}
+    for ip, (_, after) in ips.items():
+        entries = (after or {}).get(RECENT) or []
+        if len(entries) <= LIST_KEPT:
+            continue
+        kept = guarded_counts.newest(entries, LIST_KEPT)
+        if recent.keep(ip, kept) or len(entries) <= 2 * LIST_KEPT:
+            continue
+        mark = f"applied.p{partition[ip]}"
+        # guarded by the mark just written: a document another writer moved on is left as it is
+        cut[ip] = ({"_id": ip, mark: (after or {}).get("applied", {}).get(f"p{partition[ip]}")}, kept)
+
+    async def one(ip: str) -> None:
+        guard, kept = cut[ip]
+        await db.ip_stats.update_one(guard, {"$set": {RECENT: kept}})
+
+    await guarded_counts.each(sorted(cut), one, slots)
 
 
 async def _minute_totals(

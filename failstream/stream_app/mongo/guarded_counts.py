@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -50,6 +51,8 @@ PERSISTERS_PER_POOL = 5
 #: Distinct labels kept under a bounded prefix (e.g. ``routes.``); the rest count as "(other)".
 MAX_LABELS = 20
 OTHER = "(other)"
+#: Entries a bounded list keeps (``Delta.lists``): what one read of its document can show.
+LIST_KEPT = 60
 
 
 @functools.lru_cache(maxsize=4096)
@@ -59,11 +62,24 @@ def field_name(label: str) -> str:
     return "\uff04" + label[1:] if label.startswith("$") else label
 
 
+#: An entry of a newest-first list: a string that sorts as its time (``failures.recent_entry``);
+#: FerretDB 1.24 stores no arrays in arrays.
+Entry = str
+Lists = Mapping[str, list[Entry]]
+
+
+def newest(entries: Iterable[Entry], keep: int) -> list[Entry]:
+    """The ``keep`` newest entries (the greatest strings), newest first, each once."""
+    return heapq.nlargest(keep, set(entries))
+
+
 @dataclass
 class Delta:
     inc: dict[str, int] = field(default_factory=dict)
     min: dict[str, int] = field(default_factory=dict)
     max: dict[str, int] = field(default_factory=dict)
+    #: entries for bounded newest-first lists (field -> entries), at most ``LIST_KEPT`` kept
+    lists: dict[str, list[Entry]] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.inc[name] = self.inc.get(name, 0) + n
@@ -82,6 +98,8 @@ class Delta:
             self.low(k, v)
         for k, v in other.max.items():
             self.high(k, v)
+        for k, entries in other.lists.items():
+            self.lists.setdefault(k, []).extend(entries)
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,11 @@ def _bound_labels(inc: dict[str, int], doc: dict[str, Any], bounded: tuple[str, 
     return out
 
 
-def _operators(mark: str, offset: int, inc: dict[str, int], delta: Delta) -> dict[str, Any]:
+def _operators(
+    mark: str, offset: int, inc: dict[str, int], delta: Delta, lists: Lists | None = None
+) -> dict[str, Any]:
+    """The update; a bounded list is set whole when its current entries are known (``lists``),
+    else the newest of the delta's are pushed and the list is cut the next time it is set."""
     update: dict[str, Any] = {"$set": {mark: offset}}
     if inc:
         update["$inc"] = dict(inc)
@@ -164,6 +186,11 @@ def _operators(mark: str, offset: int, inc: dict[str, int], delta: Delta) -> dic
         update["$min"] = dict(delta.min)
     if delta.max:
         update["$max"] = dict(delta.max)
+    for name, entries in delta.lists.items():
+        if lists is not None and name in lists:
+            update["$set"][name] = newest([*lists[name], *entries], LIST_KEPT)
+        else:
+            update.setdefault("$push", {})[name] = {"$each": newest(entries, LIST_KEPT)}
     return update
 
 
@@ -172,6 +199,7 @@ def _blind(
     todo: list[Contribution],
     skeleton: dict[str, Any],
     bounded: tuple[str, ...],
+    lists: Lists | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Delta] | None:
     """The guarded upsert of ``todo`` (one partition's) for a document not read; None if it needs a read.
 
@@ -193,7 +221,7 @@ def _blind(
     first = min(c.offset for c in todo)
     guard: dict[str, Any] = {"_id": doc_id, "$or": [{mark: {"$lt": first}}, {mark: {"$exists": False}}]}
     guard.update({name: {"$exists": True} for name in delta.inc if name.partition(".")[0] in bounded})
-    update = _operators(mark, max(c.offset for c in todo), delta.inc, delta)
+    update = _operators(mark, max(c.offset for c in todo), delta.inc, delta, lists)
     written = [path for op in update.values() for path in op]
     born = {
         k: v
@@ -218,7 +246,10 @@ def _exact(
     for c in missing:
         delta.merge(c.delta)
     guard: dict[str, Any] = {"_id": doc["_id"], mark: applied if applied is not None else {"$exists": False}}
-    update = _operators(mark, max(c.offset for c in missing), _bound_labels(delta.inc, doc, bounded), delta)
+    inc = _bound_labels(delta.inc, doc, bounded)
+    # the document was read whole (or its lists projected): its lists are set whole
+    have = {name: list(doc.get(name) or []) for name in delta.lists}
+    update = _operators(mark, max(c.offset for c in missing), inc, delta, have)
     return guard, update, delta
 
 
@@ -242,6 +273,7 @@ async def _apply_doc(
     skeleton: dict[str, Any],
     bounded: tuple[str, ...],
     return_after: bool,
+    lists: Lists | None = None,
 ) -> tuple[Delta, dict[str, Any] | None] | None:
     """Apply one document's contributions, one partition's at a time; return what was applied now."""
     by_partition: dict[int, list[Contribution]] = defaultdict(list)
@@ -251,7 +283,7 @@ async def _apply_doc(
     after: dict[str, Any] | None = None
     unread: list[int] = []
     for partition in sorted(by_partition):
-        blind = _blind(doc_id, by_partition[partition], skeleton, bounded)
+        blind = _blind(doc_id, by_partition[partition], skeleton, bounded, lists)
         if blind is None:
             unread.append(partition)
             continue
@@ -264,7 +296,8 @@ async def _apply_doc(
         applied_now = applied_now or Delta()
         applied_now.merge(delta)
     # a caller that wants the document after its update gets it even when it held all of them already
-    projection = None if return_after else {"applied": 1, **{p: 1 for p in bounded}}
+    listed = {name for c in contributions for name in c.delta.lists}
+    projection = None if return_after else {"applied": 1, **{p: 1 for p in (*bounded, *listed)}}
     attempts = 0
     while unread:
         attempts += 1
@@ -302,6 +335,7 @@ async def apply(
     bounded: tuple[str, ...] = (),
     return_after: bool = False,
     slots: asyncio.Semaphore | None = None,
+    lists: Mapping[str, Lists] | None = None,
 ) -> dict[str, tuple[Delta, dict[str, Any] | None]]:
     """Apply each contribution exactly once; return per document the delta applied now.
 
@@ -309,7 +343,9 @@ async def apply(
     With ``return_after`` the document after its update is returned too
     (for threshold crossings and top IPs), also for a document that held
     every contribution already (with an empty delta). ``slots`` bounds the statements in flight,
-    shared with the caller's other writes (``IN_FLIGHT`` by default).
+    shared with the caller's other writes (``IN_FLIGHT`` by default). ``lists`` gives, per
+    document, the current entries of its bounded lists where the caller knows them (see
+    ``_operators``).
     """
     by_doc: dict[str, list[Contribution]] = defaultdict(list)
     for c in contributions:
@@ -318,7 +354,13 @@ async def apply(
 
     async def one(doc_id: str) -> None:
         applied = await _apply_doc(
-            coll, doc_id, by_doc[doc_id], (skeleton or {}).get(doc_id, {}), bounded, return_after
+            coll,
+            doc_id,
+            by_doc[doc_id],
+            (skeleton or {}).get(doc_id, {}),
+            bounded,
+            return_after,
+            (lists or {}).get(doc_id),
         )
         if applied is not None:
             result[doc_id] = applied

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.local_store [--failures 1000000] [--ips 100000]
         [--backends sqlite,postgresql] [--clients 20] [--rate 5] [--seconds 20]
-        [--persist-events 20000] [--persist-ips 100] [--before REV] [--profile] [--explain]
+        [--persist-events 20000] [--persist-ips 100] [--persist-rounds 2] [--before REV]
+        [--api-before REV] [--endpoints LIST] [--profile] [--explain]
 
 For each backend, in one run: a FerretDB of its own (free port; data in
 ``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old)
@@ -11,7 +12,7 @@ six hours, with the ``ip_stats`` and ``minute_counts`` documents the stream
 worker keeps for them, in ``insert_many`` batches of the persister's size
 (16,000).
 
-Then, alternately for two rounds: ``insert_many`` of ``--persist-events``
+Then, alternately for ``--persist-rounds`` rounds (2): ``insert_many`` of ``--persist-events``
 fresh failures (the store's own rate), and the persister's write path
 (the raw insert, the replay-guarded per-IP and per-minute counters and top
 IPs; the next batch's raw insert beside this one's counters where the
@@ -362,6 +363,9 @@ def batch_writer(failures: types.ModuleType) -> Persist:
         for batch in batches:
             await failures.persist_failures(db, batch)
 
+    # a persister's memory of the recent lists it left too long, kept across its batches
+    recent = failures.RecentLists() if hasattr(failures, "RecentLists") else None
+
     async def in_turns(db: Any, batches: list[list[Read]]) -> None:
         slots = failures.statement_slots()
 
@@ -373,7 +377,7 @@ def batch_writer(failures: types.ModuleType) -> Persist:
             return await failures.stage(db, batch, slots)
 
         async def second(staged: Any) -> None:
-            await failures.count(db, staged, slots)
+            await (failures.count(db, staged, slots, recent) if recent else failures.count(db, staged, slots))
 
         await in_turn(each(), first, second)
 
@@ -864,6 +868,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per endpoint")
     parser.add_argument("--persist-events", type=int, default=20_000)
     parser.add_argument("--persist-ips", type=int, default=100)
+    parser.add_argument("--persist-rounds", type=int, default=2)
     parser.add_argument(
         "--persist-timeout", type=float, default=300.0, help="seconds for one persister round"
     )
@@ -903,7 +908,13 @@ def main() -> None:
                 continue
             share = (
                 persister_share(
-                    store, args.persist_events, args.persist_ips, args.ips, args.persist_timeout, variants
+                    store,
+                    args.persist_events,
+                    args.persist_ips,
+                    args.ips,
+                    args.persist_timeout,
+                    variants,
+                    args.persist_rounds,
                 )
                 if args.persist_events
                 else None

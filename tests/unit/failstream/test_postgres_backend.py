@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from failstream.infra import postgres
+import pytest
+
+from failstream.infra import ferretdb, postgres
 from failstream.settings import Settings
 from failstream.stream_app.mongo.guarded_counts import IN_FLIGHT, PERSISTERS_PER_POOL
 
@@ -27,3 +29,15 @@ def test_each_throwaway_data_directory_has_a_database_of_its_own(tmp_path: Path)
     assert first != second and first.startswith(postgres.THROWAWAY_PREFIX)
     assert postgres.database_for(tmp_path / "a") == first
     assert postgres.database_for(None) == postgres.SHARED_DATABASE
+
+
+def test_ferretdb_collects_garbage_less_often_unless_the_user_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(_env_file=None, infra_ferretdb_backend="sqlite")
+    monkeypatch.delenv("GOGC", raising=False)
+    _, env = ferretdb.command(settings, "127.0.0.1", 27099, tmp_path)
+    assert env == {"GOGC": "400"}
+    monkeypatch.setenv("GOGC", "150")
+    _, env = ferretdb.command(settings, "127.0.0.1", 27099, tmp_path)
+    assert env == {"GOGC": "150"}

@@ -12,14 +12,23 @@ serves one under uvicorn (events go to the local broker on a benchmark topic):
 
 ``--capture`` is the one line a host adds: facts on the capture queue, the
 event built and sent by its thread, in this process.
+
+``--gc-log PATH`` (diagnosis only) counts the garbage collector's runs per
+generation and thread, and their time, and writes the totals so far as JSON
+to ``PATH`` on each SIGUSR1.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import hmac
+import json
 import os
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,6 +151,31 @@ def build_orders_app(
     return app
 
 
+def count_collections(path: str) -> None:
+    """Count collections per (thread, generation) with their time; SIGUSR1 writes the totals to ``path``."""
+    counts: dict[str, dict[str, float]] = {}
+    started: dict[int, int] = {}
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        ident = threading.get_ident()
+        if phase == "start":
+            started[ident] = time.perf_counter_ns()
+            return
+        thread = "main" if threading.current_thread() is threading.main_thread() else "other"
+        key = f"{thread} gen{info['generation']}"
+        entry = counts.setdefault(key, {"collections": 0, "ns": 0})
+        entry["collections"] += 1
+        entry["ns"] += time.perf_counter_ns() - started.pop(ident, time.perf_counter_ns())
+
+    def dump(signum: int, frame: Any) -> None:
+        with open(f"{path}.tmp", "w") as f:
+            json.dump({"collections": counts, "gc_count": gc.get_count()}, f)
+        os.replace(f"{path}.tmp", path)
+
+    gc.callbacks.append(callback)
+    signal.signal(signal.SIGUSR1, dump)
+
+
 def main() -> None:
     import uvicorn
 
@@ -151,7 +185,10 @@ def main() -> None:
     parser.add_argument("--capture", action="store_true", help="the middleware as a host adds it")
     parser.add_argument("--discard", action="store_true", help="capture, but into a sink that drops events")
     parser.add_argument("--passthrough", action="store_true", help="a middleware that records nothing")
+    parser.add_argument("--gc-log", help="count collections; SIGUSR1 writes them to this file (diagnosis)")
     args = parser.parse_args()
+    if args.gc_log:
+        count_collections(args.gc_log)
     build: Any = build_orders_app if args.app == "orders" else build_app
     if args.passthrough:
         app = build(False)

@@ -177,7 +177,8 @@ class FailureCaptureMiddleware:
             state = scope.get("state")
             self._put(
                 (
-                    self._deliver,
+                    _deliver,
+                    self,
                     _time_ns() // 1_000_000,
                     client[0] if client else None,
                     tuple(scope.get("headers") or ()),
@@ -191,16 +192,21 @@ class FailureCaptureMiddleware:
         except Exception:
             log.exception("failed to capture a failed request")
 
-    def _deliver(self, entry: tuple[Any, ...]) -> None:
-        """On the capture thread: read the headers, build the event, hand it to the sink."""
-        _, ts, peer, headers, method, route, status, host_reason, response_headers = entry
-        xff, forwarded, has_auth, user_agent, request_id, challenge, traceparent = request_facts(
-            headers, status, host_reason, response_headers, self._forwarding_header
-        )
-        self.recorder.record(
-            peer, xff, forwarded, method, route, status, has_auth, host_reason,
-            user_agent, request_id, challenge, ts, traceparent,
-        )  # fmt: skip
+
+def _deliver(entry: tuple[Any, ...]) -> None:
+    """On the capture thread: read the headers, build the event, hand it to the sink.
+
+    A function, not a method, so that an entry holds no bound method: one
+    object fewer per failure for the collector to count.
+    """
+    _, middleware, ts, peer, headers, method, route, status, host_reason, response_headers = entry
+    xff, forwarded, has_auth, user_agent, request_id, challenge, traceparent = request_facts(
+        headers, status, host_reason, response_headers, middleware._forwarding_header
+    )
+    middleware.recorder.record(
+        peer, xff, forwarded, method, route, status, has_auth, host_reason,
+        user_agent, request_id, challenge, ts, traceparent,
+    )  # fmt: skip
 
 
 _time_ns = time.time_ns

@@ -293,6 +293,8 @@ async def _apply_doc(
         except DuplicateKeyError:  # the document holds some of them, or lacks a label: read it
             unread.append(partition)
             continue
+        finally:
+            lists = None  # what the caller knew of the lists is past once a statement may have run
         applied_now = applied_now or Delta()
         applied_now.merge(delta)
     # a caller that wants the document after its update gets it even when it held all of them already

@@ -89,3 +89,19 @@ async def test_a_replayed_batch_and_a_resent_event_add_nothing_to_the_list(
     assert sorted(after[RECENT]) == sorted(before)
     assert sorted(after[RECENT], reverse=True)[:LIST_KEPT] == await newest_stored(adb, LIST_KEPT)
     await adb.client.close()
+
+
+async def test_a_batch_from_two_partitions_keeps_both_partitions_entries(settings: Settings, db: Any) -> None:
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    rng = random.Random(7)
+    recent = RecentLists()
+    await persist_failures(adb, reads(90, 0, rng), recent)
+    await persist_failures(adb, reads(90, 90, rng), recent)  # pushed past the bound: remembered
+    assert len((await adb.ip_stats.find_one({"_id": IP}))[RECENT]) > LIST_KEPT
+    both = reads(10, 300, rng, partition=0) + reads(10, 400, rng, partition=1)
+    await persist_failures(adb, both, recent)
+    doc = await adb.ip_stats.find_one({"_id": IP})
+    assert doc["total"] == 200
+    assert sorted(doc[RECENT], reverse=True)[:LIST_KEPT] == await newest_stored(adb, LIST_KEPT)
+    await adb.client.close()

@@ -76,8 +76,9 @@ def command(
     """FerretDB's argv and environment for the configured backend (the PostgreSQL one started)."""
     listen = ["-listen-addr", f"{host}:{port}"]
     # FerretDB's live heap is small (~20 MB) and every query allocates its documents twice
-    # (backend row, then BSON): Go's default GOGC=100 collects often; 400 trades ~80 MB for
-    # 15-20 % less of its CPU per query (docs/benchmarks.md). A GOGC set by the user wins.
+    # (backend row, then BSON): Go's default GOGC=100 collects often; 400 lets the heap grow
+    # to five times the live one first, for 15-20 % less of its CPU per query
+    # (docs/benchmarks.md). A GOGC set by the user wins.
     env = {"GOGC": os.environ.get("GOGC", "400")}
     if settings.infra_ferretdb_backend == "sqlite":
         data = data_dir or DATA_DIR / "ferretdb"

@@ -75,7 +75,7 @@ def command(
 ) -> tuple[list[str], dict[str, str]]:
     """FerretDB's argv and environment for the configured backend (the PostgreSQL one started)."""
     listen = ["-listen-addr", f"{host}:{port}"]
-    # FerretDB's live heap is small (~20 MB) and every query allocates its documents twice
+    # FerretDB is small (~30 MB resident) and every query allocates its documents twice
     # (backend row, then BSON): Go's default GOGC=100 collects often; 400 lets the heap grow
     # to five times the live one first, for 15-20 % less of its CPU per query
     # (docs/benchmarks.md). A GOGC set by the user wins.

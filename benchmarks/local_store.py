@@ -78,7 +78,7 @@ from failstream.stream_app.mongo import top_ips
 from failstream.stream_app.mongo.client import ensure_indexes
 from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of
 from failstream.stream_app.mongo.in_turn import in_turn
-from tests.integration.services import free_port
+from tests.integration.services import free_port, wait_until
 
 DB = "failstream_bench_store"
 BATCH = 16_000  # the persister's default batch (FAILSTREAM_STREAM_PERSIST_BATCH_MAX)
@@ -143,6 +143,22 @@ def failure_doc(i: int, ts: int, ip: str, offset: int) -> dict[str, Any]:
         "partition": 0,
         "offset": offset,
     }
+
+
+def bench_failure(i: int, ts: int, ip: str) -> FailedRequest:
+    """The ``i``-th failure of a wave, as the producer would send it (reasons in turn)."""
+    reason = REASONS[i % len(REASONS)]
+    return FailedRequest(
+        event_id=new_event_id(),
+        ts=ts,
+        service=SERVICES[i % 3],
+        ip=ip,
+        method="POST",
+        route="/api/submit",
+        status=STATUS[reason],
+        reason=reason,  # type: ignore[arg-type]
+        user_agent="bench",
+    )
 
 
 async def _seed(store: Store, n: int, ips: int) -> float:
@@ -264,21 +280,7 @@ async def _add_attackers(store: Store) -> None:
     now = now_ms()
     for k, ip in enumerate(ATTACKERS):
         reads = [
-            Read(
-                FailedRequest(
-                    event_id=new_event_id(),
-                    ts=now - 1_800_000 + i * 50,
-                    service=SERVICES[i % 3],
-                    ip=ip,
-                    method="POST",
-                    route="/api/submit",
-                    status=401,
-                    reason="invalid_token",
-                    user_agent="bench",
-                ),
-                partition=50 + k,
-                offset=i,
-            )
+            Read(bench_failure(i, now - 1_800_000 + i * 50, ip), partition=50 + k, offset=i)
             for i in range(ATTACKER_FAILURES)
         ]
         for start in range(0, len(reads), BATCH):
@@ -454,18 +456,7 @@ async def _persist_rate(
     now = now_ms()
     reads = []
     for i in range(n):
-        reason = REASONS[i % len(REASONS)]
-        event = FailedRequest(
-            event_id=new_event_id(),
-            ts=now - earlier_ms - i,
-            service=SERVICES[i % 3],
-            ip=attackers[i % ips],
-            method="POST",
-            route="/api/submit",
-            status=STATUS[reason],
-            reason=reason,  # type: ignore[arg-type]
-            user_agent="bench",
-        )
+        event = bench_failure(i, now - earlier_ms - i, attackers[i % ips])
         # a partition of its own per round, offsets past every mark an earlier run wrote
         reads.append(Read(event, partition=1 + round_, offset=now * 1000 + i))
     began = time.perf_counter()
@@ -609,6 +600,13 @@ def _api_server(store: Store, port: int, tree: Path | None) -> subprocess.Popen[
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tree)
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _stop(server: subprocess.Popen[bytes]) -> None:
     server.terminate()
     try:
@@ -654,13 +652,7 @@ def api_latencies(
     try:
         for label, (port, _) in servers.items():
             url = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_until(lambda url=url: _ready(url), 60, f"the API{label} on port {port}", interval_s=0.1)
             warm = [endpoints["stats/summary"]] if "stats/summary" in endpoints else []
             for path in (*warm, ip_path(), failures_path()):  # warm-up
                 began = time.perf_counter()

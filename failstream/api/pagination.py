@@ -111,6 +111,13 @@ async def fetch_page(
         *(collection.find(with_position(q, cond)).sort(order).limit(n).to_list(n) for q in queries)
     )
     docs = pages[0] if len(pages) == 1 else newest_first([d for page in pages for d in page], time_field, n)
+    return page_of(docs, kind=kind, time_field=time_field, limit=limit)
+
+
+def page_of(
+    docs: list[dict[str, Any]], *, kind: str, time_field: str, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of up to ``limit + 1`` newest-first documents, and the next page's cursor (None at the end)."""
     more = len(docs) > limit
     docs = docs[:limit]
     nxt = encode(kind, Position(int(docs[-1][time_field]), str(docs[-1]["_id"]))) if more else None

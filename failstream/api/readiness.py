@@ -44,7 +44,7 @@ class KafkaProbe:
     def _check(self) -> str:
         if self._admin is None:
             # the answer is the report (readiness, the dependency gauge and its one log line per
-            # change); librdkafka's own lines would repeat every reconnect on stderr, ~20 a second
+            # change); librdkafka's own lines would repeat every failed reconnect on stderr
             self._admin = AdminClient({**confluent_config(self._settings), "log_level": 0})
         metadata = self._admin.list_topics(timeout=TIMEOUT_S)
         return "ok" if metadata.brokers else "error: no brokers"

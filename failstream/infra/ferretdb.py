@@ -75,10 +75,10 @@ def command(
 ) -> tuple[list[str], dict[str, str]]:
     """FerretDB's argv and environment for the configured backend (the PostgreSQL one started)."""
     listen = ["-listen-addr", f"{host}:{port}"]
-    # FerretDB is small (~30 MB resident) and every query allocates its documents twice
-    # (backend row, then BSON): Go's default GOGC=100 collects often; 400 lets the heap grow
-    # to five times the live one first, for 15-20 % less of its CPU per query
-    # (docs/benchmarks.md). A GOGC set by the user wins.
+    # FerretDB's live heap is small and every query allocates its documents twice (backend
+    # row, then BSON), so Go's default GOGC=100 collects often; 400 lets the heap grow to five
+    # times the live one first, for less CPU per query (docs/benchmarks.md). A GOGC set by the
+    # user wins.
     env = {"GOGC": os.environ.get("GOGC", "400")}
     if settings.infra_ferretdb_backend == "sqlite":
         data = data_dir or DATA_DIR / "ferretdb"

@@ -1,7 +1,7 @@
 """A broker that is down is said once, not once per reconnect: librdkafka's own lines stay off stderr.
 
 librdkafka logs every failed connection at level 3 on the process's stderr,
-about twenty a second per client. The API's readiness probe and a host's
+many a second per client. The API's readiness probe and a host's
 enforcement feed keep their clients for the process's life, so an outage
 filled the API's log, and the host service's, with these lines. Each runs
 here in a child process against a loopback port nothing listens on (a real

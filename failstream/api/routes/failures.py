@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from failstream.api import documents, lookups
 from failstream.api.auth import require_read
 from failstream.api.models import FailurePage
-from failstream.api.pagination import Position, encode, fetch_page
+from failstream.api.pagination import fetch_page, page_of
 from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
 from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
 from failstream.events import FailureReason
@@ -32,10 +32,8 @@ async def list_failures(
         # (``lookups.recent_failures``); one more than the page says whether a next one exists
         match = ip_match(ip)
         stats = await lookups.first(db.ip_stats, "_id", match)
-        docs = await lookups.recent_failures(db.failures, match, stats, limit + 1)
-        more = len(docs) > limit
-        docs = docs[:limit]
-        nxt = encode("failures", Position(int(docs[-1]["ts"]), str(docs[-1]["_id"]))) if more else None
+        found = await lookups.recent_failures(db.failures, match, stats, limit + 1)
+        docs, nxt = page_of(found, kind="failures", time_field="ts", limit=limit)
         return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)
     # one query per spelling of the address: an equality is pushed down to an index, an $in is not
     queries = [

@@ -278,8 +278,9 @@ async def count(
         ),
         guarded_counts.apply(db.minute_counts, minutes, skeleton=skeletons, return_after=True, slots=slots),
     )
+    partition = {c.doc_id: c.partition for c in per_ip}
     await guarded_counts.all_ended(
-        _record_top_ips(db, per_ip, ips, applied, slots), _cut_recent(db, per_ip, ips, recent, slots)
+        _record_top_ips(db, partition, ips, applied, slots), _cut_recent(db, partition, ips, recent, slots)
     )
     seen: dict[int, int] = {}
     for r in reads:
@@ -295,13 +296,15 @@ async def count(
 
 async def _record_top_ips(
     db: Db,
-    per_ip: list[Contribution],
+    partition: dict[str, int],
     ips: dict[str, tuple[Delta, dict[str, Any] | None]],
     minutes: dict[str, tuple[Delta, dict[str, Any] | None]],
     slots: asyncio.Semaphore,
 ) -> None:
-    """Enter each IP of the batch, with its total now, in the minute document of its ``last_seen``."""
-    partition = {c.doc_id: c.partition for c in per_ip}
+    """Enter each IP of the batch, with its total now, in the minute document of its ``last_seen``.
+
+    ``partition``: the partition each IP of the batch was read from.
+    """
     candidates: dict[str, list[top_ips.Entry]] = {}
     skeletons: dict[str, dict[str, Any]] = {}
     for ip, (_, after) in ips.items():
@@ -316,24 +319,22 @@ async def _record_top_ips(
 
 async def _cut_recent(
     db: Db,
-    per_ip: list[Contribution],
+    partition: dict[str, int],
     ips: dict[str, tuple[Delta, dict[str, Any] | None]],
     recent: RecentLists,
     slots: asyncio.Semaphore,
 ) -> None:
     """Keep the newest entries of lists left too long for their next statement, or cut them now."""
-    partition = {c.doc_id: c.partition for c in per_ip}
     cut: dict[str, tuple[dict[str, Any], list[Entry]]] = {}
     for ip, (_, after) in ips.items():
-        entries = (after or {}).get(RECENT) or []
-        if len(entries) <= LIST_KEPT:
+        if after is None or len(entries := after.get(RECENT) or []) <= LIST_KEPT:
             continue
         kept = guarded_counts.newest(entries, LIST_KEPT)
         if recent.keep(ip, kept) or len(entries) <= 2 * LIST_KEPT:
             continue
-        mark = f"applied.p{partition[ip]}"
+        mark = f"p{partition[ip]}"
         # guarded by the mark just written: a document another writer moved on is left as it is
-        cut[ip] = ({"_id": ip, mark: (after or {}).get("applied", {}).get(f"p{partition[ip]}")}, kept)
+        cut[ip] = ({"_id": ip, f"applied.{mark}": after.get("applied", {}).get(mark)}, kept)
 
     async def one(ip: str) -> None:
         guard, kept = cut[ip]

@@ -1,9 +1,8 @@
 """An attacker's page costs what anyone's does: its newest failures come from its ``ip_stats`` list.
 
 FerretDB sorts and limits in memory after fetching every match, so the query
-by ``ip`` reads all of an IP's stored failures: 2.4-3.0 s for an IP with
-30,000 of them on the local PostgreSQL store. The IP on-call opens from an
-alert is the one with the most.
+by ``ip`` reads all of an IP's stored failures (docs/benchmarks.md), and the
+IP on-call opens from an alert is the one with the most.
 """
 
 from __future__ import annotations

@@ -104,12 +104,26 @@ class Delta:
 
 @dataclass(frozen=True)
 class Contribution:
-    """What the message at (partition, offset) adds to document ``doc_id``."""
+    """What the message at (partition, offset) adds to document ``doc_id``.
+
+    Or what several messages of one partition add, summed (``first`` the
+    lowest of their offsets, ``offset`` the highest): one delta to write for
+    a document that holds none of them, built once instead of merged per
+    message. ``split`` gives them back one by one, for a document that holds
+    some of them already.
+    """
 
     doc_id: str
     partition: int
     offset: int
     delta: Delta
+    first: int | None = None
+    split: Callable[[], list[Contribution]] | None = None
+
+
+def one_by_one(contributions: list[Contribution]) -> list[Contribution]:
+    """The contributions with each summed one split into its messages' own."""
+    return [part for c in contributions for part in (c.split() if c.split is not None else (c,))]
 
 
 async def each(items: Iterable[T], work: Callable[[T], Awaitable[Any]], slots: asyncio.Semaphore) -> None:
@@ -207,9 +221,12 @@ def _blind(
     before the first of them, or absent) and every bounded label in them is
     known already; a document that does not exist yet is created with them.
     """
-    delta = Delta()
-    for c in todo:
-        delta.merge(c.delta)
+    if len(todo) == 1:
+        delta = todo[0].delta  # read only below: every update is built from copies
+    else:
+        delta = Delta()
+        for c in todo:
+            delta.merge(c.delta)
     labels: dict[str, int] = defaultdict(int)
     for name in delta.inc:
         prefix, _, _ = name.partition(".")
@@ -218,7 +235,7 @@ def _blind(
     if any(n > MAX_LABELS for n in labels.values()):
         return None  # which of them fold into (other) depends on the labels the document has
     mark = f"applied.p{todo[0].partition}"
-    first = min(c.offset for c in todo)
+    first = min(c.offset if c.first is None else c.first for c in todo)
     guard: dict[str, Any] = {"_id": doc_id, "$or": [{mark: {"$lt": first}}, {mark: {"$exists": False}}]}
     guard.update({name: {"$exists": True} for name in delta.inc if name.partition(".")[0] in bounded})
     update = _operators(mark, max(c.offset for c in todo), delta.inc, delta, lists)
@@ -312,7 +329,7 @@ async def _apply_doc(
             except DuplicateKeyError:
                 pass
             continue
-        exact = _exact(doc, by_partition[unread[0]], bounded)
+        exact = _exact(doc, one_by_one(by_partition[unread[0]]), bounded)
         if exact is None:
             after = doc if return_after else after
             unread.pop(0)

@@ -11,7 +11,13 @@ from failstream.events import FailedRequest, new_event_id
 from failstream.settings import Settings
 from failstream.stream_app.mongo import guarded_counts
 from failstream.stream_app.mongo.client import connect, ensure_indexes
-from failstream.stream_app.mongo.failures import Read, countable, ip_contribution, persist_failures
+from failstream.stream_app.mongo.failures import (
+    Read,
+    countable,
+    ip_contribution,
+    persist_failures,
+    recent_entry,
+)
 from failstream.stream_app.mongo.retention import sweep_failures
 
 pytestmark = pytest.mark.integration
@@ -71,6 +77,26 @@ async def test_replaying_batches_changes_no_number_and_crash_between_writes_lose
     doc = await adb.ip_stats.find_one({"_id": "10.5.0.0"})
     assert doc["routes"] == {"POST /v1\uff0e2/login": 20}  # a dot cannot split the field name
     assert doc["reasons"] == {"invalid_token": 20} and doc["statuses"] == {"401": 20}
+    await adb.client.close()
+
+
+async def test_a_redelivered_batch_longer_than_the_first_attempt_counts_each_failure_once(
+    settings: Settings, db: Any
+) -> None:
+    # the batch's failures of an IP are written summed; a document holding some of them gets the rest
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    reads = batch(60)
+    await persist_failures(adb, reads[:20])
+    await persist_failures(adb, reads)  # after a crash: the first 20 are counted already
+    assert await totals(adb) == (60, {"10.5.0.0": 20, "10.5.0.1": 20, "10.5.0.2": 20}, 60)
+    doc = await adb.ip_stats.find_one({"_id": "10.5.0.1"})
+    assert doc["reasons"] == {"invalid_token": 20} and doc["routes"] == {"POST /v1\uff0e2/login": 20}
+    ts = [r.event.ts for r in reads if r.event.ip == "10.5.0.1"]
+    assert (doc["first_seen"], doc["last_seen"]) == (min(ts), max(ts))
+    assert sorted(doc["recent"]) == sorted(
+        recent_entry(r.event.ts, r.event.event_id) for r in reads if r.event.ip == "10.5.0.1"
+    )
     await adb.client.close()
 
 

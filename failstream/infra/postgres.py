@@ -23,6 +23,12 @@ FerretDB makes a GIN twin on its leading field, which serves exactly that
 operator once the planner sees the field name, so FerretDB's sessions plan
 each statement with its parameters (``plan_cache_mode=force_custom_plan``
 in :func:`ferretdb_url`).
+
+A GIN index first appends new entries to a pending list that every lookup
+reads whole, until a vacuum or an insert that finds the list past
+``gin_pending_list_limit`` (4 MB by default) merges it. After a burst of
+failures every pushed-down lookup on ``failures`` would read tens of
+thousands of pending entries; the twins keep :data:`PENDING_LIST_KB`.
 """
 
 from __future__ import annotations
@@ -58,24 +64,31 @@ POSTGRES = ManagedProcess("postgres", stop_signal=signal.SIGINT, signal_group=Fa
 MAX_CONNECTIONS = 500
 SYSTEM_ACCOUNT = "postgres"
 
+#: The GIN twins' pending list (kB, PostgreSQL's least): what a lookup reads beyond the index.
+PENDING_LIST_KB = 64
 #: Run in each FerretDB database: an event trigger that adds a GIN twin to each btree
-#: index FerretDB creates from then on, and the twins of the indexes made before it.
-CONTAINMENT_INDEXES = r"""
+#: index FerretDB creates from then on, and the twins of the indexes made before it
+#: (an existing twin gets the pending list's bound it may lack).
+CONTAINMENT_INDEXES = rf"""
 CREATE OR REPLACE FUNCTION failstream_containment_twin(btree oid) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
   lead text := pg_get_indexdef(btree, 1, false);
   made record;
+  twin text;
 BEGIN
-  SELECT c.relname, i.indrelid::regclass AS tbl, a.amname INTO made
+  SELECT c.relname, i.indrelid::regclass AS tbl, a.amname, n.nspname INTO made
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+  JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE i.indexrelid = btree;
   -- only FerretDB's top-level fields: nested ones are never pushed down
   IF made.amname <> 'btree' OR lead !~ '^\(+_jsonb -> ''[^'']+''::text\)+$' THEN
     RETURN;
   END IF;
-  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (%s jsonb_path_ops)',
-                 left(made.relname, 59) || '_gin', made.tbl, lead);
+  twin := left(made.relname, 59) || '_gin';
+  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (%s jsonb_path_ops)'
+                 ' WITH (gin_pending_list_limit = {PENDING_LIST_KB})', twin, made.tbl, lead);
+  EXECUTE format('ALTER INDEX %I.%I SET (gin_pending_list_limit = {PENDING_LIST_KB})', made.nspname, twin);
 END
 $fn$;
 

@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from failstream.api.indexes import ensure_api_indexes
 from failstream.api.pagination import Position, before, with_position
 from failstream.events import now_ms
+from failstream.infra import postgres
 from failstream.settings import Settings
 from failstream.stream_app.mongo.client import ensure_indexes
 from tests.integration.api.support import failure, get, persist
@@ -122,3 +123,43 @@ def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backen
         assert explain["filterPushdown"] is True, (collection, query)
         assert "Index Scan" in plan and "Seq Scan" not in plan, (collection, query, plan)
     client.close()
+
+
+def test_every_containment_twin_keeps_a_short_pending_list_also_after_an_upgrade(
+    postgresql_ferretdb: ThrowawayFerretDB, settings: Settings
+) -> None:
+    """A GIN lookup reads the whole pending list: every twin bounds it, one made before the bound too."""
+    uri = postgresql_ferretdb.settings.mongo_uri.get_secret_value()
+
+    async def indexes() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+        await ensure_indexes(client[settings.mongo_db])
+        await client.close()
+
+    asyncio.run(indexes())
+    binaries, port = postgres.ensure_binaries(), settings.infra_postgres_port
+    database = postgres.database_for(postgresql_ferretdb.data_dir)
+
+    def twins() -> dict[str, str]:
+        """Each twin (schema-qualified) and its options."""
+        listed = postgres._psql(
+            binaries,
+            port,
+            "select format('%I.%I', n.nspname, c.relname), coalesce(array_to_string(c.reloptions, ','), '') "
+            "from pg_class c join pg_am a on a.oid = c.relam join pg_namespace n on n.oid = c.relnamespace "
+            "where a.amname = 'gin' and c.relname like '%\\_gin'",
+            database=database,
+        )
+        return dict(line.split("|", 1) for line in listed.splitlines())
+
+    bounded = f"gin_pending_list_limit={postgres.PENDING_LIST_KB}"
+    made = twins()
+    tables = {name.split(".", 1)[1].split("_", 1)[0] for name in made}
+    assert {"failures", "ip", "minute"} <= tables  # ip_stats, minute_counts
+    assert set(made.values()) == {bounded}
+    # a twin made by an earlier version has no bound: the next start gives it one
+    old = next(name for name in made if ".failures_" in name)
+    postgres._psql(binaries, port, f"alter index {old} reset (gin_pending_list_limit)", database=database)
+    assert twins()[old] == ""
+    postgres.ensure_database(postgresql_ferretdb.settings, postgresql_ferretdb.data_dir)
+    assert set(twins().values()) == {bounded}

@@ -179,8 +179,14 @@ CursorQuery = Annotated[
 ]
 
 
-def limit_param(request: Request, limit: Annotated[int, Query(ge=1, description="page size")] = 50) -> int:
-    """``limit`` capped by ``settings.api_max_page_limit`` (a bigger one is refused, not silently cut)."""
+async def limit_param(
+    request: Request, limit: Annotated[int, Query(ge=1, description="page size")] = 50
+) -> int:
+    """``limit`` capped by ``settings.api_max_page_limit`` (a bigger one is refused, not silently cut).
+
+    ``async`` though it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread
+    pool, a hand-over to another thread and back on every page request.
+    """
     cap = request.app.state.settings.api_max_page_limit
     if limit > cap:
         raise_param_error("limit", f"limit must be at most {cap}; got {limit}")

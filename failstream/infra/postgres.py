@@ -88,7 +88,11 @@ BEGIN
   twin := left(made.relname, 59) || '_gin';
   EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin (%s jsonb_path_ops)'
                  ' WITH (gin_pending_list_limit = {PENDING_LIST_KB})', twin, made.tbl, lead);
-  EXECUTE format('ALTER INDEX %I.%I SET (gin_pending_list_limit = {PENDING_LIST_KB})', made.nspname, twin);
+  -- a twin made before the bound: set it (a lock on the index, so only when missing)
+  IF NOT coalesce((SELECT c.reloptions @> ARRAY['gin_pending_list_limit={PENDING_LIST_KB}'] FROM pg_class c
+                   WHERE c.oid = to_regclass(format('%I.%I', made.nspname, twin))), false) THEN
+    EXECUTE format('ALTER INDEX %I.%I SET (gin_pending_list_limit = {PENDING_LIST_KB})', made.nspname, twin);
+  END IF;
 END
 $fn$;
 

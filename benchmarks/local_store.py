@@ -13,8 +13,8 @@ worker keeps for them, in ``insert_many`` batches of the persister's size
 (16,000).
 
 Then, alternately for ``--persist-rounds`` rounds (2): ``insert_many`` of ``--persist-events``
-fresh failures (the store's own rate; on IPs the API is never asked for, deleted after each
-round), and the persister's write path
+fresh failures (the store's own rate; on IPs of their own, which the API is never asked
+for), and the persister's write path
 (the raw insert, the replay-guarded per-IP and per-minute counters and top
 IPs; the next batch's raw insert beside this one's counters where the
 revision has ``failures.stage``, as the persister runs them) on as many
@@ -354,21 +354,7 @@ async def _insert_rate(store: Store, n: int, round_: int) -> float:
         await client[DB].failures.insert_many(docs[start : start + BATCH], ordered=False)
     elapsed = time.perf_counter() - began
     await client.close()
-    await _forget_baseline_failures(store)
     return n / elapsed
-
-
-async def _forget_baseline_failures(store: Store) -> None:
-    """Delete ``insert_many``'s documents, by IP equality (pushed down): the store stays as seeded
-    plus what the persister wrote. Also those of earlier versions of this benchmark, which put
-    them on ten-failure IPs of the seed (offsets from 10,000,000 on, partition 0)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
-    failures = client[DB].failures
-    for ip in BASELINE_IPS:
-        await failures.delete_many({"ip": ip})
-    for k in range(100):
-        await failures.delete_many({"ip": ip_of(k), "partition": 0, "offset": {"$gte": 10_000_000}})
-    await client.close()
 
 
 Persist = Callable[[Any, list[list[Read]]], Awaitable[None]]

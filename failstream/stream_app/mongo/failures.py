@@ -155,26 +155,31 @@ async def first_placed(
     return due
 
 
+def _label_names(reason: str, status: int, service: str) -> tuple[str, str, str]:
+    """A failure's counter fields besides ``total``: spelled here once, for one failure and for a
+    batch summed (a redelivery splits a sum back into single failures, which must match it)."""
+    return f"reasons.{reason}", f"statuses.{status}", f"services.{field_name(service)}"
+
+
+def _route_name(method: str, route: str) -> str:
+    return f"routes.{field_name(method + ' ' + route)}"
+
+
 def _labels(e: FailedRequest) -> dict[str, int]:
-    return {
-        "total": 1,
-        f"reasons.{e.reason}": 1,
-        f"statuses.{e.status}": 1,
-        f"services.{field_name(e.service)}": 1,
-    }
+    return {"total": 1, **dict.fromkeys(_label_names(e.reason, e.status, e.service), 1)}
 
 
-def ip_contribution(r: Read, labels: dict[str, int] | None = None) -> Contribution:
+def ip_contribution(r: Read) -> Contribution:
     e = r.event
-    inc = dict(labels or _labels(e))
-    inc[f"routes.{field_name(e.method + ' ' + e.route)}"] = 1
+    inc = _labels(e)
+    inc[_route_name(e.method, e.route)] = 1
     delta = Delta(inc, {"first_seen": e.ts}, {"last_seen": e.ts}, {RECENT: [recent_entry(e.ts, e.event_id)]})
     return Contribution(e.ip, r.partition, r.offset, delta)
 
 
-def minute_contribution(r: Read, labels: dict[str, int] | None = None) -> Contribution:
+def minute_contribution(r: Read) -> Contribution:
     doc_id = minute_doc_id(minute_of(r.event.ts), SOURCE, r.partition)
-    return Contribution(doc_id, r.partition, r.offset, Delta(labels or _labels(r.event)))
+    return Contribution(doc_id, r.partition, r.offset, Delta(_labels(r.event)))
 
 
 def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribution]]:
@@ -199,15 +204,13 @@ def _summed(doc_id: str, partition: int, group: list[Read], *, of_ip: bool) -> C
     if len(group) == 1:
         return each(group[0])
     tally = Counter(
-        (e.reason, e.status, e.service, e.method + " " + e.route if of_ip else "")
+        (e.reason, e.status, e.service, (e.method, e.route) if of_ip else None)
         for e in (r.event for r in group)
     )
     inc = {"total": len(group)}
     for (reason, status, service, route), n in tally.items():
-        names = [f"reasons.{reason}", f"statuses.{status}", f"services.{field_name(service)}"]
-        if of_ip:
-            names.append(f"routes.{field_name(route)}")
-        for name in names:
+        names = _label_names(reason, status, service)
+        for name in (*names, _route_name(*route)) if route is not None else names:
             inc[name] = inc.get(name, 0) + n
     offsets = [r.offset for r in group]
     delta = Delta(inc)

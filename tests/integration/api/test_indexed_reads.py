@@ -92,20 +92,28 @@ def postgresql_ferretdb(settings: Settings, tmp_path: Path) -> Iterator[Throwawa
     own.stop()
 
 
-def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backend(
-    postgresql_ferretdb: ThrowawayFerretDB, settings: Settings
-) -> None:
-    """What makes /ips/{ip}, /failures?ip= and the top IPs' alerts independent of the stored count."""
-    uri = postgresql_ferretdb.settings.mongo_uri.get_secret_value()
+def _create_indexes(ferretdb: ThrowawayFerretDB, settings: Settings) -> None:
+    """The stream app's and the API's indexes, as each creates them at start-up."""
 
-    async def indexes() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    async def create() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            ferretdb.settings.mongo_uri.get_secret_value()
+        )
         await ensure_indexes(client[settings.mongo_db])
         assert await ensure_api_indexes(client[settings.mongo_db])
         await client.close()
 
-    asyncio.run(indexes())
-    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    asyncio.run(create())
+
+
+def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backend(
+    postgresql_ferretdb: ThrowawayFerretDB, settings: Settings
+) -> None:
+    """What makes /ips/{ip}, /failures?ip= and the top IPs' alerts independent of the stored count."""
+    _create_indexes(postgresql_ferretdb, settings)
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        postgresql_ferretdb.settings.mongo_uri.get_secret_value()
+    )
     db = client[settings.mongo_db]
     db.failures.insert_many([{"_id": f"e{i}", "ip": f"10.0.{i % 50}.1", "ts": i} for i in range(5000)])
     db.ip_stats.insert_many([{"_id": f"10.0.{i}.1", "total": 1, "last_seen": i} for i in range(5000)])
@@ -129,14 +137,7 @@ def test_every_containment_twin_keeps_a_short_pending_list_also_after_an_upgrade
     postgresql_ferretdb: ThrowawayFerretDB, settings: Settings
 ) -> None:
     """A GIN lookup reads the whole pending list: every twin bounds it, one made before the bound too."""
-    uri = postgresql_ferretdb.settings.mongo_uri.get_secret_value()
-
-    async def indexes() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
-        await ensure_indexes(client[settings.mongo_db])
-        await client.close()
-
-    asyncio.run(indexes())
+    _create_indexes(postgresql_ferretdb, settings)
     binaries, port = postgres.ensure_binaries(), settings.infra_postgres_port
     database = postgres.database_for(postgresql_ferretdb.data_dir)
 

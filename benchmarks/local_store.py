@@ -20,7 +20,10 @@ IPs; the next batch's raw insert beside this one's counters where the
 revision has ``failures.stage``, as the persister runs them) on as many
 fresh failures over ``--persist-ips`` of the stored IPs (a wave of
 attackers), in batches of 16,000; their ratio is the persister's share of
-the store's insert rate. ``--before REV`` runs, in each round, the
+the store's insert rate. ``insert_many`` is measured twice a round: one
+command at a time, and each batch as ``failures.INSERTS_AT_ONCE`` commands
+at once, as the persister inserts it (the store's own rate when both cores
+insert), with a share against each. ``--before REV`` runs, in each round, the
 persister's write path as it was at git revision ``REV`` too (its
 ``mongo`` modules loaded from git beside today's), on its own fresh failures
 over the same IPs: before and after side by side in one run. ``--profile``
@@ -345,13 +348,22 @@ async def _forget_old_minutes(store: Store) -> None:
     await client.close()
 
 
-async def _insert_rate(store: Store, n: int, round_: int) -> float:
+async def _insert_rate(store: Store, n: int, round_: int, at_once: int = 1) -> float:
+    """``insert_many`` of ``n`` failures, each batch of ``BATCH`` as ``at_once`` commands at once."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
     now = now_ms()
-    docs = [failure_doc(i, now - i, BASELINE_IPS[i % 100], 10_000_000 * (round_ + 1) + i) for i in range(n)]
+    first = 10_000_000 * (round_ + 1) + (n if at_once > 1 else 0)  # the two variants' offsets apart
+    docs = [failure_doc(i, now - i, BASELINE_IPS[i % 100], first + i) for i in range(n)]
     began = time.perf_counter()
     for start in range(0, n, BATCH):
-        await client[DB].failures.insert_many(docs[start : start + BATCH], ordered=False)
+        batch = docs[start : start + BATCH]
+        size = -(-len(batch) // at_once)
+        await asyncio.gather(
+            *(
+                client[DB].failures.insert_many(batch[k : k + size], ordered=False)
+                for k in range(0, len(batch), size)
+            )
+        )
     elapsed = time.perf_counter() - began
     await client.close()
     return n / elapsed
@@ -477,16 +489,19 @@ async def _persist_rate(
 
 @dataclass
 class Share:
-    """Median rates of one backend's rounds: ``insert_many``, and the persister per variant."""
+    """Median rates of one backend's rounds: ``insert_many`` (one command at a time, and
+    ``INSERTS_AT_ONCE`` at once), and the persister per variant."""
 
     inserted: float
+    inserted_at_once: float
     persisted: dict[str, float]
     capped: set[str]
 
     def cell(self, variant: str) -> str:
         below = "< " if variant in self.capped else ""
         rate = self.persisted[variant]
-        return f"{below}{rate:,.0f} | {below}{rate / self.inserted:.2f}"
+        shares = (f"{below}{rate / of:.2f}" for of in (self.inserted, self.inserted_at_once))
+        return f"{below}{rate:,.0f} | " + " | ".join(shares)
 
 
 def persister_share(
@@ -508,13 +523,18 @@ def persister_share(
     and ``insert_many`` waits until the store takes a write.
     """
     inserted: list[float] = []
+    at_once: list[float] = []
     persisted: dict[str, list[float]] = {name: [] for name in variants}
     capped: set[str] = set()
     asyncio.run(_forget_old_minutes(store))
     for r in range(rounds):
         asyncio.run(_writable(store))
         inserted.append(asyncio.run(_insert_rate(store, n, r)))
-        line = f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s"
+        at_once.append(asyncio.run(_insert_rate(store, n, r, failures_module.INSERTS_AT_ONCE)))
+        line = (
+            f"  {store.backend} round {r + 1}: insert_many {inserted[-1]:,.0f}/s, "
+            f"{failures_module.INSERTS_AT_ONCE} at once {at_once[-1]:,.0f}/s"
+        )
         for k, (name, persist) in enumerate(variants.items()):
             # an older revision's minutes (no top IPs kept) go two hours back, out of the API's
             # 1h summary, which would otherwise rank top IPs by the scan they replace
@@ -537,6 +557,7 @@ def persister_share(
             break
     return Share(
         statistics.median(inserted),
+        statistics.median(at_once),
         {name: statistics.median(rates) for name, rates in persisted.items()},
         capped,
     )
@@ -940,9 +961,14 @@ def main() -> None:
         f"\n{args.failures:,} failures over {args.ips:,} IPs; {args.clients} clients at {args.rate}/s each; "
         f"persister on {args.persist_events:,} failures over {args.persist_ips} IPs"
     )
-    persister_columns = "".join(f"persister ({name}) failures/s | share ({name}) | " for name in variants)
+    two = failures_module.INSERTS_AT_ONCE
+    persister_columns = "".join(
+        f"persister ({name}) failures/s | share ({name}) | share of {two} at once ({name}) | "
+        for name in variants
+    )
     print(
-        f"| backend | seed insert_many docs/s | insert_many docs/s | {persister_columns}"
+        "| backend | seed insert_many docs/s | insert_many docs/s | "
+        f"{two} at once docs/s | {persister_columns}"
         "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) | "
         f"ips/{{attacker}} p50 / p99 ms (n, {ATTACKER_FAILURES:,} failures each) |"
     )
@@ -951,16 +977,17 @@ def main() -> None:
             lat[name].cell() if name in lat else "-"
             for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
         ]
-        inserted = f"{share.inserted:,.0f}" if share else "-"
-        persisted = [share.cell(name) if share else "- | -" for name in variants]
+        inserted = f"{share.inserted:,.0f} | {share.inserted_at_once:,.0f}" if share else "- | -"
+        persisted = [share.cell(name) if share else "- | - | -" for name in variants]
         print(f"| {backend} | {seed_rate:,.0f} | {inserted} | " + " | ".join([*persisted, *cells]) + " |")
         if api_before is not None:
             cells = [
                 lat[f"{name} before"].cell() if f"{name} before" in lat else "-"
                 for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
             ]
-            blank = ["-", "-"] * len(variants)
-            print(f"| {backend}, API at {args.api_before} | - | - | " + " | ".join([*blank, *cells]) + " |")
+            blank = ["-", "-", "-"] * len(variants)
+            row = [f"{backend}, API at {args.api_before}", "-", "-", "-", *blank, *cells]
+            print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

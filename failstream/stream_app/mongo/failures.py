@@ -124,6 +124,12 @@ async def _inserted(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> list
     return await first_placed(db.failures, docs, slots)
 
 
+#: A batch's raw insert runs as this many ``insert_many`` at once (see ``first_placed``).
+INSERTS_AT_ONCE = 2
+#: ... when it has at least this many documents per insert.
+SPLIT_FROM = 1_000
+
+
 async def first_placed(
     coll: guarded_counts.Collection, docs: list[dict[str, Any]], slots: asyncio.Semaphore
 ) -> list[bool]:
@@ -132,15 +138,19 @@ async def first_placed(
     Per document: True for a new id, or for one stored from this very message
     (its redelivery after a crash, whose increments may still be missing);
     False for an id stored from another place, a re-published copy.
+
+    A large batch is inserted in ``INSERTS_AT_ONCE`` parts at once: one
+    ``insert`` command is a single stream of statements on the server (one
+    backend connection for FerretDB), which leaves the second core idle.
+    Each document is inserted or refused on its own (unordered), so the parts
+    need no order between them.
     """
-    duplicates: set[int] = set()
-    try:
-        await coll.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        for error in exc.details.get("writeErrors", []):
-            if error.get("code") != 11000:
-                raise
-            duplicates.add(error["index"])
+    parts = max(1, min(INSERTS_AT_ONCE, len(docs) // SPLIT_FROM))
+    size = -(-len(docs) // parts)
+    refused = await guarded_counts.all_ended(
+        *(_duplicates(coll, docs[start : start + size], start) for start in range(0, len(docs), size))
+    )
+    duplicates: set[int] = set().union(*refused)
     if not duplicates:
         return [True] * len(docs)
     # by _id equality, one query each: FerretDB reads the whole collection for an $in
@@ -153,6 +163,19 @@ async def first_placed(
         here = (stored.get("partition"), stored.get("offset")) == (doc["partition"], doc["offset"])
         due.append(i not in duplicates or here)
     return due
+
+
+async def _duplicates(coll: guarded_counts.Collection, docs: list[dict[str, Any]], base: int) -> set[int]:
+    """Insert ``docs`` unordered; the indexes (from ``base``) of those whose id is stored already."""
+    duplicates: set[int] = set()
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != 11000:
+                raise
+            duplicates.add(base + error["index"])
+    return duplicates
 
 
 def _label_names(reason: str, status: int, service: str) -> tuple[str, str, str]:
@@ -265,9 +288,9 @@ class Staged:
 
 
 def statement_slots() -> asyncio.Semaphore:
-    """The counters' share of a persister's ``IN_FLIGHT`` statements: one is kept for the raw
-    insert of the next batch, which runs beside them (``in_turn``)."""
-    return asyncio.Semaphore(guarded_counts.IN_FLIGHT - 1)
+    """The counters' share of a persister's ``IN_FLIGHT`` statements: the rest is kept for the
+    raw inserts of the next batch, which run beside them (``in_turn``)."""
+    return asyncio.Semaphore(guarded_counts.IN_FLIGHT - INSERTS_AT_ONCE)
 
 
 async def persist_failures(db: Db, reads: list[Read], recent: RecentLists | None = None) -> list[MinuteTotal]:

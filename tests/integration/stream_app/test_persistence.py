@@ -9,7 +9,7 @@ import pytest
 
 from failstream.events import FailedRequest, new_event_id
 from failstream.settings import Settings
-from failstream.stream_app.mongo import guarded_counts
+from failstream.stream_app.mongo import failures, guarded_counts
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from failstream.stream_app.mongo.failures import (
     Read,
@@ -97,6 +97,34 @@ async def test_a_redelivered_batch_longer_than_the_first_attempt_counts_each_fai
     assert sorted(doc["recent"]) == sorted(
         recent_entry(r.event.ts, r.event.event_id) for r in reads if r.event.ip == "10.5.0.1"
     )
+    await adb.client.close()
+
+
+async def test_a_batch_inserted_in_parts_tells_redeliveries_from_resent_copies_in_each_part(
+    settings: Settings, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(failures, "SPLIT_FROM", 10)  # 40 failures: two inserts of 20 at once
+    inserts: list[int] = []
+    one_insert = failures._duplicates
+
+    async def counted(coll: Any, docs: list[dict[str, Any]], base: int) -> set[int]:
+        inserts.append(len(docs))
+        return await one_insert(coll, docs, base)
+
+    monkeypatch.setattr(failures, "_duplicates", counted)
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    reads = batch(40)
+    await countable(adb, reads[1:3] + reads[25:28])  # a crash after the raw insert: redelivered below
+    # the producer's re-sends, stored first from other offsets: one in each part
+    await countable(adb, [Read(reads[i].event, partition=0, offset=500 + i) for i in (5, 35)])
+    inserts.clear()
+    due = await countable(adb, reads)
+    assert inserts == [20, 20]
+    assert [r.offset for r in due] == [r.offset for r in reads if r.offset not in (5, 35)]
+    await persist_failures(adb, reads)
+    # the two re-sent copies (both of 10.5.0.2) were counted for nothing; the rest once each
+    assert await totals(adb) == (40, {"10.5.0.0": 14, "10.5.0.1": 13, "10.5.0.2": 11}, 38)
     await adb.client.close()
 
 

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from failstream.events import FailedRequest
 from failstream.stream_app.mongo import guarded_counts, top_ips
@@ -143,14 +143,24 @@ async def first_placed(
     ``insert`` command is a single stream of statements on the server (one
     backend connection for FerretDB), which leaves the second core idle.
     Each document is inserted or refused on its own (unordered), so the parts
-    need no order between them.
+    need no order between them. FerretDB on SQLite takes one write at a time
+    and may refuse the other part (``SQLITE_BUSY``): a part that failed is
+    inserted again alone once both have ended, and what it had stored before
+    it failed is a duplicate from this very message, so it still counts.
     """
     parts = max(1, min(INSERTS_AT_ONCE, len(docs) // SPLIT_FROM))
     size = -(-len(docs) // parts)
-    refused = await guarded_counts.all_ended(
-        *(_duplicates(coll, docs[start : start + size], start) for start in range(0, len(docs), size))
+    starts = range(0, len(docs), size)
+    outcomes = await asyncio.gather(
+        *(_duplicates(coll, docs[start : start + size], start) for start in starts), return_exceptions=True
     )
-    duplicates: set[int] = set().union(*refused)
+    duplicates: set[int] = set()
+    for start, outcome in zip(starts, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if len(starts) == 1 or not isinstance(outcome, PyMongoError):
+                raise outcome
+            outcome = await _duplicates(coll, docs[start : start + size], start)
+        duplicates |= outcome
     if not duplicates:
         return [True] * len(docs)
     # by _id equality, one query each: FerretDB reads the whole collection for an $in

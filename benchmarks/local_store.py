@@ -6,7 +6,8 @@
         [--api-before REV] [--endpoints LIST] [--profile] [--explain]
 
 For each backend, in one run: a FerretDB of its own (free port; data in
-``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old)
+``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old
+and the rounds of earlier runs have not grown it past ``GROWN`` times ``--failures``)
 is seeded with ``--failures`` failures over ``--ips`` IPs spread over the last
 six hours, with the ``ip_stats`` and ``minute_counts`` documents the stream
 worker keeps for them, in ``insert_many`` batches of the persister's size
@@ -298,10 +299,24 @@ async def _add_attackers(store: Store) -> None:
     await client.close()
 
 
+#: A kept seed is dropped once its store holds this many times the failures asked for: every
+#: round adds its own, and a store grown past the page cache reads from disk.
+GROWN = 1.5
+
+
 def ensure_seeded(store: Store, n: int, ips: int) -> float:
     client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
     meta = client[DB].bench_meta.find_one({"_id": "seed"})
-    if meta and (meta["n"], meta["ips"]) == (n, ips) and now_ms() - meta["seeded_at"] < 20 * 3600_000:
+    reusable = meta is not None and (meta["n"], meta["ips"]) == (n, ips)
+    if meta is not None and reusable and now_ms() - meta["seeded_at"] < 20 * 3600_000:
+        # collStats' count: the store's statistics (estimated_document_count counts them all)
+        stored = int(client[DB].command("collStats", "failures").get("count", 0))
+        if stored > GROWN * n:
+            print(f"{store.backend}: the store has grown to {stored:,} failures; seeding afresh")
+            reusable = False
+    else:
+        reusable = False
+    if meta is not None and reusable:
         age_min = (now_ms() - meta["seeded_at"]) // 60_000
         print(f"{store.backend}: reusing {n:,} failures seeded {age_min} min ago")
         client.close()

@@ -148,6 +148,8 @@ async def first_placed(
     inserted again alone once both have ended, and what it had stored before
     it failed is a duplicate from this very message, so it still counts.
     """
+    if not docs:
+        return []
     parts = max(1, min(INSERTS_AT_ONCE, len(docs) // SPLIT_FROM))
     size = -(-len(docs) // parts)
     starts = range(0, len(docs), size)

@@ -62,3 +62,9 @@ async def test_a_part_refused_again_when_alone_raises_its_error() -> None:
     with pytest.raises(OperationFailure):
         await failures.first_placed(store, docs, asyncio.Semaphore(4))  # type: ignore[arg-type]
     assert store.inserts == [failures.SPLIT_FROM] * 3
+
+
+async def test_no_documents_insert_nothing() -> None:
+    store = OneWriterStore(refused_id="", stored_first=0)
+    assert await failures.first_placed(store, [], asyncio.Semaphore(4)) == []  # type: ignore[arg-type]
+    assert store.inserts == []

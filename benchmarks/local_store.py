@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.local_store [--failures 1000000] [--ips 100000]
         [--backends sqlite,postgresql] [--clients 20] [--rate 5] [--seconds 20]
         [--persist-events 20000] [--persist-ips 100] [--persist-rounds 2] [--before REV]
-        [--api-before REV] [--endpoints LIST] [--profile] [--explain]
+        [--api-before REV] [--endpoints LIST] [--profile] [--cpu] [--explain]
 
 For each backend, in one run: a FerretDB of its own (free port; data in
 ``.infra/bench/<backend>``, kept and reused while its seed is under 20 h old
@@ -29,7 +29,8 @@ persister's write path as it was at git revision ``REV`` too (its
 ``mongo`` modules loaded from git beside today's), on its own fresh failures
 over the same IPs: before and after side by side in one run. ``--profile``
 prints, after each persister round, every command it sent with the sum of
-the server's durations (pymongo's command monitoring).
+the server's durations (pymongo's command monitoring); ``--cpu`` the CPU
+time FerretDB, PostgreSQL and this client took in each timed phase.
 
 Then the API (uvicorn in its own process, one worker, access log off) is
 started on the store and ``--clients`` clients, each on its own keep-alive
@@ -363,12 +364,50 @@ async def _forget_old_minutes(store: Store) -> None:
     await client.close()
 
 
+#: Set by ``--cpu``: each timed phase prints the CPU time its processes took.
+CPU = False
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads, from ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0  # ended meanwhile
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _cpu_sample(store: Store) -> dict[str, float]:
+    """CPU seconds so far of the store's FerretDB, every PostgreSQL process and this client."""
+    postgres = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() == "postgres":
+                    postgres += _cpu_seconds(int(proc.name))
+    ferret = store.process.pid()
+    return {
+        "FerretDB": _cpu_seconds(ferret) if ferret else 0.0,
+        "PostgreSQL": postgres,
+        "client": _cpu_seconds(os.getpid()),
+    }
+
+
+def _cpu_line(store: Store, before: dict[str, float], wall_s: float) -> str:
+    """What each process took since ``before`` (a postgres backend that ended is not counted)."""
+    spent = {name: max(0.0, value - before[name]) for name, value in _cpu_sample(store).items()}
+    parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
+    return f"CPU {sum(spent.values()):.2f} s in {wall_s:.2f} s ({parts})"
+
+
 async def _insert_rate(store: Store, n: int, round_: int, at_once: int = 1) -> float:
     """``insert_many`` of ``n`` failures, each batch of ``BATCH`` as ``at_once`` commands at once."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
     now = now_ms()
     first = 10_000_000 * (round_ + 1) + (n if at_once > 1 else 0)  # the two variants' offsets apart
     docs = [failure_doc(i, now - i, BASELINE_IPS[i % 100], first + i) for i in range(n)]
+    cpu = _cpu_sample(store) if CPU else {}
     began = time.perf_counter()
     for start in range(0, n, BATCH):
         batch = docs[start : start + BATCH]
@@ -380,6 +419,8 @@ async def _insert_rate(store: Store, n: int, round_: int, at_once: int = 1) -> f
             )
         )
     elapsed = time.perf_counter() - began
+    if CPU:
+        print(f"    insert_many, {at_once} at once: {_cpu_line(store, cpu, elapsed)}")
     await client.close()
     return n / elapsed
 
@@ -492,6 +533,7 @@ async def _persist_rate(
         event = bench_failure(i, now - earlier_ms - i, attackers[i % ips])
         # a partition of its own per round, offsets past every mark an earlier run wrote
         reads.append(Read(event, partition=1 + round_, offset=now * 1000 + i))
+    cpu = _cpu_sample(store) if CPU else {}
     began = time.perf_counter()
     try:
         await persist(db, [reads[start : start + BATCH] for start in range(0, n, BATCH)])
@@ -499,7 +541,10 @@ async def _persist_rate(
         await client.close()
         if PROFILE:
             print(f"    commands (sum of their durations, concurrent ones overlap): {times.lines()}")
-    return n / (time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
+    if CPU:
+        print(f"    persister: {_cpu_line(store, cpu, elapsed)}")
+    return n / elapsed
 
 
 @dataclass
@@ -919,6 +964,11 @@ def main() -> None:
         "--profile", action="store_true", help="print the persister's commands and their durations per round"
     )
     parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="print the CPU time of FerretDB, PostgreSQL and the client per phase",
+    )
+    parser.add_argument(
         "--api-before", default="", help="git revision whose API also answers, alternated with today's"
     )
     parser.add_argument("--explain", action="store_true")
@@ -929,8 +979,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    global PROFILE
-    PROFILE = args.profile
+    global PROFILE, CPU
+    PROFILE, CPU = args.profile, args.cpu
     variants: dict[str, Persist] = {"now": batch_writer(failures_module)}
     if args.before:
         variants = {args.before: persist_at(args.before), **variants}

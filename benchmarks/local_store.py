@@ -308,15 +308,14 @@ GROWN = 1.5
 def ensure_seeded(store: Store, n: int, ips: int) -> float:
     client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
     meta = client[DB].bench_meta.find_one({"_id": "seed"})
-    reusable = meta is not None and (meta["n"], meta["ips"]) == (n, ips)
-    if meta is not None and reusable and now_ms() - meta["seeded_at"] < 20 * 3600_000:
+    young = meta is not None and now_ms() - meta["seeded_at"] < 20 * 3600_000
+    reusable = meta is not None and young and (meta["n"], meta["ips"]) == (n, ips)
+    if reusable:
         # collStats' count: the store's statistics (estimated_document_count counts them all)
         stored = int(client[DB].command("collStats", "failures").get("count", 0))
         if stored > GROWN * n:
             print(f"{store.backend}: the store has grown to {stored:,} failures; seeding afresh")
             reusable = False
-    else:
-        reusable = False
     if meta is not None and reusable:
         age_min = (now_ms() - meta["seeded_at"]) // 60_000
         print(f"{store.backend}: reusing {n:,} failures seeded {age_min} min ago")

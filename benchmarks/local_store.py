@@ -72,6 +72,7 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
+from benchmarks import process_cpu
 from benchmarks.api_summary import Conn, pct
 from benchmarks.trees import base_worktree
 from failstream.alerting.store import ensure_indexes as alerting_indexes
@@ -365,16 +366,14 @@ async def _forget_old_minutes(store: Store) -> None:
 
 #: Set by ``--cpu``: each timed phase prints the CPU time its processes took.
 CPU = False
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process, all its threads, from ``/proc``."""
+    """A process's CPU time so far; 0 for one that ended meanwhile."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0  # ended meanwhile
-    return (int(fields[11]) + int(fields[12])) / TICKS
+        return process_cpu.cpu_s(pid)
+    except OSError:
+        return 0.0
 
 
 def _cpu_sample(store: Store) -> dict[str, float]:

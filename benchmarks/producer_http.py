@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.process_cpu import cpu_s, stat_cpu_s
 from benchmarks.producer_bench_app import TOPIC
 from failstream.infra.debian import ensure_binary
 
@@ -66,27 +67,13 @@ def _serve(*flags: str, tree: Path | None = None) -> tuple[subprocess.Popen[byte
     raise RuntimeError("server did not start")
 
 
-def _stat(pid: int) -> tuple[int, float]:
-    """(parent pid, CPU time used so far: user + system, every thread) of a process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    return _stat(pid)[1]
-
-
 def _other_threads_s(pid: int) -> float:
     """CPU time of a process's threads other than its main one (capture, librdkafka, thread pools), in s.
 
     The process's total minus its main thread's: threads that ended (an idle pool
     thread) stay in the total, where a sum over the live threads would lose them.
     """
-    with open(f"/proc/{pid}/task/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    main = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return _cpu_s(pid) - main
+    return cpu_s(pid) - stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")
 
 
 _ORDERS_LUA = """
@@ -191,11 +178,11 @@ def main() -> None:
         for i in range(args.rounds):
             for key in keys if i % 2 == 0 else reversed(keys):
                 proc, port = variants[key]
-                cpu0, others0 = _cpu_s(proc.pid), _other_threads_s(proc.pid)
+                cpu0, others0 = cpu_s(proc.pid), _other_threads_s(proc.pid)
                 rate, served, failed = _wrk(
                     wrk, port, args.seconds, args.connections, key[0], args.fail_share
                 )
-                used = _cpu_s(proc.pid) - cpu0
+                used = cpu_s(proc.pid) - cpu0
                 others_us[key].append((_other_threads_s(proc.pid) - others0) / served * 1e6)
                 rates[key].append(rate)
                 cpu_us[key].append(used / served * 1e6)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from failstream.stream_app.mongo.guarded_counts import LIST_KEPT
+
 Doc = dict[str, Any]
 
 
@@ -51,23 +53,26 @@ async def newest(
 LISTED_ABOVE = 100
 
 
-async def recent_failures(
+async def listed_failures(
     failures: Any, match: str | dict[str, list[str]], stats: Doc | None, limit: int
-) -> list[Doc]:
-    """An IP's ``limit`` newest failures: by ``_id`` from its ``ip_stats`` list when it has many.
+) -> list[Doc] | None:
+    """An IP's ``limit`` newest failures by ``_id`` from its ``ip_stats`` list; None where the list
+    does not cover them.
 
     The persister keeps each IP's newest failure ids in ``ip_stats.recent``
     (``stream_app.mongo.failures``). Read from there, a page costs ``limit``
-    ``_id`` lookups whatever the IP's history; the query by ``ip`` costs a
-    fetch of all of it. The list is used when it covers the page: one
-    spelling, more than ``LISTED_ABOVE`` failures, at least ``limit`` entries
-    (a document written before the list existed has fewer).
+    ``_id`` lookups whatever the IP's history. The list covers the page with
+    one spelling, more than ``LISTED_ABOVE`` failures, at least ``limit``
+    entries (a document written before the list existed has fewer), and
+    ``limit`` at most ``LIST_KEPT``: past those, the entries of one batch
+    after another are not the IP's newest.
     """
     entries = (stats or {}).get("recent") or []
     total = int((stats or {}).get("total") or 0)
-    if len(spellings(match)) == 1 and total > LISTED_ABOVE and len(entries) >= limit:
-        # entries are "<zero-padded ts> <event id>": the greatest strings are the newest
-        ids = [str(e).partition(" ")[2] for e in sorted(set(entries), reverse=True)[:limit]]
-        found = await asyncio.gather(*(failures.find_one({"_id": i}) for i in ids))
-        return [d for d in found if d is not None]  # one the retention removed is gone
-    return await newest(failures, "ip", match, "ts", limit)
+    covers = limit <= LIST_KEPT and len(entries) >= limit
+    if len(spellings(match)) != 1 or total <= LISTED_ABOVE or not covers:
+        return None
+    # entries are "<zero-padded ts> <event id>": the greatest strings are the newest
+    ids = [str(e).partition(" ")[2] for e in sorted(set(entries), reverse=True)[:limit]]
+    found = await asyncio.gather(*(failures.find_one({"_id": i}) for i in ids))
+    return [d for d in found if d is not None]  # one the retention removed is gone

@@ -150,7 +150,13 @@ _NEXT = Field(description="pass as ?cursor= for the next page; null on the last 
 
 class FailurePage(_Out):
     items: list[Failure]
-    next_cursor: str | None = _NEXT
+    next_cursor: str | None = Field(
+        description=(
+            "pass as ?cursor= for the next page; null on the last page. A page read for longer than "
+            "half a second ends early, with fewer items than limit (even none) and a cursor to go on"
+        ),
+        examples=[None],
+    )
 
 
 class AlertPage(_Out):

@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from failstream.api import documents, lookups
+from failstream.api import documents, failure_pages
 from failstream.api.auth import require_read
 from failstream.api.models import FailurePage
-from failstream.api.pagination import fetch_page, page_of
-from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, ip_match, position_of
-from failstream.api.routes.common import READ_ERRORS, db_of, equal_filters
-from failstream.events import FailureReason
+from failstream.api.params import CursorQuery, IpQuery, LimitParam, ServiceQuery, position_of
+from failstream.api.routes.common import READ_ERRORS, db_of
+from failstream.events import FailureReason, now_ms
 
 router = APIRouter(tags=["failures"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 
@@ -26,26 +25,16 @@ async def list_failures(
     service: ServiceQuery = None,
     cursor: CursorQuery = None,
 ) -> FailurePage:
-    db = db_of(request)
-    if ip and reason is None and service is None and cursor is None:
-        # an IP's first page: from its counters' list of newest ids when it has many failures
-        # (``lookups.recent_failures``); one more than the page says whether a next one exists
-        match = ip_match(ip)
-        stats = await lookups.first(db.ip_stats, "_id", match)
-        found = await lookups.recent_failures(db.failures, match, stats, limit + 1)
-        docs, nxt = page_of(found, kind="failures", time_field="ts", limit=limit)
-        return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)
-    # one query per spelling of the address: an equality is pushed down to an index, an $in is not
-    queries = [
-        equal_filters(ip=spelling, reason=reason, service=service)
-        for spelling in (lookups.spellings(ip_match(ip)) if ip else [None])
-    ]
-    docs, nxt = await fetch_page(
-        db.failures,
-        queries,
-        kind="failures",
-        time_field="ts",
+    """Failures newest first, read second by second (``api.failure_walk``), so a page costs the same
+    however many are stored. Follow ``next_cursor`` until it is null: a page that took half a second
+    ends early, with fewer than ``limit`` items, and the next one resumes where it stopped."""
+    docs, nxt = await failure_pages.page(
+        db_of(request),
+        ip=ip,
+        reason=reason,
+        service=service,
         position=position_of("failures", cursor),
         limit=limit,
+        now=now_ms(),
     )
     return FailurePage(items=[documents.failure(d) for d in docs], next_cursor=nxt)

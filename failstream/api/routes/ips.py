@@ -6,12 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from failstream.api import documents, lookups
+from failstream.api import documents, failure_pages, lookups
 from failstream.api.auth import require_read
 from failstream.api.labels import decode_counts
 from failstream.api.models import ErrorOut, IpDetail
 from failstream.api.params import IpPath, ip_match, is_prefix
 from failstream.api.routes.common import READ_ERRORS, db_of
+from failstream.events import now_ms
 
 router = APIRouter(prefix="/ips", tags=["ips"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
 
@@ -40,7 +41,7 @@ async def ip_detail(
     # the counters and the alerts at once; the failures after, from the counters' list when
     # the IP has many (the page then costs the same for an attacker as for anyone)
     stats, alerts = await asyncio.gather(lookups.first(db.ip_stats, "_id", match), alerts_of)
-    failures = await lookups.recent_failures(db.failures, match, stats, recent)
+    failures, _ = await failure_pages.ip_page(db, match, stats, None, None, None, recent, now=now_ms())
     if stats is None and not failures:
         raise HTTPException(404, f"no failure recorded for ip {ip}")
     stats = stats or {}

@@ -22,6 +22,7 @@ def connect(settings: StreamSettings) -> Db:
 async def ensure_indexes(db: Db) -> None:
     await db.failures.create_index([("ts", 1), ("_id", 1)])
     await db.failures.create_index([("ip", 1), ("ts", -1)])
+    await db.failures.create_index([("second", 1)])  # pages of failures, read second by second
     await db.minute_counts.create_index([("minute", 1)])
     await db.ip_stats.create_index([("last_seen", -1)])
     await db.dead_letters.create_index([("source_topic", 1), ("ts", 1)])

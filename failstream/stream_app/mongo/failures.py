@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from failstream.events import FailedRequest
-from failstream.stream_app.mongo import guarded_counts, top_ips
+from failstream.stream_app.mongo import guarded_counts, seconds, top_ips
 from failstream.stream_app.mongo.client import Db
 from failstream.stream_app.mongo.guarded_counts import LIST_KEPT, Contribution, Delta, Entry, field_name
 
@@ -87,7 +87,8 @@ def minute_doc_id(minute: int, source: str, partition: int) -> str:
 def minute_skeleton(doc_id: str, source: str, partition: int) -> dict[str, Any]:
     """Fields a minute document is born with, so a reader never meets one without ``total``.
 
-    A failures minute is born marked as keeping its top IPs (``top_ips``).
+    A failures minute is born marked as keeping its top IPs (``top_ips``) and its failures per
+    second (``seconds``).
     """
     born: dict[str, Any] = {
         "minute": int(doc_id.split(":")[0]),
@@ -97,6 +98,7 @@ def minute_skeleton(doc_id: str, source: str, partition: int) -> dict[str, Any]:
     }
     if source == SOURCE:
         born[top_ips.KEPT] = True
+        born[seconds.KEPT] = True
     return born
 
 
@@ -116,6 +118,7 @@ async def _inserted(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> list
         {
             "_id": r.event.event_id,
             **r.event.model_dump(exclude={"event_id", "v"}),
+            seconds.SECOND: seconds.second_of(r.event.ts),
             "partition": r.partition,
             "offset": r.offset,
         }
@@ -214,7 +217,9 @@ def ip_contribution(r: Read) -> Contribution:
 
 def minute_contribution(r: Read) -> Contribution:
     doc_id = minute_doc_id(minute_of(r.event.ts), SOURCE, r.partition)
-    return Contribution(doc_id, r.partition, r.offset, Delta(_labels(r.event)))
+    return Contribution(
+        doc_id, r.partition, r.offset, Delta({**_labels(r.event), seconds.counter_name(r.event.ts): 1})
+    )
 
 
 def _contributions(reads: list[Read]) -> tuple[list[Contribution], list[Contribution]]:
@@ -238,14 +243,15 @@ def _summed(doc_id: str, partition: int, group: list[Read], *, of_ip: bool) -> C
     each = ip_contribution if of_ip else minute_contribution
     if len(group) == 1:
         return each(group[0])
+    # an IP counts its routes, a minute its seconds (named once per distinct value)
     tally = Counter(
-        (e.reason, e.status, e.service, (e.method, e.route) if of_ip else None)
+        (e.reason, e.status, e.service, (e.method, e.route) if of_ip else seconds.second_of(e.ts))
         for e in (r.event for r in group)
     )
     inc = {"total": len(group)}
-    for (reason, status, service, route), n in tally.items():
-        names = _label_names(reason, status, service)
-        for name in (*names, _route_name(*route)) if route is not None else names:
+    for (reason, status, service, extra), n in tally.items():
+        last = _route_name(*extra) if isinstance(extra, tuple) else seconds.counter_name(extra)
+        for name in (*_label_names(reason, status, service), last):
             inc[name] = inc.get(name, 0) + n
     offsets = [r.offset for r in group]
     delta = Delta(inc)

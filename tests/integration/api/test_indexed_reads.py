@@ -109,13 +109,24 @@ def _create_indexes(ferretdb: ThrowawayFerretDB, settings: Settings) -> None:
 def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backend(
     postgresql_ferretdb: ThrowawayFerretDB, settings: Settings
 ) -> None:
-    """What makes /ips/{ip}, /failures?ip= and the top IPs' alerts independent of the stored count."""
+    """What makes /ips/{ip}, /failures and the top IPs' alerts independent of the stored count."""
     _create_indexes(postgresql_ferretdb, settings)
     client: MongoClient[dict[str, Any]] = MongoClient(
         postgresql_ferretdb.settings.mongo_uri.get_secret_value()
     )
     db = client[settings.mongo_db]
-    db.failures.insert_many([{"_id": f"e{i}", "ip": f"10.0.{i % 50}.1", "ts": i} for i in range(5000)])
+    db.failures.insert_many(
+        [
+            {"_id": f"e{i}", "ip": f"10.0.{i % 50}.1", "ts": i, "second": i - i % 1000, "reason": "forbidden"}
+            for i in range(5000)
+        ]
+    )
+    db.minute_counts.insert_many(
+        [
+            {"_id": f"{m}:failures:p0", "minute": m, "source": "failures", "total": 1}
+            for m in range(0, 300_000_000, 60_000)
+        ]
+    )
     db.ip_stats.insert_many([{"_id": f"10.0.{i}.1", "total": 1, "last_seen": i} for i in range(5000)])
     db.alerts.insert_many([{"_id": f"a{i}", "subject": f"10.0.{i}.1", "created_at": i} for i in range(5000)])
     later_page = with_position({"ip": "10.0.7.1"}, before(Position(4000, "e4000"), "ts"))
@@ -123,6 +134,10 @@ def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backen
         ("failures", {"ip": "10.0.7.1"}),
         ("failures", later_page),
         ("ip_stats", {"_id": "10.0.7.1"}),
+        # a page of all failures, read second by second (api.failure_walk)
+        ("failures", {"second": 4000, "reason": "forbidden"}),
+        ("failures", with_position({"second": 4000}, before(Position(4500, "e4500"), "ts"))),
+        ("minute_counts", {"minute": 120_000, "source": "failures"}),
         ("alerts", {"subject": "10.0.7.1"}),
     ]
     for collection, query in lookups:

@@ -9,7 +9,7 @@ import pytest
 
 from failstream.events import FailedRequest, new_event_id
 from failstream.settings import Settings
-from failstream.stream_app.mongo import failures, guarded_counts
+from failstream.stream_app.mongo import failures, guarded_counts, seconds
 from failstream.stream_app.mongo.client import connect, ensure_indexes
 from failstream.stream_app.mongo.failures import (
     Read,
@@ -220,4 +220,38 @@ async def test_bounded_labels_new_to_a_document_fold_into_other_past_the_limit(
         doc = await coll.find_one({"_id": doc_id})
         assert doc["total"] == n and sum(doc["routes"].values()) == n
         assert len(doc["routes"]) == limit + 1 and doc["routes"][guarded_counts.OTHER] == n - limit
+    await adb.client.close()
+
+
+async def test_each_minute_counts_its_failures_per_second_once_under_replay(
+    settings: Settings, db: Any
+) -> None:
+    """What the API's walk reads (``api.failure_walk``): the seconds holding failures, exactly."""
+    adb = connect(settings)
+    await ensure_indexes(adb)
+    reads = [
+        Read(r.event.model_copy(update={"ts": r.event.ts + i * 7 % 1000}), r.partition, r.offset)
+        for i, r in enumerate(batch(150))
+    ]
+    await persist_failures(adb, reads[:40])
+    await persist_failures(adb, reads)  # a redelivery longer than the first attempt
+    await persist_failures(adb, reads[100:])  # and a replay of its end
+
+    expected: dict[tuple[int, int, str], int] = {}
+    for r in reads:
+        key = (
+            failures.minute_of(r.event.ts),
+            r.partition,
+            seconds.counter_name(r.event.ts).partition(".")[2],
+        )
+        expected[key] = expected.get(key, 0) + 1
+    found: dict[tuple[int, int, str], int] = {}
+    async for doc in adb.minute_counts.find({"source": "failures"}):
+        assert doc[seconds.KEPT] is True
+        assert sum(doc[seconds.FIELD].values()) == doc["total"]
+        for name, n in doc[seconds.FIELD].items():
+            found[(doc["minute"], doc["partition"], name)] = n
+    assert found == expected
+    stored = {d["_id"]: d async for d in adb.failures.find({})}
+    assert all(stored[r.event.event_id][seconds.SECOND] == r.event.ts - r.event.ts % 1000 for r in reads)
     await adb.client.close()

@@ -1,0 +1,215 @@
+"""Pages of ``failures`` read second by second, newest first: no read grows with what is stored.
+
+FerretDB 1.24 sorts and limits in memory after fetching every document the
+filter matches (docs/mongodb.md), so "the newest failures", or the newest of
+a reason, read as one query fetches every stored failure. Instead a page
+walks the ``minute_counts`` documents back from its position and, in each
+minute, reads only the seconds that hold failures, each by an equality on
+the failure's indexed ``second`` (``stream_app.mongo.seconds``): a read
+returns at most one second's failures, whatever the store holds. Minutes
+whose counters show no failure of the page's reason or service are skipped
+unread.
+
+Minutes are read one by one while they hold failures; after
+``EMPTY_MINUTES_BEFORE_LIST`` empty ones in a row the rest are listed by one
+read of the minute documents (the counters kept, not failures), so a quiet
+store's page needs no walk through its silent hours.
+
+A request walks for at most ``budget_s`` once it has read a group of
+seconds: a page that reaches it before it is full (a rare reason far back)
+ends early with a cursor after the last second it read, so every request's
+work is bounded and the next one resumes there. Minutes born before the
+counts were kept (an upgrade, until the retention has removed them) are
+read by the query over ``failures`` they replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from failstream.api.lookups import newest_first
+from failstream.api.pagination import Position, before, encode, page_of, with_position
+from failstream.stream_app.mongo import seconds
+from failstream.stream_app.mongo.guarded_counts import field_name
+
+Doc = dict[str, Any]
+MINUTE_MS = seconds.MINUTE_MS
+#: Empty minutes read one by one before the remaining minutes are listed at once.
+EMPTY_MINUTES_BEFORE_LIST = 15
+#: Seconds read at once (each one query per spelling of the address).
+SECONDS_AT_ONCE = 4
+#: How long a request walks before it answers with what it has and a cursor to go on.
+BUDGET_S = 0.5
+#: Page one starts this far ahead of now: a failure stamped by a host whose clock runs ahead.
+AHEAD_MS = MINUTE_MS
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What a page lists: one equality query per spelling of the address (or one without it).
+
+    ``counter``: the minute documents' counter of the reason or service asked
+    for (a minute where they are zero is skipped); ``since``: nothing older
+    is stored (an IP's ``first_seen``).
+    """
+
+    queries: list[Doc]
+    counters: tuple[str, ...] = ()
+    since: int = 0
+
+
+def filter_of(spellings: list[str] | None, reason: str | None, service: str | None, since: int = 0) -> Filter:
+    equal = {name: value for name, value in (("reason", reason), ("service", service)) if value is not None}
+    queries = [{"ip": s, **equal} for s in spellings] if spellings else [equal]
+    counters = tuple(
+        name
+        for name in (
+            f"reasons.{reason}" if reason is not None else None,
+            f"services.{field_name(service)}" if service is not None else None,
+        )
+        if name is not None
+    )
+    return Filter(queries, counters, since)
+
+
+@dataclass
+class Minute:
+    """A minute's documents (one per partition) summed."""
+
+    minute: int
+    per_second: dict[int, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    kept: bool = True
+
+    def add(self, doc: Doc, counters: tuple[str, ...]) -> None:
+        self.kept = self.kept and doc.get(seconds.KEPT) is True
+        for second, n in seconds.counted(self.minute, doc.get(seconds.FIELD)).items():
+            self.per_second[second] = self.per_second.get(second, 0) + n
+        for name in counters:
+            group, _, label = name.partition(".")
+            n = (doc.get(group) or {}).get(label) or 0
+            self.counts[name] = self.counts.get(name, 0) + (int(n) if isinstance(n, int) else 0)
+
+    def may_hold(self, counters: tuple[str, ...]) -> bool:
+        return all(self.counts.get(name, 0) > 0 for name in counters)
+
+
+def _projection(counters: tuple[str, ...]) -> Doc:
+    return {"minute": 1, seconds.FIELD: 1, seconds.KEPT: 1, **dict.fromkeys(counters, 1)}
+
+
+async def minutes_back(db: AsyncDatabase[Doc], first: int, flt: Filter) -> AsyncIterator[Minute]:
+    """The minutes from ``first`` back to ``flt.since`` that may hold the page's failures, newest first."""
+    projection = _projection(flt.counters)
+    minute, passed, floor = first, 0, flt.since - flt.since % MINUTE_MS
+    while minute >= floor:
+        found = Minute(minute)
+        # equalities only: pushed down, and indexed by minute on PostgreSQL
+        docs = await db.minute_counts.find({"minute": minute, "source": "failures"}, projection).to_list(None)
+        for doc in docs:
+            found.add(doc, flt.counters)
+        if docs and found.may_hold(flt.counters):
+            passed = 0
+            yield found
+        else:
+            passed += 1
+        if passed >= EMPTY_MINUTES_BEFORE_LIST:
+            async for listed in _listed(db, minute, floor, flt.counters, projection):
+                if listed.may_hold(flt.counters):
+                    yield listed
+            return
+        minute -= MINUTE_MS
+
+
+async def _listed(
+    db: AsyncDatabase[Doc], below: int, floor: int, counters: tuple[str, ...], projection: Doc
+) -> AsyncIterator[Minute]:
+    """The minutes before ``below``, from one read of the failures' minute documents."""
+    query = {"source": "failures", "minute": {"$lt": below, "$gte": floor}}
+    found: dict[int, Minute] = {}
+    async for doc in db.minute_counts.find(query, projection, batch_size=1000):
+        minute = int(doc["minute"])
+        found.setdefault(minute, Minute(minute)).add(doc, counters)
+    for minute in sorted(found, reverse=True):
+        yield found[minute]
+
+
+def _groups(per_second: dict[int, int], last: int, need: int) -> list[list[int]]:
+    """The minute's seconds up to ``last``, newest first, in groups read at once: a group ends once
+    it holds ``need`` failures (before any filter) or has ``SECONDS_AT_ONCE`` seconds."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    held = 0
+    for second in sorted((s for s in per_second if s <= last), reverse=True):
+        group.append(second)
+        held += per_second[second]
+        if held >= need or len(group) == SECONDS_AT_ONCE:
+            groups.append(group)
+            group, held = [], 0
+    return [*groups, group] if group else groups
+
+
+async def page(
+    db: AsyncDatabase[Doc],
+    flt: Filter,
+    position: Position | None,
+    limit: int,
+    *,
+    now: int,
+    budget_s: float = BUDGET_S,
+) -> tuple[list[Doc], str | None]:
+    """One page of failures matching ``flt`` after ``position``, and the next page's cursor.
+
+    A position with an empty id (one this walk ended a short page with)
+    means "before that time"; any other, "after that failure".
+    """
+    need = limit + 1
+    deadline = time.monotonic() + budget_s
+    upto = now + AHEAD_MS if position is None else position.time - (0 if position.id else 1)
+    cond = before(position, "ts") if position is not None and position.id else {}
+    at_position = seconds.second_of(position.time) if cond and position is not None else None
+    got: list[Doc] = []
+    read_to = position  # every matching failure newer than this has been read
+
+    async def read(second: int, query: Doc, n: int) -> list[Doc]:
+        q = with_position({seconds.SECOND: second, **query}, cond if second == at_position else {})
+        docs: list[Doc] = await db.failures.find(q).sort([("ts", -1), ("_id", -1)]).limit(n).to_list(n)
+        return docs
+
+    async for minute in minutes_back(db, upto - upto % MINUTE_MS, flt):
+        if not minute.kept:
+            return _page(got + await _unwalked(db, flt, read_to, need - len(got)), limit)
+        for group in _groups(minute.per_second, upto, need - len(got)):
+            found = await asyncio.gather(*(read(s, q, need) for s in group for q in flt.queries))
+            got = newest_first(got + [d for docs in found for d in docs], "ts", need)
+            if len(got) >= need:
+                return _page(got, limit)
+            read_to = Position(group[-1], "")
+            if time.monotonic() > deadline:
+                return got, encode("failures", read_to)
+        read_to = Position(minute.minute, "")
+        if time.monotonic() > deadline:
+            return got, encode("failures", read_to)
+    return got, None
+
+
+async def _unwalked(db: AsyncDatabase[Doc], flt: Filter, read_to: Position | None, n: int) -> list[Doc]:
+    """The newest ``n`` failures before ``read_to`` by the query over ``failures`` (no ``second``)."""
+    cond = before(read_to, "ts")
+    found = await asyncio.gather(
+        *(
+            db.failures.find(with_position(q, cond)).sort([("ts", -1), ("_id", -1)]).limit(n).to_list(n)
+            for q in flt.queries
+        )
+    )
+    return [d for docs in found for d in docs]
+
+
+def _page(docs: list[Doc], limit: int) -> tuple[list[Doc], str | None]:
+    return page_of(newest_first(docs, "ts", limit + 1), kind="failures", time_field="ts", limit=limit)

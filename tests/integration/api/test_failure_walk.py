@@ -1,0 +1,169 @@
+"""Pages of failures read second by second list exactly what the query over all failures would.
+
+Every filter, across busy minutes, seconds shared by many failures and a
+quiet hour, with and without a cursor; a walk out of time ends a short page
+that the next resumes; and no read of ``failures`` lacks an equality on its
+indexed second (FerretDB would fetch every stored failure for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from failstream.api import failure_pages, failure_walk
+from failstream.api.pagination import decode
+from failstream.events import FailedRequest, now_ms
+from failstream.settings import Settings
+from failstream.stream_app.mongo import seconds
+from tests.integration.api.support import failure, get, persist
+
+pytestmark = pytest.mark.integration
+
+HEAVY = "198.51.100.60"
+
+
+def seed(settings: Settings) -> list[FailedRequest]:
+    """Three busy minutes, a quiet hour and a half, two more minutes; an IP past the query by ip."""
+    now = now_ms()
+    recent = [
+        failure(now - 5_000 - (i * 911) % 170_000, f"192.0.2.{i % 7}", i, f"svc{i % 3}") for i in range(700)
+    ]
+    # many failures of one millisecond: a page boundary inside them is exact
+    recent += [failure(now - 90_000, "192.0.2.99", i, "svc1") for i in range(40)]
+    heavy = [
+        failure(now - 20_000 - (i * 37) % 60_000, HEAVY, i, "svc0")
+        for i in range(failure_pages.READ_WHOLE_UP_TO + 50)
+    ]
+    old = [
+        failure(now - 6_000_000 - (i * 613) % 100_000, f"192.0.2.{i % 7}", i, f"svc{i % 2}")
+        for i in range(300)
+    ]
+    events = recent + heavy + old
+    persist(settings, events)
+    return events
+
+
+def newest_first(events: list[FailedRequest]) -> list[tuple[int, str]]:
+    return sorted(((e.ts, e.event_id) for e in events), reverse=True)
+
+
+def all_pages(url: str, settings: Settings, limit: int, **filters: Any) -> list[tuple[int, str]]:
+    seen: list[tuple[int, str]] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **filters, **({"cursor": cursor} if cursor else {})}
+        body = get(url, "/api/v1/failures", settings, **params).json()
+        seen += [(item["ts"], item["id"]) for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_every_filter_pages_through_exactly_its_failures_newest_first(
+    api_settings: Settings, api_url: str, db: Any
+) -> None:
+    events = seed(api_settings)
+    cases: list[dict[str, Any]] = [
+        {},
+        {"reason": "rate_limited"},
+        {"service": "svc1"},
+        {"reason": "forbidden", "service": "svc2"},
+        {"ip": HEAVY},
+        {"ip": HEAVY, "reason": "missing_token"},
+        {"ip": "192.0.2.3", "service": "svc0"},
+    ]
+    for filters in cases:
+        wanted = [e for e in events if all(getattr(e, name) == value for name, value in filters.items())]
+        seen = all_pages(api_url, api_settings, 97, **filters)
+        assert seen == newest_first(wanted), filters
+    # more than its list of newest ids keeps: the entries past those are not the IP's newest
+    detail = get(api_url, f"/api/v1/ips/{HEAVY}", api_settings, recent=100).json()
+    heavy = newest_first([e for e in events if e.ip == HEAVY])[:100]
+    assert [(f["ts"], f["id"]) for f in detail["recent_failures"]] == heavy
+
+
+class Finds(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command.get("find") == "failures":
+            self.filters.append(dict(event.command.get("filter", {})))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def walk(
+    settings: Settings, flt: failure_walk.Filter, limit: int, budget_s: float
+) -> tuple[list[tuple[int, str]], list[int], Finds]:
+    """Every page of ``flt`` from the walk itself; the size of each page; the failures queries."""
+    finds = Finds()
+
+    async def pages() -> tuple[list[tuple[int, str]], list[int]]:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongo_uri.get_secret_value(), event_listeners=[finds]
+        )
+        db = client[settings.mongo_db]
+        seen: list[tuple[int, str]] = []
+        sizes: list[int] = []
+        position = None
+        while True:
+            docs, nxt = await failure_walk.page(db, flt, position, limit, now=now_ms(), budget_s=budget_s)
+            seen += [(d["ts"], d["_id"]) for d in docs]
+            sizes.append(len(docs))
+            if nxt is None:
+                await client.close()
+                return seen, sizes
+            position = decode("failures", nxt)
+
+    seen, sizes = asyncio.run(pages())
+    return seen, sizes, finds
+
+
+def test_a_walk_out_of_time_ends_short_pages_that_the_next_resume_without_loss(
+    api_settings: Settings, db: Any
+) -> None:
+    events = seed(api_settings)
+    flt = failure_walk.filter_of(None, "forbidden", None)
+    seen, sizes, finds = walk(api_settings, flt, 50, budget_s=0.0)
+    assert seen == newest_first([e for e in events if e.reason == "forbidden"])
+    assert any(n < 50 for n in sizes[:-1])  # short pages, each with a cursor that went on
+    # every read of failures asked for one second (an equality FerretDB pushes down to its index)
+    assert finds.filters and all(isinstance(f.get(seconds.SECOND), int) for f in finds.filters)
+    assert all(f.get("reason") == "forbidden" for f in finds.filters)
+
+
+def test_a_quiet_store_lists_its_few_failures_on_page_one(api_settings: Settings, db: Any) -> None:
+    now = now_ms()
+    # a failure a day for a week: the walk lists the minutes at once after a quiet quarter hour
+    events = [failure(now - d * 86_400_000 - 3_000, "192.0.2.5", d) for d in range(7)]
+    persist(api_settings, events)
+    seen, sizes, _ = walk(api_settings, failure_walk.filter_of(None, None, None), 50, budget_s=30.0)
+    assert seen == newest_first(events) and sizes == [7]
+
+
+def test_failures_stored_before_their_seconds_were_counted_are_listed_after_the_others(
+    api_settings: Settings, api_url: str, db: Any
+) -> None:
+    now = now_ms()
+    new = [failure(now - 1_000 - i * 500, "192.0.2.8", i) for i in range(30)]
+    persist(api_settings, new)
+    # as an earlier persister left them: no second on the failure, no seconds in its minute
+    old = [failure(now - 7_200_000 - i * 700, "192.0.2.8", i) for i in range(30)]
+    persist(api_settings, old, offset0=1000)
+    db.failures.update_many({"ts": {"$lt": now - 3_600_000}}, {"$unset": {seconds.SECOND: ""}})
+    db.minute_counts.update_many(
+        {"minute": {"$lt": now - 3_600_000}}, {"$unset": {seconds.FIELD: "", seconds.KEPT: ""}}
+    )
+    seen = all_pages(api_url, api_settings, 7)
+    assert seen == newest_first(new + old)
+    seen = all_pages(api_url, api_settings, 7, reason="invalid_token")
+    assert seen == newest_first([e for e in new + old if e.reason == "invalid_token"])

@@ -77,13 +77,13 @@ from benchmarks.api_summary import Conn, pct
 from benchmarks.trees import base_worktree
 from failstream.alerting.store import ensure_indexes as alerting_indexes
 from failstream.api.indexes import ensure_api_indexes
-from failstream.api.pagination import with_position
+from failstream.api.pagination import Position, encode, with_position
 from failstream.events import FailedRequest, new_event_id, now_ms
 from failstream.infra import ferretdb
 from failstream.infra.process import INFRA_DIR, ManagedProcess
 from failstream.settings import Settings
 from failstream.stream_app.mongo import failures as failures_module
-from failstream.stream_app.mongo import top_ips
+from failstream.stream_app.mongo import seconds, top_ips
 from failstream.stream_app.mongo.client import ensure_indexes
 from failstream.stream_app.mongo.failures import Read, minute_doc_id, minute_of
 from failstream.stream_app.mongo.in_turn import in_turn
@@ -149,6 +149,8 @@ def failure_doc(i: int, ts: int, ip: str, offset: int) -> dict[str, Any]:
         "reason": reason,
         "user_agent": "bench",
         "request_id": "",
+        seconds.SECOND: seconds.second_of(ts),
+        seconds.TENTH: seconds.tenth_of(ts),
         "partition": 0,
         "offset": offset,
     }
@@ -213,9 +215,12 @@ async def _seed(store: Store, n: int, ips: int) -> float:
                 "statuses": {},
                 "services": {},
                 "applied": {"p0": i},
+                seconds.FIELD: {},
                 top_ips.KEPT: True,
             },
         )
+        second = seconds.counter_name(ts).partition(".")[2]
+        bucket[seconds.FIELD][second] = bucket[seconds.FIELD].get(second, 0) + 1
         for counted in (stats, bucket):
             counted["total"] += 1
             for field, label in (
@@ -246,7 +251,7 @@ async def _seed(store: Store, n: int, ips: int) -> float:
     await db.minute_counts.insert_many(list(minutes.values()), ordered=False)
     await db.bench_meta.replace_one(
         {"_id": "seed"},
-        {"n": n, "ips": ips, "seeded_at": now, "insert_rate": n / inserting, "top_ips": 2},
+        {"n": n, "ips": ips, "seeded_at": now, "insert_rate": n / inserting, "top_ips": 2, "seconds": 2},
         upsert=True,
     )
     await client.close()
@@ -263,18 +268,6 @@ def seeded_top_ips(ip_docs: list[dict[str, Any]]) -> dict[str, list[dict[str, An
         doc_id: [{"ip": ip, "total": total} for ip, total in top_ips.ranked(entries)]
         for doc_id, entries in candidates.items()
     }
-
-
-async def _add_top_ips(store: Store) -> None:
-    """Give a seed made before the minute documents kept top IPs their lists (one scan of ``ip_stats``)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(store.uri)
-    db = client[DB]
-    docs = await db.ip_stats.find({}, {"total": 1, "last_seen": 1}).to_list(None)
-    for doc_id, entries in seeded_top_ips(docs).items():
-        await db.minute_counts.update_one({"_id": doc_id}, {"$set": {top_ips.FIELD: entries}})
-    await db.minute_counts.update_many({"source": "failures"}, {"$set": {top_ips.KEPT: True}})
-    await db.bench_meta.update_one({"_id": "seed"}, {"$set": {"top_ips": 2}})
-    await client.close()
 
 
 #: Attackers: a few IPs with many stored failures each (the IPs alert emails name), beside the seed.
@@ -301,6 +294,17 @@ async def _add_attackers(store: Store) -> None:
     await client.close()
 
 
+#: The API's endpoints the benchmark measures, in the table's order.
+ENDPOINTS = (
+    "ips/{ip}",
+    "failures?ip=",
+    "stats/summary",
+    "ips/{attacker}",
+    "failures",
+    "failures?reason=",
+    "failures?cursor=",
+    "failures?ip={attacker}&cursor=",
+)
 #: A kept seed is dropped once its store holds this many times the failures asked for: every
 #: round adds its own, and a store grown past the page cache reads from disk.
 GROWN = 1.5
@@ -310,7 +314,9 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
     client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
     meta = client[DB].bench_meta.find_one({"_id": "seed"})
     young = meta is not None and now_ms() - meta["seeded_at"] < 20 * 3600_000
-    reusable = meta is not None and young and (meta["n"], meta["ips"]) == (n, ips)
+    # a seed made before failures were stored with their second is read by the walk's fallback
+    current = meta is not None and meta.get("seconds") == 2
+    reusable = meta is not None and young and current and (meta["n"], meta["ips"]) == (n, ips)
     if reusable:
         # collStats' count: the store's statistics (estimated_document_count counts them all)
         stored = int(client[DB].command("collStats", "failures").get("count", 0))
@@ -321,8 +327,6 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
         age_min = (now_ms() - meta["seeded_at"]) // 60_000
         print(f"{store.backend}: reusing {n:,} failures seeded {age_min} min ago")
         client.close()
-        if meta.get("top_ips") != 2:
-            asyncio.run(_add_top_ips(store))
         if meta.get("attackers") != len(ATTACKERS):
             asyncio.run(_add_attackers(store))
         return float(meta["insert_rate"])
@@ -727,11 +731,29 @@ def api_latencies(
     def attacker_path() -> str:
         return f"/api/v1/ips/{rng.choice(ATTACKERS)}"
 
+    spans = _spans(store)
+
+    def deep_path() -> str:
+        """A page of all failures from a random time of the seed's six hours."""
+        first, last = spans["seed"]
+        return f"/api/v1/failures?cursor={encode('failures', Position(rng.randrange(first, last), ''))}"
+
+    def attacker_deep_path() -> str:
+        """A page of an attacker's failures from a random time of its history."""
+        ip = rng.choice(ATTACKERS)
+        first, last = spans[ip]
+        cursor = encode("failures", Position(rng.randrange(first, last), ""))
+        return f"/api/v1/failures?ip={ip}&cursor={cursor}"
+
     endpoints: dict[str, Any] = {
         "ips/{ip}": ip_path,
         "failures?ip=": failures_path,
         "stats/summary": "/api/v1/stats/summary?window=1h",
         "ips/{attacker}": attacker_path,
+        "failures": "/api/v1/failures",
+        "failures?reason=": "/api/v1/failures?reason=forbidden",
+        "failures?cursor=": deep_path,
+        "failures?ip={attacker}&cursor=": attacker_deep_path,
     }
     endpoints = {name: path for name, path in endpoints.items() if only is None or name in only}
     try:
@@ -761,6 +783,20 @@ def api_latencies(
     finally:
         for server in running.values():
             _stop(server)
+
+
+def _spans(store: Store) -> dict[str, tuple[int, int]]:
+    """The seed's time span, and each attacker's (``first_seen``, ``last_seen``)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
+    db = client[DB]
+    meta = db.bench_meta.find_one({"_id": "seed"}) or {}
+    seeded_at = int(meta["seeded_at"])
+    spans = {"seed": (seeded_at - SPAN_MS, seeded_at)}
+    for ip in ATTACKERS:
+        doc = db.ip_stats.find_one({"_id": ip}) or {}
+        spans[ip] = (int(doc["first_seen"]), int(doc["last_seen"]))
+    client.close()
+    return spans
 
 
 # --------------------------------------------------------------------------- explain
@@ -793,20 +829,43 @@ def api_queries(ip: str) -> list[tuple[str, str, dict[str, Any]]]:
             {"filter": {"ip": ip}, "sort": {"ts": -1, "_id": -1}, "limit": 51},
         ),
         (
-            "GET /failures?ip=&cursor= (next pages)",
+            "GET /failures?ip=&cursor= (next pages; an IP with at most 1,000 failures)",
             "failures",
             {"filter": with_position({"ip": ip}, page), "sort": {"ts": -1, "_id": -1}, "limit": 51},
         ),
         (
-            "GET /failures?reason=&service=",
+            "GET /failures (any filter, any page): a minute's documents",
+            "minute_counts",
+            {"filter": {"minute": minute_of(now), "source": "failures"}},
+        ),
+        (
+            "GET /failures (any filter, any page): the minutes after 15 empty ones",
+            "minute_counts",
+            {"filter": {"source": "failures", "minute": {"$lt": now, "$gte": 0}}},
+        ),
+        (
+            "GET /failures?reason=&service=: one second's failures",
             "failures",
             {
-                "filter": {"reason": "invalid_token", "service": "demo"},
+                "filter": {seconds.SECOND: now - now % 1000, "reason": "invalid_token", "service": "demo"},
                 "sort": {"ts": -1, "_id": -1},
                 "limit": 51,
             },
         ),
-        ("GET /failures (no filter)", "failures", {"filter": {}, "sort": {"ts": -1, "_id": -1}, "limit": 51}),
+        (
+            "GET /failures (any filter): a busy second's tenth",
+            "failures",
+            {"filter": {seconds.TENTH: now - now % 100}, "sort": {"ts": -1, "_id": -1}, "limit": 51},
+        ),
+        (
+            "GET /failures?ip=&cursor= (an IP with more): one second's failures, at the position",
+            "failures",
+            {
+                "filter": with_position({seconds.SECOND: now - now % 1000, "ip": ip}, page),
+                "sort": {"ts": -1, "_id": -1},
+                "limit": 51,
+            },
+        ),
         (
             "GET /stats/summary, /stats/timeseries: minutes",
             "minute_counts",
@@ -973,7 +1032,7 @@ def main() -> None:
     parser.add_argument(
         "--endpoints",
         default="",
-        help="comma-separated subset of ips/{ip},failures?ip=,stats/summary,ips/{attacker}; none: no API",
+        help=f"comma-separated subset of {','.join(ENDPOINTS)}; none: no API",
     )
     args = parser.parse_args()
 
@@ -1032,22 +1091,16 @@ def main() -> None:
     print(
         "| backend | seed insert_many docs/s | insert_many docs/s | "
         f"{two} at once docs/s | {persister_columns}"
-        "ips/{ip} p50 / p99 ms (n) | failures?ip= p50 / p99 ms (n) | summary p50 / p99 ms (n) | "
-        f"ips/{{attacker}} p50 / p99 ms (n, {ATTACKER_FAILURES:,} failures each) |"
+        + "".join(f"{name} p50 / p99 ms (n) | " for name in ENDPOINTS)
     )
+    print(f"(attackers: {len(ATTACKERS)} IPs with {ATTACKER_FAILURES:,} failures each)")
     for backend, seed_rate, share, lat in rows:
-        cells = [
-            lat[name].cell() if name in lat else "-"
-            for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
-        ]
+        cells = [lat[name].cell() if name in lat else "-" for name in ENDPOINTS]
         inserted = f"{share.inserted:,.0f} | {share.inserted_at_once:,.0f}" if share else "- | -"
         persisted = [share.cell(name) if share else "- | - | -" for name in variants]
         print(f"| {backend} | {seed_rate:,.0f} | {inserted} | " + " | ".join([*persisted, *cells]) + " |")
         if api_before is not None:
-            cells = [
-                lat[f"{name} before"].cell() if f"{name} before" in lat else "-"
-                for name in ("ips/{ip}", "failures?ip=", "stats/summary", "ips/{attacker}")
-            ]
+            cells = [lat[f"{name} before"].cell() if f"{name} before" in lat else "-" for name in ENDPOINTS]
             blank = ["-", "-", "-"] * len(variants)
             row = [f"{backend}, API at {args.api_before}", "-", "-", "-", *blank, *cells]
             print("| " + " | ".join(row) + " |")

@@ -5,10 +5,11 @@ filter matches (docs/mongodb.md), so "the newest failures", or the newest of
 a reason, read as one query fetches every stored failure. Instead a page
 walks the ``minute_counts`` documents back from its position and, in each
 minute, reads only the seconds that hold failures, each by an equality on
-the failure's indexed ``second`` (``stream_app.mongo.seconds``): a read
-returns at most one second's failures, whatever the store holds. Minutes
-whose counters show no failure of the page's reason or service are skipped
-unread.
+the failure's indexed ``second`` (``stream_app.mongo.seconds``), or, in a
+second holding more than ``BUSY_SECOND`` failures, tenth by tenth of a
+second (``tenth``): a read returns at most one second's failures (a tenth's
+in a busy one), whatever the store holds. Minutes whose counters show no
+failure of the page's reason or service are skipped unread.
 
 Minutes are read one by one while they hold failures; after
 ``EMPTY_MINUTES_BEFORE_LIST`` empty ones in a row the rest are listed by one
@@ -18,9 +19,10 @@ store's page needs no walk through its silent hours.
 A request walks for at most ``budget_s`` once it has read a group of
 seconds: a page that reaches it before it is full (a rare reason far back)
 ends early with a cursor after the last second it read, so every request's
-work is bounded and the next one resumes there. Minutes born before the
-counts were kept (an upgrade, until the retention has removed them) are
-read by the query over ``failures`` they replace.
+work is bounded and the next one resumes there. Failures stored before
+the counts were kept (an upgrade) have no ``second`` and are not listed
+here; an IP's page still shows them (``api.failure_pages``) until the
+retention removes them.
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ from failstream.stream_app.mongo import seconds
 from failstream.stream_app.mongo.guarded_counts import field_name
 
 Doc = dict[str, Any]
-MINUTE_MS = seconds.MINUTE_MS
+MINUTE_MS, SECOND_MS, TENTH_MS = seconds.MINUTE_MS, seconds.SECOND_MS, seconds.TENTH_MS
 #: Empty minutes read one by one before the remaining minutes are listed at once.
 EMPTY_MINUTES_BEFORE_LIST = 15
 #: Seconds read at once (each one query per spelling of the address).
 SECONDS_AT_ONCE = 4
+#: A second holding more failures than this is read tenth by tenth (FerretDB decodes, sorts and
+#: limits all that a read matches: a second of a 5,000/s wave is 150 ms of it).
+BUSY_SECOND = 200
 #: How long a request walks before it answers with what it has and a cursor to go on.
 BUDGET_S = 0.5
 #: Page one starts this far ahead of now: a failure stamped by a host whose clock runs ahead.
@@ -54,9 +59,9 @@ AHEAD_MS = MINUTE_MS
 class Filter:
     """What a page lists: one equality query per spelling of the address (or one without it).
 
-    ``counter``: the minute documents' counter of the reason or service asked
-    for (a minute where they are zero is skipped); ``since``: nothing older
-    is stored (an IP's ``first_seen``).
+    ``counters``: the minute documents' counters of the reason and service
+    asked for (a minute where one is zero is skipped); ``since``: nothing
+    older is stored (an IP's ``first_seen``).
     """
 
     queries: list[Doc]
@@ -85,10 +90,8 @@ class Minute:
     minute: int
     per_second: dict[int, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-    kept: bool = True
 
     def add(self, doc: Doc, counters: tuple[str, ...]) -> None:
-        self.kept = self.kept and doc.get(seconds.KEPT) is True
         for second, n in seconds.counted(self.minute, doc.get(seconds.FIELD)).items():
             self.per_second[second] = self.per_second.get(second, 0) + n
         for name in counters:
@@ -101,7 +104,7 @@ class Minute:
 
 
 def _projection(counters: tuple[str, ...]) -> Doc:
-    return {"minute": 1, seconds.FIELD: 1, seconds.KEPT: 1, **dict.fromkeys(counters, 1)}
+    return {"minute": 1, seconds.FIELD: 1, **dict.fromkeys(counters, 1)}
 
 
 async def minutes_back(db: AsyncDatabase[Doc], first: int, flt: Filter) -> AsyncIterator[Minute]:
@@ -142,14 +145,18 @@ async def _listed(
 
 def _groups(per_second: dict[int, int], last: int, need: int) -> list[list[int]]:
     """The minute's seconds up to ``last``, newest first, in groups read at once: a group ends once
-    it holds ``need`` failures (before any filter) or has ``SECONDS_AT_ONCE`` seconds."""
+    it holds ``need`` failures (before any filter) or has ``SECONDS_AT_ONCE`` seconds; a busy
+    second is a group of its own."""
     groups: list[list[int]] = []
     group: list[int] = []
     held = 0
     for second in sorted((s for s in per_second if s <= last), reverse=True):
+        if per_second[second] > BUSY_SECOND and group:
+            groups.append(group)
+            group, held = [], 0
         group.append(second)
         held += per_second[second]
-        if held >= need or len(group) == SECONDS_AT_ONCE:
+        if held >= need or len(group) == SECONDS_AT_ONCE or per_second[second] > BUSY_SECOND:
             groups.append(group)
             group, held = [], 0
     return [*groups, group] if group else groups
@@ -173,42 +180,48 @@ async def page(
     deadline = time.monotonic() + budget_s
     upto = now + AHEAD_MS if position is None else position.time - (0 if position.id else 1)
     cond = before(position, "ts") if position is not None and position.id else {}
-    at_position = seconds.second_of(position.time) if cond and position is not None else None
+    # the second and the tenth holding the position: read behind it, the others whole
+    at = {
+        seconds.SECOND: seconds.second_of(position.time) if cond and position else None,
+        seconds.TENTH: seconds.tenth_of(position.time) if cond and position else None,
+    }
     got: list[Doc] = []
-    read_to = position  # every matching failure newer than this has been read
 
-    async def read(second: int, query: Doc, n: int) -> list[Doc]:
-        q = with_position({seconds.SECOND: second, **query}, cond if second == at_position else {})
-        docs: list[Doc] = await db.failures.find(q).sort([("ts", -1), ("_id", -1)]).limit(n).to_list(n)
-        return docs
+    async def read(name: str, starts: list[int]) -> list[Doc]:
+        """The failures of ``starts`` (seconds or tenths) at once; each is older than every failure
+        read so far, so only its newest ``n`` can count."""
+        n = need - len(got)
+        queries = [
+            with_position({name: start, **query}, cond if start == at[name] else {})
+            for start in starts
+            for query in flt.queries
+        ]
+        found = await asyncio.gather(
+            *(db.failures.find(q).sort([("ts", -1), ("_id", -1)]).limit(n).to_list(n) for q in queries)
+        )
+        return [d for docs in found for d in docs]
 
     async for minute in minutes_back(db, upto - upto % MINUTE_MS, flt):
-        if not minute.kept:
-            return _page(got + await _unwalked(db, flt, read_to, need - len(got)), limit)
         for group in _groups(minute.per_second, upto, need - len(got)):
-            found = await asyncio.gather(*(read(s, q, need) for s in group for q in flt.queries))
-            got = newest_first(got + [d for docs in found for d in docs], "ts", need)
-            if len(got) >= need:
-                return _page(got, limit)
-            read_to = Position(group[-1], "")
-            if time.monotonic() > deadline:
-                return got, encode("failures", read_to)
-        read_to = Position(minute.minute, "")
+            busy = minute.per_second[group[0]] > BUSY_SECOND
+            reads = (
+                [
+                    (seconds.TENTH, [t])
+                    for t in range(group[0] + SECOND_MS - TENTH_MS, group[0] - 1, -TENTH_MS)
+                    if t <= upto
+                ]
+                if busy
+                else [(seconds.SECOND, group)]
+            )
+            for name, starts in reads:
+                got = newest_first(got + await read(name, starts), "ts", need)
+                if len(got) >= need:
+                    return _page(got, limit)
+                if time.monotonic() > deadline:  # everything newer than starts[-1] has been read
+                    return got, encode("failures", Position(starts[-1], ""))
         if time.monotonic() > deadline:
-            return got, encode("failures", read_to)
+            return got, encode("failures", Position(minute.minute, ""))
     return got, None
-
-
-async def _unwalked(db: AsyncDatabase[Doc], flt: Filter, read_to: Position | None, n: int) -> list[Doc]:
-    """The newest ``n`` failures before ``read_to`` by the query over ``failures`` (no ``second``)."""
-    cond = before(read_to, "ts")
-    found = await asyncio.gather(
-        *(
-            db.failures.find(with_position(q, cond)).sort([("ts", -1), ("_id", -1)]).limit(n).to_list(n)
-            for q in flt.queries
-        )
-    )
-    return [d for docs in found for d in docs]
 
 
 def _page(docs: list[Doc], limit: int) -> tuple[list[Doc], str | None]:

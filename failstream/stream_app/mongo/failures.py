@@ -87,8 +87,7 @@ def minute_doc_id(minute: int, source: str, partition: int) -> str:
 def minute_skeleton(doc_id: str, source: str, partition: int) -> dict[str, Any]:
     """Fields a minute document is born with, so a reader never meets one without ``total``.
 
-    A failures minute is born marked as keeping its top IPs (``top_ips``) and its failures per
-    second (``seconds``).
+    A failures minute is born marked as keeping its top IPs (``top_ips``).
     """
     born: dict[str, Any] = {
         "minute": int(doc_id.split(":")[0]),
@@ -98,7 +97,6 @@ def minute_skeleton(doc_id: str, source: str, partition: int) -> dict[str, Any]:
     }
     if source == SOURCE:
         born[top_ips.KEPT] = True
-        born[seconds.KEPT] = True
     return born
 
 
@@ -119,6 +117,7 @@ async def _inserted(db: Db, reads: list[Read], slots: asyncio.Semaphore) -> list
             "_id": r.event.event_id,
             **r.event.model_dump(exclude={"event_id", "v"}),
             seconds.SECOND: seconds.second_of(r.event.ts),
+            seconds.TENTH: seconds.tenth_of(r.event.ts),
             "partition": r.partition,
             "offset": r.offset,
         }

@@ -2,14 +2,16 @@
 
 FerretDB 1.24 pushes down only top-level equalities and sorts and limits in
 memory (docs/mongodb.md): "the newest failures" read as one query fetches
-every stored failure. So each failure carries ``second`` (the start of its
-UTC second, ms; indexed), and each failures minute document counts its
-failures per second in ``seconds`` (``{"s07": n}``, the second within the
-minute). A reader walks the minute documents back from where it is and
-reads only the seconds that hold failures, each by an equality on
-``second`` (``failstream.api.failure_walk``). A minute document is born
-with ``seconds_kept: true``; one without it was born before the counts were
-kept, and its failures may have no ``second``.
+every stored failure. So each failure carries ``second`` and ``tenth`` (the
+start of its UTC second and tenth of a second, ms; both indexed), and each
+failures minute document counts its failures per second in ``seconds``
+(``{"s07": n}``, the second within the minute). A reader walks the minute
+documents back from where it is and reads only the seconds that hold
+failures, each by an equality on ``second``, or tenth by tenth where a
+second holds many (``failstream.api.failure_walk``). Both are written in the
+statements that store and count the failure, so the counts hold exactly the
+failures that carry a ``second``, also in a minute that began before an
+upgrade.
 """
 
 from __future__ import annotations
@@ -17,16 +19,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 SECOND_MS = 1000
+TENTH_MS = 100
 MINUTE_MS = 60_000
 #: The failure's field: the start of its UTC second, ms.
 SECOND = "second"
-#: The minute document's map of failures per second, and its birth mark.
+#: ... and of its tenth of a second.
+TENTH = "tenth"
+#: The minute document's map of failures per second.
 FIELD = "seconds"
-KEPT = "seconds_kept"
 
 
 def second_of(ts: int) -> int:
     return ts - ts % SECOND_MS
+
+
+def tenth_of(ts: int) -> int:
+    return ts - ts % TENTH_MS
 
 
 def counter_name(ts: int) -> str:

@@ -27,13 +27,19 @@ HEAVY = "198.51.100.60"
 
 
 def seed(settings: Settings) -> list[FailedRequest]:
-    """Three busy minutes, a quiet hour and a half, two more minutes; an IP past the query by ip."""
+    """Three minutes (one busy second), a quiet hour and a half, two more; an IP past the query by ip."""
     now = now_ms()
     recent = [
         failure(now - 5_000 - (i * 911) % 170_000, f"192.0.2.{i % 7}", i, f"svc{i % 3}") for i in range(700)
     ]
     # many failures of one millisecond: a page boundary inside them is exact
     recent += [failure(now - 90_000, "192.0.2.99", i, "svc1") for i in range(40)]
+    # a busy second, read tenth by tenth
+    busy = seconds.second_of(now - 30_000)
+    recent += [
+        failure(busy + (i * 7) % 1000, f"192.0.2.{i % 5}", i, f"svc{i % 3}")
+        for i in range(failure_walk.BUSY_SECOND + 250)
+    ]
     heavy = [
         failure(now - 20_000 - (i * 37) % 60_000, HEAVY, i, "svc0")
         for i in range(failure_pages.READ_WHOLE_UP_TO + 50)
@@ -136,8 +142,10 @@ def test_a_walk_out_of_time_ends_short_pages_that_the_next_resume_without_loss(
     seen, sizes, finds = walk(api_settings, flt, 50, budget_s=0.0)
     assert seen == newest_first([e for e in events if e.reason == "forbidden"])
     assert any(n < 50 for n in sizes[:-1])  # short pages, each with a cursor that went on
-    # every read of failures asked for one second (an equality FerretDB pushes down to its index)
-    assert finds.filters and all(isinstance(f.get(seconds.SECOND), int) for f in finds.filters)
+    # every read of failures asked for one second or tenth (an equality FerretDB pushes down to its
+    # index): the busy second's tenth by tenth
+    assert all(isinstance(f.get(seconds.SECOND, f.get(seconds.TENTH)), int) for f in finds.filters)
+    assert sum(seconds.TENTH in f for f in finds.filters) == 10
     assert all(f.get("reason") == "forbidden" for f in finds.filters)
 
 
@@ -150,20 +158,20 @@ def test_a_quiet_store_lists_its_few_failures_on_page_one(api_settings: Settings
     assert seen == newest_first(events) and sizes == [7]
 
 
-def test_failures_stored_before_their_seconds_were_counted_are_listed_after_the_others(
+def test_failures_stored_before_the_seconds_were_counted_stay_listed_on_their_ips_page(
     api_settings: Settings, api_url: str, db: Any
 ) -> None:
+    """After an upgrade: the walk lists what carries a second, also in a minute begun before."""
     now = now_ms()
-    new = [failure(now - 1_000 - i * 500, "192.0.2.8", i) for i in range(30)]
-    persist(api_settings, new)
-    # as an earlier persister left them: no second on the failure, no seconds in its minute
     old = [failure(now - 7_200_000 - i * 700, "192.0.2.8", i) for i in range(30)]
-    persist(api_settings, old, offset0=1000)
-    db.failures.update_many({"ts": {"$lt": now - 3_600_000}}, {"$unset": {seconds.SECOND: ""}})
-    db.minute_counts.update_many(
-        {"minute": {"$lt": now - 3_600_000}}, {"$unset": {seconds.FIELD: "", seconds.KEPT: ""}}
-    )
-    seen = all_pages(api_url, api_settings, 7)
-    assert seen == newest_first(new + old)
-    seen = all_pages(api_url, api_settings, 7, reason="invalid_token")
-    assert seen == newest_first([e for e in new + old if e.reason == "invalid_token"])
+    persist(api_settings, old)
+    # as an earlier persister left them: no second on the failure, none counted in its minute
+    db.failures.update_many({}, {"$unset": {seconds.SECOND: ""}})
+    db.minute_counts.update_many({}, {"$unset": {seconds.FIELD: ""}})
+    new = [failure(now - 1_000 - i * 500, "192.0.2.8", i) for i in range(30)]
+    same_minute = [failure(old[0].ts + 1, "192.0.2.8", 99)]  # into a minute born before
+    persist(api_settings, new + same_minute, offset0=1000)
+
+    assert all_pages(api_url, api_settings, 7) == newest_first(new + same_minute)
+    everything = newest_first(old + new + same_minute)
+    assert all_pages(api_url, api_settings, 7, ip="192.0.2.8") == everything

@@ -117,7 +117,14 @@ def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backen
     db = client[settings.mongo_db]
     db.failures.insert_many(
         [
-            {"_id": f"e{i}", "ip": f"10.0.{i % 50}.1", "ts": i, "second": i - i % 1000, "reason": "forbidden"}
+            {
+                "_id": f"e{i}",
+                "ip": f"10.0.{i % 50}.1",
+                "ts": i,
+                "second": i - i % 1000,
+                "tenth": i - i % 100,
+                "reason": "forbidden",
+            }
             for i in range(5000)
         ]
     )
@@ -137,6 +144,7 @@ def test_every_lookup_by_ip_or_subject_is_an_index_scan_on_the_postgresql_backen
         # a page of all failures, read second by second (api.failure_walk)
         ("failures", {"second": 4000, "reason": "forbidden"}),
         ("failures", with_position({"second": 4000}, before(Position(4500, "e4500"), "ts"))),
+        ("failures", with_position({"tenth": 4500}, before(Position(4550, "e4550"), "ts"))),
         ("minute_counts", {"minute": 120_000, "source": "failures"}),
         ("alerts", {"subject": "10.0.7.1"}),
     ]

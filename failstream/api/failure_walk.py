@@ -46,8 +46,8 @@ MINUTE_MS, SECOND_MS, TENTH_MS = seconds.MINUTE_MS, seconds.SECOND_MS, seconds.T
 EMPTY_MINUTES_BEFORE_LIST = 15
 #: Seconds read at once (each one query per spelling of the address).
 SECONDS_AT_ONCE = 4
-#: A second holding more failures than this is read tenth by tenth (FerretDB decodes, sorts and
-#: limits all that a read matches: a second of a 5,000/s wave is 150 ms of it).
+#: A second holding more failures than this is read tenth by tenth: FerretDB decodes, sorts and
+#: limits all that a read matches, so a read costs what its second holds.
 BUSY_SECOND = 200
 #: How long a request walks before it answers with what it has and a cursor to go on.
 BUDGET_S = 0.5

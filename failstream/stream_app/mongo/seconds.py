@@ -9,7 +9,7 @@ failures minute document counts its failures per second in ``seconds``
 documents back from where it is and reads only the seconds that hold
 failures, each by an equality on ``second``, or tenth by tenth where a
 second holds many (``failstream.api.failure_walk``). Both are written in the
-statements that store and count the failure, so the counts hold exactly the
+statements that store and count the failure, so the counts follow the
 failures that carry a ``second``, also in a minute that began before an
 upgrade.
 """

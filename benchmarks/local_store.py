@@ -37,9 +37,11 @@ started on the store and ``--clients`` clients, each on its own keep-alive
 connection, send ``--rate`` requests a second (dashboards, not a flood), the
 endpoints alternated in rounds: ``/api/v1/ips/{ip}`` and
 ``/api/v1/failures?ip=`` (first page) for a random stored IP each time,
-``/api/v1/stats/summary?window=1h``, and ``/api/v1/ips/{ip}`` for one of
+``/api/v1/stats/summary?window=1h``, ``/api/v1/ips/{ip}`` for one of
 five attackers, each with 20,000 failures stored through the persister's
-path once per seed (the IPs alert emails name). Latency is measured in the
+path once per seed (the IPs alert emails name), and ``/api/v1/failures``:
+page one, page one of a reason, a page from a random time of the seed, and
+a page from a random time of an attacker's history (``ENDPOINTS``). Latency is measured in the
 client from writing the request to reading the last body byte; each phase
 begins with one unmeasured request (the summary's cache goes cold while the
 other endpoints run, which a polled dashboard's never does).
@@ -314,7 +316,7 @@ def ensure_seeded(store: Store, n: int, ips: int) -> float:
     client: MongoClient[dict[str, Any]] = MongoClient(store.uri)
     meta = client[DB].bench_meta.find_one({"_id": "seed"})
     young = meta is not None and now_ms() - meta["seeded_at"] < 20 * 3600_000
-    # a seed made before failures were stored with their second is read by the walk's fallback
+    # a seed made before failures carried their second and tenth: the walk would list none of it
     current = meta is not None and meta.get("seconds") == 2
     reusable = meta is not None and young and current and (meta["n"], meta["ips"]) == (n, ips)
     if reusable:

@@ -60,19 +60,11 @@ async def ip_page(
         found = await lookups.listed_failures(db.failures, match, stats, limit + 1)
         if found is not None:
             return page_of(found, kind="failures", time_field="ts", limit=limit)
-    spellings = lookups.spellings(match)
-    if int((stats or {}).get("total") or 0) <= READ_WHOLE_UP_TO:
-        equal = {
-            name: value for name, value in (("reason", reason), ("service", service)) if value is not None
-        }
-        return await fetch_page(
-            db.failures,
-            [{"ip": s, **equal} for s in spellings],
-            kind="failures",
-            time_field="ts",
-            position=position,
-            limit=limit,
-        )
     since = int((stats or {}).get("first_seen") or 0)
-    flt = failure_walk.filter_of(spellings, reason, service, since)
+    flt = failure_walk.filter_of(lookups.spellings(match), reason, service, since)
+    if int((stats or {}).get("total") or 0) <= READ_WHOLE_UP_TO:
+        # the walk's own queries, one equality per spelling, read whole
+        return await fetch_page(
+            db.failures, flt.queries, kind="failures", time_field="ts", position=position, limit=limit
+        )
     return await failure_walk.page(db, flt, position, limit, now=now)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pymongo import monitoring
 
 from failstream.api.app import create_app
 from failstream.events import FailedRequest, new_event_id
@@ -72,6 +73,23 @@ async def _persist(settings: Settings, events: list[FailedRequest], offset0: int
 def persist(settings: Settings, events: list[FailedRequest], offset0: int = 0) -> None:
     """Store failures exactly as the stream worker does (failures, ip_stats, minute_counts)."""
     asyncio.run(_persist(settings, events, offset0))
+
+
+class Finds(monitoring.CommandListener):
+    """The filter of every ``find`` on ``failures`` a client sent: what a read asked the server for."""
+
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command.get("find") == "failures":
+            self.filters.append(dict(event.command.get("filter", {})))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 def read_headers(settings: Settings) -> dict[str, Any]:

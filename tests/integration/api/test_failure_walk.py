@@ -12,14 +12,14 @@ import asyncio
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from failstream.api import failure_pages, failure_walk
 from failstream.api.pagination import decode
 from failstream.events import FailedRequest, now_ms
 from failstream.settings import Settings
 from failstream.stream_app.mongo import seconds
-from tests.integration.api.support import failure, get, persist
+from tests.integration.api.support import Finds, failure, get, persist
 
 pytestmark = pytest.mark.integration
 
@@ -90,21 +90,6 @@ def test_every_filter_pages_through_exactly_its_failures_newest_first(
     detail = get(api_url, f"/api/v1/ips/{HEAVY}", api_settings, recent=100).json()
     heavy = newest_first([e for e in events if e.ip == HEAVY])[:100]
     assert [(f["ts"], f["id"]) for f in detail["recent_failures"]] == heavy
-
-
-class Finds(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.filters: list[dict[str, Any]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command.get("find") == "failures":
-            self.filters.append(dict(event.command.get("filter", {})))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def walk(

@@ -11,13 +11,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from failstream.api import failure_pages, lookups
 from failstream.api.params import ip_match
 from failstream.events import now_ms
 from failstream.settings import Settings
-from tests.integration.api.support import failure, get, persist
+from tests.integration.api.support import Finds, failure, get, persist
 
 pytestmark = pytest.mark.integration
 
@@ -59,21 +59,6 @@ def test_a_heavy_ips_page_and_first_failures_page_are_its_newest_failures(
     light = get(api_url, "/api/v1/failures", api_settings, ip=LIGHT, limit=3).json()
     assert [(f["ts"], f["id"]) for f in light["items"]] == stored_newest(db, LIGHT, 3)
     assert light["next_cursor"] is not None
-
-
-class Finds(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.filters: list[dict[str, Any]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command.get("find") == "failures":
-            self.filters.append(dict(event.command.get("filter", {})))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def test_only_an_ip_with_few_failures_is_read_by_the_query_by_ip(api_settings: Settings, db: Any) -> None:
